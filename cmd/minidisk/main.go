@@ -1,0 +1,37 @@
+// Command minidisk builds bootable minimal Linux disk images and diagnoses
+// images that do not boot. This package only wires flags to the packages
+// that do the work: each subcommand lives in its own cmd_*.go file.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "minidisk",
+		Usage: "build a bootable minimal Linux disk image, and say why one does not boot",
+		// Each entry is one subcommand, defined in its own cmd_*.go file.
+		Commands: []*cli.Command{
+			imageCommand(),
+			partCommand(),
+			planCommand(),
+		},
+		HideHelpCommand: true,
+	}
+}
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		// One line: the packages name the file and the fix in their errors.
+		fmt.Fprintln(os.Stderr, "minidisk:", err)
+		code := 1
+		if ec, ok := err.(cli.ExitCoder); ok {
+			code = ec.ExitCode()
+		}
+		os.Exit(code)
+	}
+}

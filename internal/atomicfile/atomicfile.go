@@ -1,0 +1,127 @@
+// Package atomicfile writes an output file so that it is either complete or
+// absent: data goes to a temporary file beside the target and is renamed over
+// it only on Commit. An interrupted or failed run leaves nothing behind.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// ErrExists is returned by Create when the target exists and force is false.
+var ErrExists = errors.New("exists")
+
+// File is a pending output file. Write through *os.File (it supports WriteAt
+// and Truncate, so images stay sparse), then Commit or Abort.
+type File struct {
+	*os.File
+	target string
+	done   bool
+	stop   func()
+}
+
+// Create starts writing target. It refuses an existing target unless force,
+// and always refuses anything that is not a regular file (a block device is
+// never an output here: see `minidisk flash`).
+func Create(target string, force bool) (*File, error) {
+	if fi, err := os.Stat(target); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s: not a regular file; refusing to write to it (use `minidisk flash` for devices)", target)
+		}
+		if !force {
+			return nil, fmt.Errorf("%s: %w; use --force to replace it", target, ErrExists)
+		}
+	}
+	dir := filepath.Dir(target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot create a temporary file in %s: %v", target, dir, err)
+	}
+	f := &File{File: tmp, target: target}
+	f.stop = removeOnSignal(tmp.Name())
+	return f, nil
+}
+
+// Target is the final path.
+func (f *File) Target() string { return f.target }
+
+// Commit syncs the data and renames the temporary file onto the target.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already finished")
+	}
+	f.done = true
+	defer f.stop()
+	if err := f.File.Sync(); err != nil {
+		f.File.Close()
+		os.Remove(f.File.Name())
+		return fmt.Errorf("%s: %v", f.target, err)
+	}
+	if err := f.File.Close(); err != nil {
+		os.Remove(f.File.Name())
+		return fmt.Errorf("%s: %v", f.target, err)
+	}
+	if err := os.Chmod(f.File.Name(), 0o644); err != nil {
+		os.Remove(f.File.Name())
+		return fmt.Errorf("%s: %v", f.target, err)
+	}
+	if err := os.Rename(f.File.Name(), f.target); err != nil {
+		os.Remove(f.File.Name())
+		return fmt.Errorf("%s: %v", f.target, err)
+	}
+	return nil
+}
+
+// Abort removes the temporary file. It is safe to call after Commit (no-op),
+// so `defer f.Abort()` is the usual pattern.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	os.Remove(f.File.Name())
+	f.stop()
+}
+
+// pending holds temporary files to delete if SIGINT/SIGTERM arrives; the
+// handler then exits with the conventional 128+signal status.
+var (
+	mu      sync.Mutex
+	pending = map[string]int{}
+	sigOnce sync.Once
+)
+
+func removeOnSignal(name string) func() {
+	sigOnce.Do(func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			s := <-c
+			mu.Lock()
+			for n := range pending {
+				os.Remove(n)
+			}
+			mu.Unlock()
+			fmt.Fprintf(os.Stderr, "minidisk: interrupted (%v); no output written\n", s)
+			code := 130
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
+		}()
+	})
+	mu.Lock()
+	pending[name]++
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		delete(pending, name)
+		mu.Unlock()
+	}
+}

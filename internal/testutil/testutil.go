@@ -1,0 +1,72 @@
+// Package testutil holds helpers shared by minidisk's tests: host tools are
+// oracles, so a test that needs one skips where it is absent, except under
+// CI=true, where absence means a missing install step and must fail.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where every host
+// tool the tests use must be installed.
+func InCI() bool {
+	v := strings.ToLower(os.Getenv("CI"))
+	return v == "true" || v == "1"
+}
+
+// RequireTool returns the path of a host tool, skipping the test when it is
+// missing (failing under CI). Install hints name the Debian package.
+func RequireTool(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if _, err := os.Stat(dir + "/" + name); err == nil {
+			return dir + "/" + name
+		}
+	}
+	Missing(t, name+" not found (apt-get install "+debianPackage+", or run scripts/host-deps.sh)")
+	return ""
+}
+
+// RequireFile returns path if it exists, else skips (fails under CI).
+func RequireFile(t testing.TB, path, hint string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Missing(t, path+" not found ("+hint+")")
+	}
+	return path
+}
+
+// RequireRoot skips tests that need root (loop devices, mount). These are
+// opt-in paths, so they skip even under CI when not root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (loop devices and mount)")
+	}
+}
+
+// Missing skips the test with msg, or fails it under CI=true.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true and a host requirement is missing: %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// Run runs a command and fails the test with its output on error.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian host packages minidisk's demo and tests use as oracles.
+# Idempotent: installs only what is missing. Needs root (apt-get).
+# Usage: scripts/host-deps.sh [demo|test]   (test is a superset of demo)
+set -euo pipefail
+want=(
+  e2fsprogs fdisk qemu-system-x86 qemu-user grub-legacy busybox ovmf
+  mtools dosfstools cpio xz-utils
+  linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc
+)
+if [ "${1:-test}" = test ]; then
+  want+=(chromium)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "host-deps: need root to install: ${missing[*]} (run: sudo $0)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
