@@ -1,0 +1,665 @@
+// Package ext2 writes (and reads) classic revision-1 ext2 filesystems: the
+// block-mapped layout mke2fs makes without extents, which GRUB Legacy's
+// e2fs_stage1_5 can read.
+//
+// This file is the on-disk format shared by the writer and the reader: the
+// superblock, the 32-byte group descriptor, the inode (128 bytes, plus the
+// i_extra_isize area of larger inodes) and the directory entry, with
+// little-endian Marshal/Unmarshal. Offsets follow the Linux kernel's
+// include/linux/ext2_fs.h / fs/ext4/ext4.h and e2fsprogs' lib/ext2fs/ext2_fs.h.
+// Unmarshal functions bounds-check their input and never panic, so the reader
+// can feed them untrusted bytes.
+package ext2
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Fixed locations and sizes.
+const (
+	// SuperblockOffset is the byte offset of the primary superblock from the
+	// start of the filesystem, whatever the block size (the first 1024 bytes
+	// are left for a boot sector).
+	SuperblockOffset = 1024
+	// SuperblockSize is the on-disk size of the superblock.
+	SuperblockSize = 1024
+	// Magic is s_magic.
+	Magic = 0xEF53
+	// GroupDescSize is the size of one ext2 group descriptor (no 64bit feature).
+	GroupDescSize = 32
+	// GoodOldInodeSize is the revision-0 inode size, and the base part of
+	// every larger inode; GRUB Legacy reads only this size.
+	GoodOldInodeSize = 128
+	// ExtraIsizeDefault is the i_extra_isize mke2fs sets in 256-byte inodes
+	// (sizeof the ext4 extra fields up to i_projid).
+	ExtraIsizeDefault = 32
+	// GoodOldFirstIno is the first non-reserved inode (s_first_ino in rev 1).
+	GoodOldFirstIno = 11
+	// RootIno is the root directory's inode number.
+	RootIno = 2
+	// MinBlockSize and MaxBlockSize bound the block sizes handled here
+	// (s_log_block_size 0..6; ext2 proper uses 1024..4096).
+	MinBlockSize = 1024
+	MaxBlockSize = 65536
+)
+
+// Revision levels (s_rev_level).
+const (
+	GoodOldRev = 0
+	DynamicRev = 1
+)
+
+// Superblock states, error behaviours and creator OS.
+const (
+	StateValid        = 1 // s_state: unmounted cleanly
+	StateError        = 2
+	ErrorsContinue    = 1 // s_errors
+	ErrorsReadOnly    = 2
+	ErrorsPanic       = 3
+	OSLinux           = 0 // s_creator_os
+	DefHashHalfMD4    = 1 // s_def_hash_version (dir_index hash, set even without dir_index)
+	DefHashTea        = 2
+	MaxMountCountNone = 0xFFFF // s_max_mnt_count = -1: no mount-count fsck
+)
+
+// Feature flags. Compat features may be ignored by an implementation,
+// ro_compat ones forbid writing when unknown, incompat ones forbid mounting.
+const (
+	FeatureCompatDirPrealloc  = 0x0001
+	FeatureCompatImagicInodes = 0x0002
+	FeatureCompatHasJournal   = 0x0004
+	FeatureCompatExtAttr      = 0x0008
+	FeatureCompatResizeInode  = 0x0010
+	FeatureCompatDirIndex     = 0x0020
+	FeatureCompatSparseSuper2 = 0x0200
+
+	FeatureIncompatCompression = 0x0001
+	FeatureIncompatFiletype    = 0x0002 // directory entries carry file_type
+	FeatureIncompatRecover     = 0x0004
+	FeatureIncompatJournalDev  = 0x0008
+	FeatureIncompatMetaBG      = 0x0010
+	FeatureIncompatExtents     = 0x0040
+	FeatureIncompat64Bit       = 0x0080
+	FeatureIncompatMMP         = 0x0100
+	FeatureIncompatFlexBG      = 0x0200
+	FeatureIncompatInlineData  = 0x8000
+	FeatureIncompatEncrypt     = 0x10000
+	FeatureIncompatCasefold    = 0x20000
+
+	FeatureROCompatSparseSuper  = 0x0001 // superblock backups only in groups 0, 1 and powers of 3, 5, 7
+	FeatureROCompatLargeFile    = 0x0002 // some file is >= 2 GiB (i_size_high used)
+	FeatureROCompatBtreeDir     = 0x0004
+	FeatureROCompatHugeFile     = 0x0008
+	FeatureROCompatGdtCsum      = 0x0010
+	FeatureROCompatDirNlink     = 0x0020
+	FeatureROCompatExtraIsize   = 0x0040
+	FeatureROCompatQuota        = 0x0100
+	FeatureROCompatBigalloc     = 0x0200
+	FeatureROCompatMetadataCsum = 0x0400
+)
+
+// Directory entry file types (with FeatureIncompatFiletype).
+const (
+	FileTypeUnknown = 0
+	FileTypeReg     = 1
+	FileTypeDir     = 2
+	FileTypeChrdev  = 3
+	FileTypeBlkdev  = 4
+	FileTypeFIFO    = 5
+	FileTypeSock    = 6
+	FileTypeSymlink = 7
+)
+
+// Inode i_mode file-format bits (the top 4 bits; the low 12 are permissions).
+const (
+	ModeFmt    = 0xF000
+	ModeSocket = 0xC000
+	ModeLink   = 0xA000
+	ModeReg    = 0x8000
+	ModeBlock  = 0x6000
+	ModeDir    = 0x4000
+	ModeChar   = 0x2000
+	ModeFIFO   = 0x1000
+	ModePerm   = 0x0FFF
+)
+
+// Block map layout of i_block.
+const (
+	NDirBlocks = 12 // direct pointers i_block[0..11]
+	IndBlock   = 12 // single-indirect pointer
+	DIndBlock  = 13 // double-indirect
+	TIndBlock  = 14 // triple-indirect
+	NBlocks    = 15
+	// FastSymlinkMax is the longest symlink target stored inside i_block
+	// (60 bytes; the kernel stores a target in i_block when it is shorter
+	// than sizeof(i_block), leaving room for the NUL).
+	FastSymlinkMax = 59
+)
+
+// Inode flags (i_flags) this package knows of.
+const (
+	InodeFlagIndex   = 0x00001000 // hashed directory (dir_index)
+	InodeFlagExtents = 0x00080000
+	InodeFlagInline  = 0x10000000
+)
+
+// ErrShort is returned (wrapped) when a buffer is too small for a structure.
+var ErrShort = errors.New("ext2: buffer too short")
+
+var le = binary.LittleEndian
+
+// Superblock is the full 1024-byte ext2/ext4 superblock. Fields past the
+// ext2 ones are kept so that a superblock read from a foreign image
+// round-trips unchanged; the writer leaves them zero.
+type Superblock struct {
+	InodesCount       uint32   // 0x00 s_inodes_count
+	BlocksCount       uint32   // 0x04 s_blocks_count_lo
+	RBlocksCount      uint32   // 0x08 s_r_blocks_count_lo (reserved for root)
+	FreeBlocksCount   uint32   // 0x0C
+	FreeInodesCount   uint32   // 0x10
+	FirstDataBlock    uint32   // 0x14 1 for 1 KiB blocks, else 0
+	LogBlockSize      uint32   // 0x18 block size = 1024 << LogBlockSize
+	LogClusterSize    uint32   // 0x1C s_log_frag_size in ext2
+	BlocksPerGroup    uint32   // 0x20
+	ClustersPerGroup  uint32   // 0x24 s_frags_per_group in ext2
+	InodesPerGroup    uint32   // 0x28
+	Mtime             uint32   // 0x2C last mount
+	Wtime             uint32   // 0x30 last write
+	MntCount          uint16   // 0x34
+	MaxMntCount       uint16   // 0x36 (s16 on disk; 0xFFFF = -1)
+	Magic             uint16   // 0x38
+	State             uint16   // 0x3A
+	Errors            uint16   // 0x3C
+	MinorRevLevel     uint16   // 0x3E
+	LastCheck         uint32   // 0x40
+	CheckInterval     uint32   // 0x44
+	CreatorOS         uint32   // 0x48
+	RevLevel          uint32   // 0x4C
+	DefResuid         uint16   // 0x50
+	DefResgid         uint16   // 0x52
+	FirstIno          uint32   // 0x54 (rev 1)
+	InodeSize         uint16   // 0x58 (rev 1)
+	BlockGroupNr      uint16   // 0x5A group holding this copy
+	FeatureCompat     uint32   // 0x5C
+	FeatureIncompat   uint32   // 0x60
+	FeatureROCompat   uint32   // 0x64
+	UUID              [16]byte // 0x68
+	VolumeName        [16]byte // 0x78 NUL-padded label
+	LastMounted       [64]byte // 0x88
+	AlgorithmUsage    uint32   // 0xC8
+	PreallocBlocks    uint8    // 0xCC
+	PreallocDirBlocks uint8    // 0xCD
+	ReservedGdtBlocks uint16   // 0xCE (resize_inode)
+	JournalUUID       [16]byte // 0xD0
+	JournalInum       uint32   // 0xE0
+	JournalDev        uint32   // 0xE4
+	LastOrphan        uint32   // 0xE8
+	HashSeed          [4]uint32
+	DefHashVersion    uint8      // 0xFC
+	JnlBackupType     uint8      // 0xFD
+	DescSize          uint16     // 0xFE (64bit only)
+	DefaultMountOpts  uint32     // 0x100
+	FirstMetaBg       uint32     // 0x104
+	MkfsTime          uint32     // 0x108
+	JnlBlocks         [17]uint32 // 0x10C
+	BlocksCountHi     uint32     // 0x150
+	RBlocksCountHi    uint32     // 0x154
+	FreeBlocksCountHi uint32     // 0x158
+	MinExtraIsize     uint16     // 0x15C
+	WantExtraIsize    uint16     // 0x15E
+	Flags             uint32     // 0x160
+	RaidStride        uint16     // 0x164
+	MMPInterval       uint16     // 0x166
+	MMPBlock          uint64     // 0x168
+	RaidStripeWidth   uint32     // 0x170
+	LogGroupsPerFlex  uint8      // 0x174
+	ChecksumType      uint8      // 0x175
+	ReservedPad       uint16     // 0x176
+	KbytesWritten     uint64     // 0x178
+	SnapshotInum      uint32     // 0x180
+	SnapshotID        uint32     // 0x184
+	SnapshotRBlocks   uint64     // 0x188
+	SnapshotList      uint32     // 0x190
+	ErrorCount        uint32     // 0x194
+	FirstErrorTime    uint32     // 0x198
+	FirstErrorIno     uint32     // 0x19C
+	FirstErrorBlock   uint64     // 0x1A0
+	FirstErrorFunc    [32]byte   // 0x1A8
+	FirstErrorLine    uint32     // 0x1C8
+	LastErrorTime     uint32     // 0x1CC
+	LastErrorIno      uint32     // 0x1D0
+	LastErrorLine     uint32     // 0x1D4
+	LastErrorBlock    uint64     // 0x1D8
+	LastErrorFunc     [32]byte   // 0x1E0
+	MountOpts         [64]byte   // 0x200
+	UsrQuotaInum      uint32     // 0x240
+	GrpQuotaInum      uint32     // 0x244
+	OverheadBlocks    uint32     // 0x248
+	BackupBgs         [2]uint32  // 0x24C (sparse_super2)
+	EncryptAlgos      [4]uint8   // 0x254
+	EncryptPwSalt     [16]byte   // 0x258
+	LpfIno            uint32     // 0x268
+	PrjQuotaInum      uint32     // 0x26C
+	ChecksumSeed      uint32     // 0x270
+	TimeHi            [8]uint8   // 0x274 wtime_hi, mtime_hi, mkfs_time_hi, lastcheck_hi, first/last_error_time_hi, errcodes
+	Encoding          uint16     // 0x27C
+	EncodingFlags     uint16     // 0x27E
+	OrphanFileInum    uint32     // 0x280
+	Reserved          [94]uint32 // 0x284
+	Checksum          uint32     // 0x3FC
+}
+
+// BlockSize is 1024 << s_log_block_size, or 0 when the field is out of the
+// range this package handles (a corrupt superblock must not cause a huge
+// shift).
+func (s *Superblock) BlockSize() int {
+	if s.LogBlockSize > 6 {
+		return 0
+	}
+	return MinBlockSize << s.LogBlockSize
+}
+
+// Label is the volume name without its NUL padding.
+func (s *Superblock) Label() string {
+	n := 0
+	for n < len(s.VolumeName) && s.VolumeName[n] != 0 {
+		n++
+	}
+	return string(s.VolumeName[:n])
+}
+
+// InodeSizeOrDefault is s_inode_size for revision 1, 128 for revision 0.
+func (s *Superblock) InodeSizeOrDefault() int {
+	if s.RevLevel == GoodOldRev {
+		return GoodOldInodeSize
+	}
+	return int(s.InodeSize)
+}
+
+// FirstInoOrDefault is s_first_ino for revision 1, 11 for revision 0.
+func (s *Superblock) FirstInoOrDefault() uint32 {
+	if s.RevLevel == GoodOldRev {
+		return GoodOldFirstIno
+	}
+	return s.FirstIno
+}
+
+// Marshal encodes the superblock into b[0:1024].
+func (s *Superblock) Marshal(b []byte) error {
+	if len(b) < SuperblockSize {
+		return fmt.Errorf("superblock: %w (%d < %d)", ErrShort, len(b), SuperblockSize)
+	}
+	_, err := binary.Encode(b[:SuperblockSize], le, s)
+	return err
+}
+
+// Unmarshal decodes b[0:1024] and checks the magic number. Field values are
+// otherwise not validated: see Validate.
+func (s *Superblock) Unmarshal(b []byte) error {
+	if len(b) < SuperblockSize {
+		return fmt.Errorf("superblock: %w (%d < %d)", ErrShort, len(b), SuperblockSize)
+	}
+	if _, err := binary.Decode(b[:SuperblockSize], le, s); err != nil {
+		return fmt.Errorf("superblock: %v", err)
+	}
+	if s.Magic != Magic {
+		return fmt.Errorf("superblock: bad magic %#04x (want %#04x): not an ext2/3/4 filesystem", s.Magic, Magic)
+	}
+	return nil
+}
+
+// Validate checks the geometry fields a reader relies on, so that later
+// arithmetic on them cannot divide by zero, overflow or index out of range.
+func (s *Superblock) Validate() error {
+	bs := s.BlockSize()
+	if bs == 0 {
+		return fmt.Errorf("superblock: s_log_block_size %d out of range", s.LogBlockSize)
+	}
+	if s.RevLevel > DynamicRev {
+		return fmt.Errorf("superblock: revision %d unknown", s.RevLevel)
+	}
+	isz := s.InodeSizeOrDefault()
+	if isz < GoodOldInodeSize || isz > bs || isz&(isz-1) != 0 {
+		return fmt.Errorf("superblock: inode size %d invalid for %d-byte blocks", isz, bs)
+	}
+	if s.BlocksPerGroup == 0 || s.BlocksPerGroup > uint32(8*bs) {
+		return fmt.Errorf("superblock: %d blocks per group invalid (1..%d)", s.BlocksPerGroup, 8*bs)
+	}
+	if s.InodesPerGroup == 0 || s.InodesPerGroup > uint32(8*bs) {
+		return fmt.Errorf("superblock: %d inodes per group invalid (1..%d)", s.InodesPerGroup, 8*bs)
+	}
+	if s.BlocksCount <= s.FirstDataBlock {
+		return fmt.Errorf("superblock: block count %d not beyond first data block %d", s.BlocksCount, s.FirstDataBlock)
+	}
+	if s.FirstDataBlock > 1 {
+		return fmt.Errorf("superblock: first data block %d invalid", s.FirstDataBlock)
+	}
+	groups := (uint64(s.BlocksCount) - uint64(s.FirstDataBlock) + uint64(s.BlocksPerGroup) - 1) / uint64(s.BlocksPerGroup)
+	if uint64(s.InodesCount) > groups*uint64(s.InodesPerGroup) {
+		return fmt.Errorf("superblock: %d inodes exceed %d groups of %d", s.InodesCount, groups, s.InodesPerGroup)
+	}
+	if s.FirstInoOrDefault() < GoodOldFirstIno && s.RevLevel == DynamicRev {
+		return fmt.Errorf("superblock: first inode %d below %d", s.FirstIno, GoodOldFirstIno)
+	}
+	return nil
+}
+
+// GroupDesc is one 32-byte ext2 block group descriptor.
+type GroupDesc struct {
+	BlockBitmap     uint32 // bg_block_bitmap
+	InodeBitmap     uint32 // bg_inode_bitmap
+	InodeTable      uint32 // bg_inode_table: first block
+	FreeBlocksCount uint16
+	FreeInodesCount uint16
+	UsedDirsCount   uint16
+	Flags           uint16   // bg_flags (ext4 uninit flags; ext2: pad)
+	Reserved        [12]byte // ext4: exclude bitmap, bitmap checksums, itable_unused, checksum
+}
+
+// Marshal encodes the descriptor into b[0:32].
+func (g *GroupDesc) Marshal(b []byte) error {
+	if len(b) < GroupDescSize {
+		return fmt.Errorf("group descriptor: %w", ErrShort)
+	}
+	le.PutUint32(b[0:], g.BlockBitmap)
+	le.PutUint32(b[4:], g.InodeBitmap)
+	le.PutUint32(b[8:], g.InodeTable)
+	le.PutUint16(b[12:], g.FreeBlocksCount)
+	le.PutUint16(b[14:], g.FreeInodesCount)
+	le.PutUint16(b[16:], g.UsedDirsCount)
+	le.PutUint16(b[18:], g.Flags)
+	copy(b[20:32], g.Reserved[:])
+	return nil
+}
+
+// Unmarshal decodes b[0:32].
+func (g *GroupDesc) Unmarshal(b []byte) error {
+	if len(b) < GroupDescSize {
+		return fmt.Errorf("group descriptor: %w", ErrShort)
+	}
+	g.BlockBitmap = le.Uint32(b[0:])
+	g.InodeBitmap = le.Uint32(b[4:])
+	g.InodeTable = le.Uint32(b[8:])
+	g.FreeBlocksCount = le.Uint16(b[12:])
+	g.FreeInodesCount = le.Uint16(b[14:])
+	g.UsedDirsCount = le.Uint16(b[16:])
+	g.Flags = le.Uint16(b[18:])
+	copy(g.Reserved[:], b[20:32])
+	return nil
+}
+
+// Inode is an ext2 inode: the 128-byte base plus, for larger inodes, the
+// ext4 extra fields counted by ExtraIsize (the rest of a large inode is
+// in-inode extended-attribute space, not modelled here).
+type Inode struct {
+	Mode       uint16 // i_mode: format (ModeFmt) | permissions
+	Uid        uint16 // low 16 bits; UidHigh holds the rest
+	SizeLo     uint32 // i_size
+	Atime      uint32
+	Ctime      uint32
+	Mtime      uint32
+	Dtime      uint32
+	Gid        uint16
+	LinksCount uint16
+	BlocksLo   uint32 // i_blocks: 512-byte sectors (not fs blocks) incl. indirect blocks
+	Flags      uint32
+	Version    uint32 // osd1 (Linux: l_i_version)
+	Block      [NBlocks]uint32
+	Generation uint32
+	FileACL    uint32 // i_file_acl (xattr block)
+	SizeHigh   uint32 // i_size_high (i_dir_acl in rev 0): upper 32 bits of the size
+	Faddr      uint32
+	BlocksHigh uint16 // osd2 (Linux)
+	FileACLHi  uint16
+	UidHigh    uint16
+	GidHigh    uint16
+	ChecksumLo uint16
+	Reserved2  uint16
+	// Extra fields (only when the inode is larger than 128 bytes).
+	ExtraIsize  uint16
+	ChecksumHi  uint16
+	CtimeExtra  uint32
+	MtimeExtra  uint32
+	AtimeExtra  uint32
+	Crtime      uint32
+	CrtimeExtra uint32
+	VersionHi   uint32
+	Projid      uint32
+}
+
+// extraFieldsSize is the size of the extra fields modelled above.
+const extraFieldsSize = 32
+
+// FileFormat is Mode & ModeFmt.
+func (in *Inode) FileFormat() uint16 { return in.Mode & ModeFmt }
+
+// IsDir reports a directory inode.
+func (in *Inode) IsDir() bool { return in.FileFormat() == ModeDir }
+
+// Size is the 64-bit size. i_size_high is the upper half for regular files
+// (large_file) and, in revision 1, for other types too except directories
+// in ext2, where it was i_dir_acl: callers that care check the type.
+func (in *Inode) Size() uint64 { return uint64(in.SizeHigh)<<32 | uint64(in.SizeLo) }
+
+// SetSize sets SizeLo and SizeHigh.
+func (in *Inode) SetSize(n uint64) { in.SizeLo = uint32(n); in.SizeHigh = uint32(n >> 32) }
+
+// UID is the full 32-bit owner.
+func (in *Inode) UID() uint32 { return uint32(in.UidHigh)<<16 | uint32(in.Uid) }
+
+// GID is the full 32-bit group.
+func (in *Inode) GID() uint32 { return uint32(in.GidHigh)<<16 | uint32(in.Gid) }
+
+// SetOwner splits 32-bit uid/gid into the low and high halves.
+func (in *Inode) SetOwner(uid, gid uint32) {
+	in.Uid, in.UidHigh = uint16(uid), uint16(uid>>16)
+	in.Gid, in.GidHigh = uint16(gid), uint16(gid>>16)
+}
+
+// Blocks512 is i_blocks (512-byte units) with the high half.
+func (in *Inode) Blocks512() uint64 { return uint64(in.BlocksHigh)<<32 | uint64(in.BlocksLo) }
+
+// Marshal encodes the inode into b, which is one inode-table slot of the
+// filesystem's inode size (>= 128). Bytes of b beyond what is encoded are
+// zeroed. ExtraIsize is written only when len(b) > 128, and the extra
+// fields only up to ExtraIsize.
+func (in *Inode) Marshal(b []byte) error {
+	if len(b) < GoodOldInodeSize {
+		return fmt.Errorf("inode: %w (%d < %d)", ErrShort, len(b), GoodOldInodeSize)
+	}
+	le.PutUint16(b[0:], in.Mode)
+	le.PutUint16(b[2:], in.Uid)
+	le.PutUint32(b[4:], in.SizeLo)
+	le.PutUint32(b[8:], in.Atime)
+	le.PutUint32(b[12:], in.Ctime)
+	le.PutUint32(b[16:], in.Mtime)
+	le.PutUint32(b[20:], in.Dtime)
+	le.PutUint16(b[24:], in.Gid)
+	le.PutUint16(b[26:], in.LinksCount)
+	le.PutUint32(b[28:], in.BlocksLo)
+	le.PutUint32(b[32:], in.Flags)
+	le.PutUint32(b[36:], in.Version)
+	for i, v := range in.Block {
+		le.PutUint32(b[40+4*i:], v)
+	}
+	le.PutUint32(b[100:], in.Generation)
+	le.PutUint32(b[104:], in.FileACL)
+	le.PutUint32(b[108:], in.SizeHigh)
+	le.PutUint32(b[112:], in.Faddr)
+	le.PutUint16(b[116:], in.BlocksHigh)
+	le.PutUint16(b[118:], in.FileACLHi)
+	le.PutUint16(b[120:], in.UidHigh)
+	le.PutUint16(b[122:], in.GidHigh)
+	le.PutUint16(b[124:], in.ChecksumLo)
+	le.PutUint16(b[126:], in.Reserved2)
+	rest := b[GoodOldInodeSize:]
+	clear(rest)
+	if len(rest) < 2 {
+		return nil
+	}
+	extra := int(in.ExtraIsize)
+	if extra > len(rest) {
+		return fmt.Errorf("inode: i_extra_isize %d exceeds the %d-byte inode", extra, len(b))
+	}
+	var x [extraFieldsSize]byte
+	le.PutUint16(x[0:], in.ExtraIsize)
+	le.PutUint16(x[2:], in.ChecksumHi)
+	le.PutUint32(x[4:], in.CtimeExtra)
+	le.PutUint32(x[8:], in.MtimeExtra)
+	le.PutUint32(x[12:], in.AtimeExtra)
+	le.PutUint32(x[16:], in.Crtime)
+	le.PutUint32(x[20:], in.CrtimeExtra)
+	le.PutUint32(x[24:], in.VersionHi)
+	le.PutUint32(x[28:], in.Projid)
+	n := max(2, min(extra, extraFieldsSize))
+	copy(rest, x[:n])
+	return nil
+}
+
+// Unmarshal decodes one inode-table slot b (len >= 128). The extra fields
+// are read only as far as both i_extra_isize and len(b) allow; an
+// i_extra_isize that does not fit is an error.
+func (in *Inode) Unmarshal(b []byte) error {
+	if len(b) < GoodOldInodeSize {
+		return fmt.Errorf("inode: %w (%d < %d)", ErrShort, len(b), GoodOldInodeSize)
+	}
+	*in = Inode{}
+	in.Mode = le.Uint16(b[0:])
+	in.Uid = le.Uint16(b[2:])
+	in.SizeLo = le.Uint32(b[4:])
+	in.Atime = le.Uint32(b[8:])
+	in.Ctime = le.Uint32(b[12:])
+	in.Mtime = le.Uint32(b[16:])
+	in.Dtime = le.Uint32(b[20:])
+	in.Gid = le.Uint16(b[24:])
+	in.LinksCount = le.Uint16(b[26:])
+	in.BlocksLo = le.Uint32(b[28:])
+	in.Flags = le.Uint32(b[32:])
+	in.Version = le.Uint32(b[36:])
+	for i := range in.Block {
+		in.Block[i] = le.Uint32(b[40+4*i:])
+	}
+	in.Generation = le.Uint32(b[100:])
+	in.FileACL = le.Uint32(b[104:])
+	in.SizeHigh = le.Uint32(b[108:])
+	in.Faddr = le.Uint32(b[112:])
+	in.BlocksHigh = le.Uint16(b[116:])
+	in.FileACLHi = le.Uint16(b[118:])
+	in.UidHigh = le.Uint16(b[120:])
+	in.GidHigh = le.Uint16(b[122:])
+	in.ChecksumLo = le.Uint16(b[124:])
+	in.Reserved2 = le.Uint16(b[126:])
+	rest := b[GoodOldInodeSize:]
+	if len(rest) < 2 {
+		return nil
+	}
+	in.ExtraIsize = le.Uint16(rest[0:])
+	extra := int(in.ExtraIsize)
+	if extra > len(rest) {
+		return fmt.Errorf("inode: i_extra_isize %d exceeds the %d-byte inode", extra, len(b))
+	}
+	var x [extraFieldsSize]byte
+	copy(x[:], rest[:min(extra, extraFieldsSize)])
+	in.ChecksumHi = le.Uint16(x[2:])
+	in.CtimeExtra = le.Uint32(x[4:])
+	in.MtimeExtra = le.Uint32(x[8:])
+	in.AtimeExtra = le.Uint32(x[12:])
+	in.Crtime = le.Uint32(x[16:])
+	in.CrtimeExtra = le.Uint32(x[20:])
+	in.VersionHi = le.Uint32(x[24:])
+	in.Projid = le.Uint32(x[28:])
+	return nil
+}
+
+// DirEntryHeaderSize is the fixed part of a directory entry (inode, rec_len,
+// name_len, file_type).
+const DirEntryHeaderSize = 8
+
+// MaxNameLen is the longest file name (name_len is one byte).
+const MaxNameLen = 255
+
+// DirEntry is one ext2 directory entry (ext2_dir_entry_2, filetype feature).
+// An entry with Inode 0 is unused space (the first entry of a block, or
+// padding).
+type DirEntry struct {
+	Inode    uint32
+	RecLen   uint16 // bytes to the next entry: 4-aligned, >= DirEntryLen(len(Name))
+	FileType uint8  // FileType*; 0 without the filetype feature
+	Name     []byte // name_len bytes, no NUL
+}
+
+// DirEntryLen is the minimum rec_len of an entry with a name of n bytes:
+// 8 header bytes plus the name, rounded up to 4.
+func DirEntryLen(n int) int { return (DirEntryHeaderSize + n + 3) &^ 3 }
+
+// Marshal encodes the entry at b[0:RecLen]; bytes after the name up to
+// RecLen are zeroed.
+func (d *DirEntry) Marshal(b []byte) error {
+	n := len(d.Name)
+	if n > MaxNameLen {
+		return fmt.Errorf("directory entry %q: name longer than %d bytes", d.Name, MaxNameLen)
+	}
+	rl := int(d.RecLen)
+	if rl < DirEntryLen(n) || rl%4 != 0 {
+		return fmt.Errorf("directory entry %q: rec_len %d invalid (min %d, multiple of 4)", d.Name, rl, DirEntryLen(n))
+	}
+	if len(b) < rl {
+		return fmt.Errorf("directory entry %q: %w", d.Name, ErrShort)
+	}
+	le.PutUint32(b[0:], d.Inode)
+	le.PutUint16(b[4:], d.RecLen)
+	b[6] = uint8(n)
+	b[7] = d.FileType
+	copy(b[8:], d.Name)
+	clear(b[8+n : rl])
+	return nil
+}
+
+// UnmarshalDirEntry decodes the entry at the start of b, which is the rest
+// of a directory block. It checks that rec_len is 4-aligned, holds the
+// header and name, and stays inside b. Name aliases b.
+func UnmarshalDirEntry(b []byte) (DirEntry, error) {
+	if len(b) < DirEntryHeaderSize {
+		return DirEntry{}, fmt.Errorf("directory entry: %w (%d bytes left in block)", ErrShort, len(b))
+	}
+	d := DirEntry{
+		Inode:    le.Uint32(b[0:]),
+		RecLen:   le.Uint16(b[4:]),
+		FileType: b[7],
+	}
+	n := int(b[6])
+	rl := int(d.RecLen)
+	if rl < DirEntryHeaderSize || rl%4 != 0 {
+		return d, fmt.Errorf("directory entry: rec_len %d invalid", rl)
+	}
+	if rl > len(b) {
+		return d, fmt.Errorf("directory entry: rec_len %d runs past the block (%d bytes left)", rl, len(b))
+	}
+	if DirEntryHeaderSize+n > rl {
+		return d, fmt.Errorf("directory entry: name_len %d does not fit rec_len %d", n, rl)
+	}
+	d.Name = b[DirEntryHeaderSize : DirEntryHeaderSize+n]
+	return d, nil
+}
+
+// HasSuperblockBackup reports whether block group g holds a superblock and
+// group-descriptor copy under sparse_super: groups 0 and 1 and the powers
+// of 3, 5 and 7 (e2fsprogs ext2fs_bg_has_super).
+func HasSuperblockBackup(g uint32, sparse bool) bool {
+	if !sparse || g <= 1 {
+		return true
+	}
+	if g%2 == 0 {
+		return false
+	}
+	return isPowerOf(g, 3) || isPowerOf(g, 5) || isPowerOf(g, 7)
+}
+
+func isPowerOf(g, base uint32) bool {
+	for g > 1 && g%base == 0 {
+		g /= base
+	}
+	return g == 1
+}
