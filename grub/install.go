@@ -1,0 +1,514 @@
+package grub
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// ReadWriterAt is a disk image: Install reads it fully before writing.
+type ReadWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// BlockMapper gives the physical data-block numbers (filesystem blocks,
+// in file order) of a file inside the ext2 filesystem. It is needed only
+// when stage2 must be patched in place: the stage1 → stage2 blocklist path,
+// or a config path different from the one built into stage2.
+type BlockMapper interface {
+	FileBlocks(name string) ([]uint32, error)
+}
+
+// Defaults used by GRUB's setup when /boot/grub/stage1 exists.
+const (
+	DefaultStage2Path = "/boot/grub/stage2"
+	DefaultConfigPath = "/boot/grub/menu.lst"
+)
+
+// InstallOptions says where GRUB goes; the zero value is `setup (hd0)`
+// after `root (hd0,0)`.
+type InstallOptions struct {
+	PartitionIndex int    // 0 → (hd0,0)
+	Stage2Path     string // "" → /boot/grub/stage2
+	ConfigPath     string // "" → /boot/grub/menu.lst
+	// FS, when set, is the partition's filesystem: Install checks that the
+	// stage files are there and are the same build it is writing.
+	FS fs.FS
+	// Blocks, when set, locates stage2's sectors (see BlockMapper).
+	Blocks BlockMapper
+	// ForceBlocklist skips embedding: stage1 loads stage2 through a
+	// blocklist, as setup does when no stage1.5 fits. Needs Blocks.
+	ForceBlocklist bool
+	// Name is the image's name in error messages.
+	Name string
+}
+
+// Install modes.
+const (
+	ModeEmbedded  = "stage1.5 embedded after the MBR"
+	ModeBlocklist = "stage1 loads stage2 through a blocklist"
+)
+
+// SectorWrite is one contiguous write Install made.
+type SectorWrite struct {
+	LBA   uint64
+	Count int
+	What  string
+}
+
+// Patch is one field Install set, for the "what it did and why" report.
+type Patch struct {
+	Where  string // "MBR", "stage1.5 sector 1", "stage2 sector 1", ...
+	Offset int    // byte offset within that sector
+	Field  string
+	Value  string
+	Why    string
+}
+
+// InstallReport says what Install wrote.
+type InstallReport struct {
+	Mode           string
+	Why            string
+	Partition      string // "(hd0,0)"
+	PartitionStart uint32
+	Stage15LBA     uint32 // first embedded sector (embedded mode)
+	Stage15Sectors int
+	Stage2Sector   uint64 // what stage1 loads first
+	Writes         []SectorWrite
+	Patches        []Patch
+	Warnings       []string
+}
+
+// String renders the report for the CLI.
+func (r *InstallReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "GRUB Legacy installed for %s (partition starts at sector %d): %s\n", r.Partition, r.PartitionStart, r.Mode)
+	if r.Why != "" {
+		fmt.Fprintf(&b, "  why: %s\n", r.Why)
+	}
+	for _, w := range r.Writes {
+		fmt.Fprintf(&b, "  wrote sectors %d..%d: %s\n", w.LBA, w.LBA+uint64(w.Count)-1, w.What)
+	}
+	for _, p := range r.Patches {
+		fmt.Fprintf(&b, "  %s +0x%03X %s = %s (%s)\n", p.Where, p.Offset, p.Field, p.Value, p.Why)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
+	}
+	return b.String()
+}
+
+type pendingWrite struct {
+	lba  uint64
+	data []byte
+	what string
+}
+
+// Install writes GRUB Legacy to img as `root (hd0,N)` / `setup (hd0)` does:
+// stage1 into the MBR (keeping its BPB bytes, disk signature and partition
+// table), e2fs_stage1_5 into sectors 1.. with its blocklist, install
+// partition, stage2 path and config path set. Everything is checked before
+// the first byte is written; on error the image is unchanged.
+func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, error) {
+	if st == nil {
+		return nil, errors.New("no GRUB stage files (FindStages first)")
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	name := opt.Name
+	if name == "" {
+		name = "image"
+	}
+	stage2Path := opt.Stage2Path
+	if stage2Path == "" {
+		stage2Path = DefaultStage2Path
+	}
+	configPath := opt.ConfigPath
+	if configPath == "" {
+		configPath = DefaultConfigPath
+	}
+	for _, p := range []string{stage2Path, configPath} {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \x00") {
+			return nil, fmt.Errorf("%q: GRUB paths must be absolute inside the partition, without spaces", p)
+		}
+	}
+	if opt.PartitionIndex < 0 || opt.PartitionIndex >= mbrEntryCount {
+		return nil, fmt.Errorf("partition index %d: GRUB Legacy's setup takes a primary partition 0..3", opt.PartitionIndex)
+	}
+
+	mbr := make([]byte, sectorSize)
+	if _, err := img.ReadAt(mbr, 0); err != nil {
+		return nil, fmt.Errorf("%s: cannot read the MBR: %v", name, err)
+	}
+	parts, err := parseMBRPartitions(mbr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (partition the image first: minidisk part)", name, err)
+	}
+	p := parts[opt.PartitionIndex]
+	if p.Type == 0 || p.Sectors == 0 {
+		return nil, fmt.Errorf("%s: partition %d is empty; there is no ext2 partition to install GRUB for (partition the image first)", name, opt.PartitionIndex+1)
+	}
+	for _, q := range parts {
+		if q.Type != 0 && q.Start == 0 {
+			return nil, fmt.Errorf("%s: partition %d starts at sector 0, over the MBR (recreate it at sector 2048)", name, q.Index+1)
+		}
+	}
+	end := make([]byte, 1)
+	if _, err := img.ReadAt(end, (int64(p.Start)+int64(p.Sectors))*sectorSize-1); err != nil {
+		return nil, fmt.Errorf("%s: partition %d (sectors %d..%d) runs past the end of the image: %v", name, p.Index+1, p.Start, uint64(p.Start)+uint64(p.Sectors)-1, err)
+	}
+	if _, err := readExt2(img, p, name); err != nil {
+		return nil, err
+	}
+	if opt.FS != nil {
+		if err := checkStagesInFS(opt.FS, st, stage2Path, name); err != nil {
+			return nil, err
+		}
+	}
+
+	rep := &InstallReport{
+		Partition:      PartitionName(sameDriveAsStage15, grubPartition(p.Index)),
+		PartitionStart: p.Start,
+		Stage15Sectors: st.Stage15Sectors(),
+	}
+	if opt.FS != nil {
+		if _, err := fs.Stat(opt.FS, strings.TrimPrefix(configPath, "/")); err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s is not in the filesystem: GRUB will stop at its prompt (write it with minidisk grub config)", configPath))
+		}
+	}
+
+	// embed_func refuses when any used partition starts within the
+	// stage1.5's sectors: it needs sectors 1..N free.
+	n15 := uint32(st.Stage15Sectors())
+	var blocker *mbrPartition
+	for i := range parts {
+		if parts[i].Type != 0 && parts[i].Start-1 < n15 {
+			blocker = &parts[i]
+			break
+		}
+	}
+	var writes []pendingWrite
+	switch {
+	case blocker == nil && !opt.ForceBlocklist:
+		writes, err = planEmbedded(mbr, st, p, stage2Path, configPath, opt.Blocks, img, name, rep)
+	case opt.Blocks == nil:
+		if opt.ForceBlocklist {
+			return nil, fmt.Errorf("%s: the stage2 blocklist install needs the block numbers of %s in the filesystem (no block map available)", name, stage2Path)
+		}
+		return nil, fmt.Errorf("%s: partition %d starts at sector %d, so sectors 1..%d are not free for the %d-sector e2fs_stage1_5 (recreate the partition at sector 2048, or install stage1 → stage2 by blocklist, which needs the filesystem's block map)", name, blocker.Index+1, blocker.Start, n15, n15)
+	default:
+		if blocker != nil {
+			rep.Why = fmt.Sprintf("partition %d starts at sector %d: no room for the %d-sector stage1.5 in sectors 1..%d", blocker.Index+1, blocker.Start, n15, n15)
+		} else {
+			rep.Why = "requested (--force-blocklist)"
+		}
+		writes, err = planBlocklist(mbr, st, p, stage2Path, configPath, opt.Blocks, img, name, rep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range writes {
+		if _, err := img.WriteAt(w.data, int64(w.lba)*sectorSize); err != nil {
+			return nil, fmt.Errorf("%s: writing sector %d (%s): %v", name, w.lba, w.what, err)
+		}
+		rep.Writes = append(rep.Writes, SectorWrite{LBA: w.lba, Count: len(w.data) / sectorSize, What: w.what})
+	}
+	return rep, nil
+}
+
+// grubPartition is GRUB's partition number for a primary partition:
+// bits 16..23 the slice, bits 0..15 0xFFFF (no BSD sub-partition).
+func grubPartition(index int) uint32 { return uint32(index)<<16 | unusedSubPartitions }
+
+func checkStagesInFS(fsys fs.FS, st *Stages, stage2Path, name string) error {
+	dir := path.Dir(stage2Path)
+	for _, f := range []struct {
+		file string
+		want []byte
+	}{
+		{path.Join(dir, Stage1Name), st.Stage1},
+		{stage2Path, st.Stage2},
+		{path.Join(dir, E2fsStage15Name), st.E2fsStage15},
+	} {
+		got, err := fs.ReadFile(fsys, strings.TrimPrefix(f.file, "/"))
+		if err != nil {
+			return fmt.Errorf("%s: %s is not in the filesystem; GRUB's setup needs it there (copy stage1, stage2 and e2fs_stage1_5 into %s)", name, f.file, dir)
+		}
+		if !bytes.Equal(got, f.want) {
+			return fmt.Errorf("%s: %s in the filesystem differs from %s; stage1.5 would load a stage2 of another build (copy the same GRUB files into the image)", name, f.file, st.Dir)
+		}
+	}
+	return nil
+}
+
+// stage1Sector builds sector 0 as install_func does: stage1's code with the
+// old sector's BPB (0x03..0x3D) and its disk signature + partition table
+// (0x1B8..0x1FD) kept, the boot signature from stage1.
+func stage1Sector(old []byte, st *Stages, nextLBA uint32, loadAddr uint16, rep *InstallReport) []byte {
+	s := append([]byte(nil), st.Stage1...)
+	copy(s[stage1BPBStart:stage1BPBEnd], old[stage1BPBStart:stage1BPBEnd])
+	copy(s[stage1NTMagicOff:stage1PartEnd], old[stage1NTMagicOff:stage1PartEnd])
+	s[stage1BootDriveOff] = sameDriveAsStage15
+	s[stage1ForceLBAOff] = 0
+	// The drive check jumps over "use DL from the BIOS" only for floppies
+	// built with a fixed drive; install_func NOPs it for hard disks.
+	s[stage1DriveCheckOff], s[stage1DriveCheckOff+1] = nopOpcode, nopOpcode
+	binary.LittleEndian.PutUint16(s[stage1Stage2AddrOff:], loadAddr)
+	binary.LittleEndian.PutUint32(s[stage1Stage2SectOff:], nextLBA)
+	binary.LittleEndian.PutUint16(s[stage1Stage2SegOff:], loadAddr>>4)
+	rep.Patches = append(rep.Patches,
+		Patch{"MBR", stage1BPBStart, "BPB", "kept from the old sector", "install_func keeps bytes 0x03..0x3D"},
+		Patch{"MBR", stage1NTMagicOff, "disk signature + partition table", "kept from the old sector", "0x1B8..0x1FD belong to the disk"},
+		Patch{"MBR", stage1BootDriveOff, "boot_drive", "0xFF", "boot from the drive the BIOS booted"},
+		Patch{"MBR", stage1DriveCheckOff, "boot drive check", "90 90", "hard-disk install"},
+		Patch{"MBR", stage1Stage2AddrOff, "stage2_address", fmt.Sprintf("0x%04X", loadAddr), "load address of the next stage"},
+		Patch{"MBR", stage1Stage2SectOff, "stage2_sector", fmt.Sprint(nextLBA), "LBA of the next stage's first sector"},
+		Patch{"MBR", stage1Stage2SegOff, "stage2_segment", fmt.Sprintf("0x%04X", loadAddr>>4), "segment of the next stage"},
+	)
+	return s
+}
+
+// clearBlocklist zeroes the existing entries of a stage's first sector the
+// way install_func does, refusing lists that do not look like GRUB's.
+func clearBlocklist(first []byte) error {
+	for i := sectorSize - 4; binary.LittleEndian.Uint32(first[i:]) != 0; i -= blocklistEntrySize {
+		if i < 4 || int32(binary.LittleEndian.Uint32(first[i-4:])) < 0 ||
+			binary.LittleEndian.Uint16(first[i:]) >= 0xA00 || binary.LittleEndian.Uint16(first[i+2:]) == 0 {
+			return errors.New("its first sector's blocklist is malformed (not a GRUB 0.97 stage?)")
+		}
+		binary.LittleEndian.PutUint32(first[i:], 0)
+		binary.LittleEndian.PutUint32(first[i-4:], 0)
+	}
+	return nil
+}
+
+// fillBlocklist writes the sectors (absolute LBAs, in load order, starting
+// with the stage's second sector) as runs, like disk_read_blocklist_func:
+// each new run takes the next lower 8-byte slot, and the slot below it must
+// be free so the list stays terminated. addr is where the second sector loads.
+func fillBlocklist(first []byte, sectors []uint64, addr uint32) ([]BlockRun, error) {
+	var runs []BlockRun
+	list := sectorSize + 4 // install_func's installlist, one slot above the top
+	for _, s := range sectors {
+		if s > 0xFFFFFFFF {
+			return nil, fmt.Errorf("sector %d is beyond the 32-bit LBA a blocklist holds", s)
+		}
+		if n := len(runs); n == 0 || uint64(runs[n-1].Start)+uint64(runs[n-1].Count) != s || runs[n-1].Count == 0xFFFF {
+			list -= blocklistEntrySize
+			if list-8 < 0 || binary.LittleEndian.Uint32(first[list-8:]) != 0 {
+				return nil, fmt.Errorf("stage2 is in too many pieces for its first-sector blocklist (%d runs fit); defragment it or use the embedded stage1.5", len(runs))
+			}
+			runs = append(runs, BlockRun{Start: uint32(s), Segment: uint16(addr >> 4)})
+			binary.LittleEndian.PutUint32(first[list-4:], uint32(s))
+			binary.LittleEndian.PutUint16(first[list+2:], uint16(addr>>4))
+		}
+		runs[len(runs)-1].Count++
+		binary.LittleEndian.PutUint16(first[list:], runs[len(runs)-1].Count)
+		addr += sectorSize
+	}
+	return runs, nil
+}
+
+// configLocation is where config_file starts in a stage header sector: just
+// after the NUL of the version string.
+func configLocation(h []byte) (int, error) {
+	i := bytes.IndexByte(h[stage2VersionStrOff:stage2StringEnd], 0)
+	if i < 0 {
+		return 0, errors.New("version string not terminated")
+	}
+	return stage2VersionStrOff + i + 1, nil
+}
+
+func planEmbedded(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
+	rep.Mode = ModeEmbedded
+	rep.Why = fmt.Sprintf("sectors 1..%d before the first partition are free", st.Stage15Sectors())
+	n := st.Stage15Sectors()
+	const embedLBA = 1 // embed_func puts the stage1.5 right after the MBR
+	s15 := make([]byte, n*sectorSize)
+	copy(s15, st.E2fsStage15)
+	first, hdr := s15[:sectorSize], s15[sectorSize:2*sectorSize]
+	if err := clearBlocklist(first); err != nil {
+		return nil, fmt.Errorf("%s/%s: %v", st.Dir, E2fsStage15Name, err)
+	}
+	var rest []uint64
+	for i := 1; i < n; i++ {
+		rest = append(rest, uint64(embedLBA+i))
+	}
+	runs, err := fillBlocklist(first, rest, stage15LoadAddress+sectorSize)
+	if err != nil {
+		return nil, err
+	}
+	// The 'p' flag: the install partition, and the stage2 location as
+	// device (0xFF = same drive) + "PATH CONFIG", as install_func writes it.
+	hdr[stage2ForceLBAOff] = 0
+	// install_func sets install_partition to the partition of the file it
+	// installs, here the embedded sectors "(hd0)1+N": the whole disk.
+	// The stage2's own partition goes into the device word below.
+	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], wholeDiskPartition)
+	part := grubPartition(p.Index)
+	loc, err := configLocation(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %v", st.Dir, E2fsStage15Name, err)
+	}
+	text := stage2Path + " " + configPath
+	if loc+4+len(text)+1 > stage2StringEnd {
+		return nil, fmt.Errorf("%q: stage2 and config paths are too long for the stage1.5 header (%d bytes fit)", text, stage2StringEnd-loc-4-1)
+	}
+	device := uint32(sameDriveAsStage15)<<24 | part
+	binary.LittleEndian.PutUint32(hdr[loc:], device)
+	copy(hdr[loc+4:], text+"\x00")
+	rep.Stage15LBA = embedLBA
+	rep.Stage2Sector = embedLBA
+	writes := []pendingWrite{{0, stage1Sector(mbr, st, embedLBA, stage15LoadAddress, rep), "stage1 (MBR boot code)"}}
+	writes = append(writes, pendingWrite{embedLBA, s15, fmt.Sprintf("%s (%d bytes, %d sectors)", E2fsStage15Name, len(st.E2fsStage15), n)})
+	rep.Patches = append(rep.Patches,
+		Patch{"stage1.5 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%+v", runs), "the rest of the stage1.5"},
+		Patch{"stage1.5 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", wholeDiskPartition), "the stage1.5 was read from the whole disk, (hd0)1+N"},
+		Patch{"stage1.5 sector 2", loc, "stage2 device", fmt.Sprintf("0x%08X", device), "stage2 is on the boot drive, " + rep.Partition},
+		Patch{"stage1.5 sector 2", loc + 4, "stage2 path and config", text, "stage1.5 loads stage2 by this path"},
+	)
+	// install_func then writes the config path into stage2's own second
+	// sector (in the filesystem). With stage2's built-in path that write
+	// changes nothing; otherwise stage2 must be patched in place.
+	w, err := planStage2ConfigPatch(st, p, stage2Path, configPath, bm, img, name, rep)
+	if err != nil {
+		return nil, err
+	}
+	if w != nil {
+		writes = append(writes, *w)
+	}
+	return writes, nil
+}
+
+// stage2Header returns stage2's second sector as install_func leaves it:
+// force_lba 0 and config_file set.
+func stage2Header(st *Stages, configPath string) ([]byte, int, error) {
+	h := append([]byte(nil), st.Stage2[sectorSize:2*sectorSize]...)
+	h[stage2ForceLBAOff] = 0
+	loc, err := configLocation(h)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s/%s: %v", st.Dir, Stage2Name, err)
+	}
+	if loc+len(configPath)+1 > stage2StringEnd {
+		return nil, 0, fmt.Errorf("%q: config path too long for stage2's header (%d bytes fit)", configPath, stage2StringEnd-loc-1)
+	}
+	copy(h[loc:], configPath+"\x00")
+	return h, loc, nil
+}
+
+func planStage2ConfigPatch(st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) (*pendingWrite, error) {
+	h, loc, err := stage2Header(st, configPath)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Equal(h, st.Stage2[sectorSize:2*sectorSize]) {
+		return nil, nil
+	}
+	if bm == nil {
+		return nil, fmt.Errorf("%s: config path %s differs from the one built into stage2 (%s); patching stage2 in place needs the filesystem's block map (use %s)", name, configPath, cString(st.Stage2[sectorSize+loc:sectorSize+stage2StringEnd]), DefaultConfigPath)
+	}
+	secs, err := stage2Sectors(img, st, p, stage2Path, bm, name)
+	if err != nil {
+		return nil, err
+	}
+	rep.Patches = append(rep.Patches, Patch{"stage2 sector 2", loc, "config_file", configPath, "stage2 reads its menu from here"})
+	return &pendingWrite{secs[1], h, "stage2's second sector (config_file) inside the filesystem"}, nil
+}
+
+// stage2Sectors maps stage2's file sectors to absolute image LBAs and checks
+// that the first two hold the expected stage2 (so a stale block map cannot
+// make Install overwrite file data).
+func stage2Sectors(img io.ReaderAt, st *Stages, p mbrPartition, stage2Path string, bm BlockMapper, name string) ([]uint64, error) {
+	fsInfo, err := readExt2(img, p, name)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := bm.FileBlocks(stage2Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: block map of %s: %v", name, stage2Path, err)
+	}
+	perBlock := int(fsInfo.BlockSize / sectorSize)
+	n := (len(st.Stage2) + sectorSize - 1) / sectorSize
+	if len(blocks)*perBlock < n {
+		return nil, fmt.Errorf("%s: %s has %d blocks, too few for the %d-byte stage2", name, stage2Path, len(blocks), len(st.Stage2))
+	}
+	secs := make([]uint64, n)
+	for i := range secs {
+		b := blocks[i/perBlock]
+		if b == 0 || b >= fsInfo.Blocks {
+			return nil, fmt.Errorf("%s: %s: block %d is outside the filesystem (sparse or stale block map)", name, stage2Path, b)
+		}
+		secs[i] = uint64(p.Start) + uint64(b)*uint64(perBlock) + uint64(i%perBlock)
+	}
+	head := make([]byte, 2*sectorSize)
+	for i := 0; i < 2; i++ {
+		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %v", name, stage2Path, err)
+		}
+	}
+	if in, err := ParseStage15(head); err != nil || in.ID != stage2IDStage2 {
+		return nil, fmt.Errorf("%s: the blocks given for %s do not hold a GRUB stage2 (stale block map?)", name, stage2Path)
+	}
+	return secs, nil
+}
+
+func planBlocklist(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
+	rep.Mode = ModeBlocklist
+	secs, err := stage2Sectors(img, st, p, stage2Path, bm, name)
+	if err != nil {
+		return nil, err
+	}
+	if secs[0] > 0xFFFFFFFF {
+		return nil, fmt.Errorf("%s: stage2 starts beyond the 32-bit LBA stage1 holds", name)
+	}
+	// GRUB patches the on-disk copy; it must be the build we are given.
+	head := make([]byte, 2*sectorSize)
+	for i := 0; i < 2; i++ {
+		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %v", name, stage2Path, err)
+		}
+	}
+	first := head[:sectorSize]
+	if err := clearBlocklist(first); err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+	}
+	runs, err := fillBlocklist(first, secs[1:], stage2LoadAddress+sectorSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+	}
+	hdr := head[sectorSize:]
+	hdr[stage2ForceLBAOff] = 0
+	part := grubPartition(p.Index)
+	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], part)
+	loc, err := configLocation(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+	}
+	// setup's fallback command line ends in a space after the config
+	// path, and install_func copies the rest of the line verbatim: GRUB
+	// writes "/boot/grub/menu.lst " (stage2 stops the name at the space).
+	text := configPath + " "
+	if loc+len(text)+1 > stage2StringEnd {
+		return nil, fmt.Errorf("%q: config path too long for stage2's header (%d bytes fit)", configPath, stage2StringEnd-loc-2)
+	}
+	copy(hdr[loc:], text+"\x00")
+	rep.Stage2Sector = secs[0]
+	writes := []pendingWrite{
+		{0, stage1Sector(mbr, st, uint32(secs[0]), stage2LoadAddress, rep), "stage1 (MBR boot code)"},
+		{secs[0], first, "stage2's first sector (blocklist) inside the filesystem"},
+		{secs[1], hdr, "stage2's second sector (install partition, config_file) inside the filesystem"},
+	}
+	rep.Patches = append(rep.Patches,
+		Patch{"stage2 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%d runs %+v", len(runs), runs), "the rest of stage2, from the filesystem's block map"},
+		Patch{"stage2 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", part), "root " + rep.Partition},
+		Patch{"stage2 sector 2", loc, "config_file", configPath, "stage2 reads its menu from here"},
+	)
+	return writes, nil
+}
