@@ -10,35 +10,35 @@ import (
 
 // Stage 1 fields (GRUB 0.97 stage1/stage1.h: STAGE1_*), offsets in the MBR.
 const (
-	stage1BPBStart       = 0x03  // STAGE1_BPBSTART: BIOS parameter block, kept from the old sector
-	stage1BPBEnd         = 0x3E  // STAGE1_BPBEND
-	stage1VersionOff     = 0x3E  // STAGE1_VER_MAJ_OFFS: COMPAT_VERSION major, minor
-	stage1BootDriveOff   = 0x40  // STAGE1_BOOT_DRIVE: 0xFF = the drive the BIOS booted from
-	stage1ForceLBAOff    = 0x41  // STAGE1_FORCE_LBA
-	stage1Stage2AddrOff  = 0x42  // STAGE1_STAGE2_ADDRESS: load address of the next stage
-	stage1Stage2SectOff  = 0x44  // STAGE1_STAGE2_SECTOR: LBA of the next stage's first sector
-	stage1Stage2SegOff   = 0x48  // STAGE1_STAGE2_SEGMENT
-	stage1DriveCheckOff  = 0x4B  // STAGE1_BOOT_DRIVE_CHECK: 2-byte jump, NOPed for hard disks
-	stage1NTMagicOff     = 0x1B8 // STAGE1_WINDOWS_NT_MAGIC: disk signature, start of what is kept
-	stage1PartEnd        = 0x1FE // STAGE1_PARTEND: end of the partition table
-	compatMajor          = 3     // COMPAT_VERSION_MAJOR
-	compatMinor          = 2     // COMPAT_VERSION_MINOR
-	stage1JumpOpcode     = 0xEB  // stage1 starts with "jmp after_BPB"
-	stage1JumpOffset     = 0x48  // ... to 0x4A
-	nopOpcode            = 0x90
-	stage2IDStage2       = 0 // STAGE2_ID_STAGE2
-	stage2IDE2fsStage15  = 2 // STAGE2_ID_E2FS_STAGE1_5
-	stage15MaxBytes      = 63 * sectorSize
-	maxBlocklistCount    = 0xFFFF
-	stage15LoadAddress   = 0x2000 // install_func: installaddr for a stage1.5
-	stage2LoadAddress    = 0x8000 // install_func: installaddr for a stage2
-	blocklistEntrySize   = 8      // BOOTSEC_LISTSIZE: {u32 start, u16 count, u16 segment}
-	blocklistFirstOff    = sectorSize - blocklistEntrySize
-	maxBlocklistEntries  = 48
-	hardDiskDriveBit     = 0x80
-	sameDriveAsStage15   = 0xFF // install_func: stage2 on the boot drive is not pinned to a drive number
-	wholeDiskPartition   = 0xFFFFFF
-	unusedSubPartitions  = 0xFFFF // bits 0..15 of GRUB's partition number: no BSD sub-partition
+	stage1BPBStart      = 0x03  // STAGE1_BPBSTART: BIOS parameter block, kept from the old sector
+	stage1BPBEnd        = 0x3E  // STAGE1_BPBEND
+	stage1VersionOff    = 0x3E  // STAGE1_VER_MAJ_OFFS: COMPAT_VERSION major, minor
+	stage1BootDriveOff  = 0x40  // STAGE1_BOOT_DRIVE: 0xFF = the drive the BIOS booted from
+	stage1ForceLBAOff   = 0x41  // STAGE1_FORCE_LBA
+	stage1Stage2AddrOff = 0x42  // STAGE1_STAGE2_ADDRESS: load address of the next stage
+	stage1Stage2SectOff = 0x44  // STAGE1_STAGE2_SECTOR: LBA of the next stage's first sector
+	stage1Stage2SegOff  = 0x48  // STAGE1_STAGE2_SEGMENT
+	stage1DriveCheckOff = 0x4B  // STAGE1_BOOT_DRIVE_CHECK: 2-byte jump, NOPed for hard disks
+	stage1NTMagicOff    = 0x1B8 // STAGE1_WINDOWS_NT_MAGIC: disk signature, start of what is kept
+	stage1PartEnd       = 0x1FE // STAGE1_PARTEND: end of the partition table
+	compatMajor         = 3     // COMPAT_VERSION_MAJOR
+	compatMinor         = 2     // COMPAT_VERSION_MINOR
+	stage1JumpOpcode    = 0xEB  // stage1 starts with "jmp after_BPB"
+	stage1JumpOffset    = 0x48  // ... to 0x4A
+	nopOpcode           = 0x90
+	stage2IDStage2      = 0 // STAGE2_ID_STAGE2
+	stage2IDE2fsStage15 = 2 // STAGE2_ID_E2FS_STAGE1_5
+	stage15MaxBytes     = 63 * sectorSize
+	maxBlocklistCount   = 0xFFFF
+	stage15LoadAddress  = 0x2000 // install_func: installaddr for a stage1.5
+	stage2LoadAddress   = 0x8000 // install_func: installaddr for a stage2
+	blocklistEntrySize  = 8      // BOOTSEC_LISTSIZE: {u32 start, u16 count, u16 segment}
+	blocklistFirstOff   = sectorSize - blocklistEntrySize
+	maxBlocklistEntries = 48
+	hardDiskDriveBit    = 0x80
+	sameDriveAsStage15  = 0xFF // install_func: stage2 on the boot drive is not pinned to a drive number
+	wholeDiskPartition  = 0xFFFFFF
+	unusedSubPartitions = 0xFFFF // bits 0..15 of GRUB's partition number: no BSD sub-partition
 )
 
 // Stage 2 / stage 1.5 header (stage2/asm.S, relative to the second sector;
