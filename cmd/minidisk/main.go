@@ -25,7 +25,8 @@ func newApp() *cli.App {
 }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(interspersed(app, os.Args)); err != nil {
 		// One line: the packages name the file and the fix in their errors.
 		fmt.Fprintln(os.Stderr, "minidisk:", err)
 		code := 1
