@@ -1,0 +1,204 @@
+package grub
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// FloppySize is a 1.44 MB floppy: 80 cylinders × 2 heads × 18 sectors.
+const FloppySize = 1440 * 1024
+
+// floppyConfigLBA is where the setup floppy keeps its config: past stage2
+// (sectors 1..234 for GRUB 0.97), read by GRUB as the blocklist file
+// "(fd0)300+N", so no filesystem is needed anywhere.
+const floppyConfigLBA = 300
+
+// SetupConfig is the menu the setup floppy runs: serial console, then
+// GRUB's own `root (hd0,N)` / `setup (hd0)`, then power off.
+func SetupConfig(partitionIndex int) []byte {
+	return []byte(fmt.Sprintf("serial --unit=0 --speed=115200\nterminal --timeout=0 serial\ntimeout 0\ndefault 0\ntitle setup\nroot (hd0,%d)\nsetup (hd0)\nhalt\n", partitionIndex))
+}
+
+// WriteFloppy writes the 1.44 MB bootstrap floppy of the GRUB manual's
+// "boot floppy": stage1 in sector 0, stage2 from sector 1 (stage2's own
+// first sector already lists "the rest from sector 2"). With setupConfig,
+// stage2's config_file points at that text, stored from sector 300; with
+// nil it is the classroom floppy that drops to GRUB's prompt (its built-in
+// /boot/grub/menu.lst is not on the floppy).
+func WriteFloppy(w io.WriterAt, st *Stages, setupConfig []byte) error {
+	if st == nil {
+		return errors.New("no GRUB stage files")
+	}
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	img := make([]byte, FloppySize)
+	copy(img, st.Stage1)
+	s2 := img[sectorSize:]
+	if len(st.Stage2) > floppyConfigLBA*sectorSize-sectorSize {
+		return fmt.Errorf("%s/%s: %d bytes do not fit before the floppy's config at sector %d", st.Dir, Stage2Name, len(st.Stage2), floppyConfigLBA)
+	}
+	copy(s2, st.Stage2)
+	if setupConfig != nil {
+		n := (len(setupConfig) + sectorSize - 1) / sectorSize
+		if n == 0 || floppyConfigLBA+n > FloppySize/sectorSize {
+			return fmt.Errorf("setup config is %d bytes; 1..%d fit on the floppy", len(setupConfig), FloppySize-floppyConfigLBA*sectorSize)
+		}
+		hdr := s2[sectorSize : 2*sectorSize]
+		loc, err := configLocation(hdr)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %v", st.Dir, Stage2Name, err)
+		}
+		name := fmt.Sprintf("(fd0)%d+%d", floppyConfigLBA, n)
+		copy(hdr[loc:stage2StringEnd], make([]byte, stage2StringEnd-loc))
+		copy(hdr[loc:], name)
+		copy(img[floppyConfigLBA*sectorSize:], setupConfig)
+	}
+	if _, err := w.WriteAt(img, 0); err != nil {
+		return fmt.Errorf("writing the floppy: %v", err)
+	}
+	return nil
+}
+
+// FloppyInstallOptions tunes InstallViaFloppy.
+type FloppyInstallOptions struct {
+	PartitionIndex int
+	QEMU           string        // "" → qemu-system-x86_64 from PATH
+	Timeout        time.Duration // 0 → 60 s
+	FS             fs.FS         // optional, as InstallOptions.FS
+}
+
+// discardWriter validates an install without writing: Install checks
+// everything before its first WriteAt.
+type discardWriter struct{ io.ReaderAt }
+
+func (discardWriter) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// InstallViaFloppy lets GRUB install itself: it boots a setup floppy next
+// to imgPath in QEMU, where GRUB runs `root (hd0,N)` / `setup (hd0)` and
+// halts. It returns GRUB's serial transcript, and fails if QEMU is missing,
+// times out, or GRUB reports an error (the transcript is in the error).
+func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt FloppyInstallOptions) (string, error) {
+	f, err := os.Open(imgPath)
+	if err != nil {
+		return "", err
+	}
+	_, err = Install(discardWriter{f}, st, InstallOptions{PartitionIndex: opt.PartitionIndex, FS: opt.FS, Name: imgPath})
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	qemu := opt.QEMU
+	if qemu == "" {
+		qemu = "qemu-system-x86_64"
+	}
+	qemuPath, err := exec.LookPath(qemu)
+	if err != nil {
+		return "", fmt.Errorf("%s not found: --via floppy runs GRUB in QEMU (apt-get install qemu-system-x86, or install natively without --via)", qemu)
+	}
+	timeout := opt.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "minidisk-grub-floppy-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	floppy := filepath.Join(dir, "setup-floppy.img")
+	ff, err := os.Create(floppy)
+	if err != nil {
+		return "", err
+	}
+	err = WriteFloppy(ff, st, SetupConfig(opt.PartitionIndex))
+	if cerr := ff.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(imgPath)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := &grubWatcher{onError: cancel}
+	cmd := exec.CommandContext(ctx, qemuPath, "-m", "64", "-nodefaults", "-display", "none", "-serial", "stdio",
+		"-fda", floppy, "-drive", "file="+qemuDriveEscape(abs)+",format=raw,if=ide", "-boot", "a", "-no-reboot")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	transcript := out.String()
+	switch {
+	case out.failed():
+		return transcript, fmt.Errorf("GRUB reported an error during setup (QEMU stopped):\n%s", transcript)
+	case ctx.Err() == context.DeadlineExceeded:
+		return transcript, fmt.Errorf("GRUB setup in QEMU did not finish within %v; GRUB's output:\n%s", timeout, transcript)
+	case ctx.Err() != nil:
+		return transcript, ctx.Err()
+	case err != nil:
+		return transcript, fmt.Errorf("%s: %v; output:\n%s", qemu, err, transcript)
+	}
+	if i := strings.Index(transcript, "Error "); i >= 0 {
+		return transcript, fmt.Errorf("GRUB reported an error during setup:\n%s", transcript)
+	}
+	if !strings.Contains(transcript, "Done.") {
+		return transcript, fmt.Errorf("GRUB's setup did not report Done.; output:\n%s", transcript)
+	}
+	return transcript, nil
+}
+
+// qemuDriveEscape doubles commas, QEMU's option separator.
+func qemuDriveEscape(p string) string { return strings.ReplaceAll(p, ",", ",,") }
+
+// grubWatcher collects QEMU's serial output and stops QEMU as soon as GRUB
+// reports an error: GRUB then waits at "Press any key to continue" and
+// would otherwise sit until the timeout.
+type grubWatcher struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	err     bool
+	onError func()
+}
+
+func (w *grubWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.err && grubErrorLine.Match(w.buf.Bytes()) {
+		w.err = true
+		w.onError()
+	}
+	return len(p), nil
+}
+
+func (w *grubWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *grubWatcher) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// grubErrorLine matches GRUB Legacy's "Error NN: message" once the line is
+// complete, so the transcript shows the whole message.
+var grubErrorLine = regexp.MustCompile(`Error [0-9]+: [^\r\n]*[\r\n]`)
