@@ -16,11 +16,11 @@ import (
 // than these caps. Real files are far below them: glibc's libc.so.6 has 14
 // program headers, ~30 dynamic entries and a ~20 KiB .dynstr.
 const (
-	maxInterpLen   = 4096     // PATH_MAX: the kernel rejects longer PT_INTERP
-	maxDynamicSize = 1 << 20  // bytes of PT_DYNAMIC we parse
-	maxStrtabSize  = 64 << 20 // bytes of DT_STRTAB we read
-	maxNeeded      = 4096     // DT_NEEDED entries per object
-	maxWholeRead   = 1 << 30  // files read whole when the fs.File has no ReadAt
+	maxInterpLen   = 4096    // PATH_MAX: the kernel rejects longer PT_INTERP
+	maxDynamicSize = 1 << 20 // bytes of PT_DYNAMIC we parse
+	maxNameLen     = 4096    // bytes of one DT_NEEDED/RPATH/RUNPATH/SONAME string
+	maxNeeded      = 4096    // DT_NEEDED entries per object
+	maxWholeRead   = 1 << 30 // files read whole when the fs.File has no ReadAt
 )
 
 // elfInfo is what the loader needs from one object, read through program
@@ -311,29 +311,35 @@ func parseELF(r io.ReaderAt, size int64) (*elfInfo, error) {
 	if !found {
 		return nil, fmt.Errorf("corrupt ELF: DT_STRTAB address %#x is in no PT_LOAD segment", strtab)
 	}
-	if strsz > maxStrtabSize {
-		strsz = maxStrtabSize
-	}
 	if stroff > uint64(size) {
 		return nil, fmt.Errorf("corrupt ELF: DT_STRTAB at offset %d beyond end of file", stroff)
 	}
 	if strsz > uint64(size)-stroff {
 		strsz = uint64(size) - stroff
 	}
-	str, err := readAt(r, size, stroff, strsz, "DT_STRTAB")
-	if err != nil {
-		return nil, err
-	}
+	// Read only the strings referenced, not the whole table: a library's
+	// .dynstr holds every exported symbol name (hundreds of KiB for big
+	// ones) while the loader needs a few names.
 	getStr := func(off uint64, what string) (string, error) {
-		if off >= uint64(len(str)) {
-			return "", fmt.Errorf("corrupt ELF: %s string offset %d beyond string table (%d bytes)", what, off, len(str))
+		if off >= strsz {
+			return "", fmt.Errorf("corrupt ELF: %s string offset %d beyond string table (%d bytes)", what, off, strsz)
 		}
-		s := str[off:]
-		i := bytes.IndexByte(s, 0)
-		if i < 0 {
-			return "", fmt.Errorf("corrupt ELF: %s string not terminated", what)
+		var out []byte
+		for chunk := uint64(256); ; chunk *= 2 {
+			n := min(chunk, strsz-off, maxNameLen+1)
+			b, err := readAt(r, size, stroff+off, n, what)
+			if err != nil {
+				return "", err
+			}
+			if i := bytes.IndexByte(b, 0); i >= 0 {
+				return string(b[:i]), nil
+			}
+			out = b
+			if n == strsz-off || n > maxNameLen {
+				break
+			}
 		}
-		return string(s[:i]), nil
+		return "", fmt.Errorf("corrupt ELF: %s string at offset %d not terminated within %d bytes", what, off, len(out))
 	}
 	for _, o := range needed {
 		s, err := getStr(o, "DT_NEEDED")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,37 @@ func (r *Resolver) lstat(abs string) lstatResult {
 // gives an error wrapping fs.ErrNotExist; more than 40 hops is an error
 // (ELOOP), never a loop.
 func (r *Resolver) Realpath(p string) (real string, links []Link, err error) {
+	res := r.realpath(p)
+	return res.real, slices.Clone(res.links), res.err
+}
+
+// realpathResult caches one Realpath; links is shared, callers copy it.
+type realpathResult struct {
+	real  string
+	links []Link
+	err   error
+}
+
+// realpath is Realpath, cached per path: resolving many binaries probes the
+// same candidate paths (every search tries /lib/x86_64-linux-gnu/NAME...).
+func (r *Resolver) realpath(p string) realpathResult {
+	r.mu.Lock()
+	res, ok := r.realCache[p]
+	r.mu.Unlock()
+	if ok {
+		return res
+	}
+	res.real, res.links, res.err = r.walk(p)
+	r.mu.Lock()
+	if r.realCache == nil {
+		r.realCache = make(map[string]realpathResult)
+	}
+	r.realCache[p] = res
+	r.mu.Unlock()
+	return res
+}
+
+func (r *Resolver) walk(p string) (real string, links []Link, err error) {
 	if r.Root == nil {
 		return "", nil, errors.New("libs: Resolver has no Root")
 	}

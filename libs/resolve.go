@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -44,6 +45,7 @@ type Resolver struct {
 
 	mu         sync.Mutex
 	lstatCache map[string]lstatResult
+	realCache  map[string]realpathResult
 	elfCache   map[string]elfResult
 	confDirs   []string
 	confLoaded bool
@@ -188,7 +190,7 @@ func (r *Resolver) Resolve(binary string) (*Closure, error) {
 			found.loader = obj
 			loaded = append(loaded, found)
 			queue = append(queue, found)
-			_, links, _ := r.Realpath(found.path) // cached: search resolved it
+			links := slices.Clone(r.realpath(found.path).links) // cached: search resolved it
 			c.Libraries = append(c.Libraries, Library{Name: name, Path: found.path, Links: links, Real: found.real})
 		}
 	}
@@ -273,10 +275,11 @@ func (r *Resolver) search(name string, requester, main *object, p platform) (*ob
 // candidate returns the object at path if it exists and is an ELF object
 // ld.so would accept for a process whose main object has ident want.
 func (r *Resolver) candidate(path string, want elfIdent) *object {
-	real, _, err := r.Realpath(path)
-	if err != nil {
+	rp := r.realpath(path)
+	if rp.err != nil {
 		return nil
 	}
+	real := rp.real
 	info, err := r.elf(real)
 	if err != nil || !want.compatible(info.ident()) {
 		return nil
