@@ -1,0 +1,246 @@
+// Package loopmount mounts a filesystem that lies inside an image file (a
+// partition of a disk image) through a loop device, with the kernel's own
+// driver. It is the root-only, opt-in way to look inside an image; the
+// rootless way is the ext2 reader (`minidisk ls`/`cat`).
+//
+// The loop device is attached at the partition's byte offset with a size
+// limit, so the kernel cannot read past the partition, and it carries
+// LO_FLAGS_AUTOCLEAR: the kernel detaches it by itself when the last user
+// (the mount) goes away, so neither a failed mount nor an umount by another
+// tool leaves a device behind.
+package loopmount
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	losetup "github.com/freddierice/go-losetup"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNeedRoot is returned when the caller is not root.
+var ErrNeedRoot = errors.New("mount needs root (loop devices); use `minidisk ls`/`cat` for a rootless look")
+
+// Options say what to mount.
+type Options struct {
+	Image  string // image file
+	Offset int64  // byte offset of the filesystem in Image
+	Size   int64  // byte size of the partition (0: to the end of the file)
+	Dir    string // mount point (an existing directory)
+	FSType string // "ext2" when empty
+	RW     bool   // mount read-write (default read-only)
+}
+
+// Mount attaches a loop device for the partition and mounts it on Dir. It
+// returns the loop device's path. On any failure the loop device is
+// released before Mount returns.
+func Mount(o Options) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", ErrNeedRoot
+	}
+	if o.Offset < 0 || o.Size < 0 {
+		return "", fmt.Errorf("%s: negative offset or size", o.Image)
+	}
+	fi, err := os.Stat(o.Dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v (create the mount point first)", o.Dir, unwrap(err))
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%s: not a directory (give a mount point)", o.Dir)
+	}
+	img, err := filepath.Abs(o.Image)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(img); err != nil {
+		return "", fmt.Errorf("%s: %v", o.Image, unwrap(err))
+	}
+	fstype := o.FSType
+	if fstype == "" {
+		fstype = "ext2"
+	}
+
+	dev, err := attach(img, uint64(o.Offset), !o.RW)
+	if err != nil {
+		return "", fmt.Errorf("%s: attaching a loop device: %v", o.Image, err)
+	}
+	// Hold the device open while setting autoclear and mounting: the
+	// kernel clears an autoclear device when its last opener closes it.
+	flags := os.O_RDWR
+	if !o.RW {
+		flags = os.O_RDONLY
+	}
+	hold, err := os.OpenFile(dev.Path(), flags, 0)
+	if err != nil {
+		_ = dev.Detach()
+		return "", fmt.Errorf("%s: %v", dev.Path(), err)
+	}
+	defer hold.Close()
+	info, err := dev.GetInfo()
+	if err == nil {
+		info.SizeLimit = uint64(o.Size)
+		info.Flags |= losetup.FlagsAutoClear
+		err = dev.SetInfo(info)
+	}
+	if err != nil {
+		_ = dev.Detach()
+		return "", fmt.Errorf("%s: setting the size limit of %s: %v", o.Image, dev.Path(), err)
+	}
+	var mflags uintptr
+	if !o.RW {
+		mflags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(dev.Path(), o.Dir, fstype, mflags, ""); err != nil {
+		_ = dev.Detach()
+		return "", fmt.Errorf("%s: mount %s (partition at byte %d) on %s as %s: %v (is it a %s filesystem? try `minidisk ls`)", o.Image, dev.Path(), o.Offset, o.Dir, fstype, err, fstype)
+	}
+	return dev.Path(), nil
+}
+
+// attach finds a free loop device and attaches the image; another process
+// may take the same free device between LOOP_CTL_GET_FREE and
+// LOOP_SET_FD (EBUSY), so it retries a few times.
+func attach(img string, offset uint64, ro bool) (losetup.Device, error) {
+	var err error
+	for try := 0; try < 8; try++ {
+		var dev losetup.Device
+		dev, err = losetup.Attach(img, offset, ro)
+		if err == nil {
+			return dev, nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return dev, err
+		}
+		time.Sleep(time.Duration(try+1) * 10 * time.Millisecond)
+	}
+	return losetup.Device{}, err
+}
+
+// Unmount unmounts dir and detaches its loop device (if the kernel's
+// autoclear has not already done so). It returns the loop device's path.
+func Unmount(dir string) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", ErrNeedRoot
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = r
+	}
+	src, err := mountSource(abs)
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Unmount(abs, 0); err != nil {
+		return "", fmt.Errorf("%s: umount: %v", dir, err)
+	}
+	n, ok := loopNumber(src)
+	if !ok {
+		return src, nil
+	}
+	// Autoclear detaches asynchronously after the last close; detach
+	// explicitly if the device still has a backing file.
+	for i := 0; i < 50; i++ {
+		if !Attached(n) {
+			return src, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := losetup.New(n, os.O_RDONLY).Detach(); err != nil && Attached(n) {
+		return src, fmt.Errorf("%s: unmounted, but detaching %s failed: %v (run `losetup -d %s`)", dir, src, err, src)
+	}
+	return src, nil
+}
+
+// Attached reports whether /dev/loopN has a backing file.
+func Attached(n uint64) bool {
+	_, err := os.Stat(fmt.Sprintf("/sys/block/loop%d/loop/backing_file", n))
+	return err == nil
+}
+
+// loopNumber parses "/dev/loopN".
+func loopNumber(dev string) (uint64, bool) {
+	s, ok := strings.CutPrefix(dev, "/dev/loop")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return n, err == nil
+}
+
+// mountSource finds the device mounted on dir in /proc/self/mountinfo (the
+// last such mount, which is the visible one).
+func mountSource(dir string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	src := ""
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		mp, s, ok := parseMountinfo(sc.Text())
+		if ok && mp == dir {
+			src = s
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	if src == "" {
+		return "", fmt.Errorf("%s: not a mount point", dir)
+	}
+	return src, nil
+}
+
+// parseMountinfo returns the mount point (field 5) and the mount source
+// (the second field after the " - " separator) of a mountinfo line
+// (proc(5)); both are octal-escaped there.
+func parseMountinfo(line string) (mountPoint, source string, ok bool) {
+	pre, post, found := strings.Cut(line, " - ")
+	if !found {
+		return "", "", false
+	}
+	f := strings.Fields(pre)
+	g := strings.Fields(post)
+	if len(f) < 5 || len(g) < 2 {
+		return "", "", false
+	}
+	return unescape(f[4]), unescape(g[1]), true
+}
+
+// unescape undoes mountinfo's \ooo escapes (space, tab, newline, backslash).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unwrap(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
