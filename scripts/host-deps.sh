@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian host packages minidisk's demo and tests use as oracles.
-# Idempotent: installs only what is missing. Needs root (apt-get).
+# Idempotent: installs only what is missing, with apt-get as root (sudo when
+# run as a user); minidisk itself never needs root.
 # Usage: scripts/host-deps.sh [demo|test]   (test is a superset of demo)
 set -euo pipefail
 want=(
@@ -16,10 +17,13 @@ for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+sudo=
 if [ "$(id -u)" != 0 ]; then
-  echo "host-deps: need root to install: ${missing[*]} (run: sudo $0)" >&2
-  exit 1
+  if command -v sudo >/dev/null; then sudo=sudo; else
+    echo "host-deps: need root to install: ${missing[*]} (run: su -c '$0')" >&2
+    exit 1
+  fi
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "host-deps: installing ${missing[*]}" >&2
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -19,6 +19,8 @@ func newApp() *cli.App {
 			imageCommand(),
 			partCommand(),
 			planCommand(),
+			createCommand(),
+			initramfsCommand(), efiCommand(), flashCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -1,0 +1,45 @@
+# minidisk — the two commands of the README:
+#   make demo   host packages, a tiny kernel (built once, cached), a demo image, booted in QEMU
+#   make test   host packages and every test; CI runs exactly this (.ci/run)
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/minidisk
+CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/minidisk
+
+.PHONY: all build demo test deps-demo deps-test vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/minidisk
+
+deps-demo:
+	scripts/host-deps.sh demo
+
+deps-test:
+	scripts/host-deps.sh test
+	scripts/fetch-busybox-static.sh >/dev/null
+
+# The main job: from a fresh Debian machine to a BusyBox shell answering in QEMU.
+demo: deps-demo build
+	kernel=$$($(BIN) kernel --profile legacy) && \
+	$(BIN) create demo.img --kernel "$$kernel" --force && \
+	$(BIN) boot demo.img --send 'echo MARK$$((6*7))' --expect MARK42 --timeout 120s
+	@echo "demo.img boots. Try it yourself: $(BIN) boot demo.img   (quit QEMU with Ctrl-A X)"
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Tests use the host tools as oracles; under CI=true a missing tool fails.
+test: deps-test vet
+	$(GO) test -timeout 80m ./...
+	scripts/fuzz.sh
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	rm -rf bin demo.img
+
+-include mk/*.mk
