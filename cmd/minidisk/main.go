@@ -21,6 +21,7 @@ func newApp() *cli.App {
 			planCommand(),
 			createCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
+			initramfsCommand(), efiCommand(), flashCommand(),
 		},
 		HideHelpCommand: true,
 	}

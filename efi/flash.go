@@ -1,0 +1,310 @@
+package efi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// FlashOptions controls Flash.
+type FlashOptions struct {
+	// Force allows a target that the kernel does not report as removable
+	// (USB disks often say removable=0; internal disks always do).
+	Force bool
+	// Yes skips the confirmation.
+	Yes bool
+	// Confirm asks the user; it gets the question (naming the device's
+	// model and size) and returns whether to go on. Nil with Yes unset refuses.
+	Confirm func(question string) (bool, error)
+	// Progress, when set, returns a writer that is told about every byte
+	// written and then read back (total is twice the image size).
+	Progress func(total int64) io.Writer
+	// SysRoot is where sysfs and procfs are (tests); empty means "/".
+	SysRoot string
+}
+
+// Device describes a target block device, from sysfs.
+type Device struct {
+	Path         string
+	Name         string // kernel name, e.g. sdb or loop3
+	Major, Minor uint32
+	Size         int64  // bytes
+	Model        string // vendor and model, or "" when sysfs has none (loop)
+	Removable    bool
+}
+
+func (d *Device) describe() string {
+	model := d.Model
+	if model == "" {
+		model = "(no model: " + d.Name + ")"
+	}
+	return fmt.Sprintf("%s %s, %s", d.Path, model, humanSize(d.Size))
+}
+
+// Flash writes the image img to the whole-disk block device dev, syncs,
+// and verifies by reading it back. It refuses a missing path, anything that
+// is not a block device, a partition, a device with a mounted or swapped-on
+// partition (or held by device-mapper/md), a non-removable one unless Force,
+// and a device smaller than the image; and it asks for confirmation unless
+// Yes. It returns the device it wrote.
+func Flash(ctx context.Context, img, dev string, o FlashOptions) (*Device, error) {
+	sys := o.SysRoot
+	if sys == "" {
+		sys = "/"
+	}
+	fi, err := os.Stat(img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (give flash an image file)", img, errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (give flash an image written by `minidisk image` or `minidisk efi`)", img)
+	}
+	d, err := InspectDevice(dev, sys)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNotInUse(d, sys); err != nil {
+		return nil, err
+	}
+	if !d.Removable && !o.Force {
+		return nil, fmt.Errorf("%s: not a removable disk (%s); refusing to overwrite what may be an internal disk (use --force if it is really the USB stick)", dev, d.describe())
+	}
+	if fi.Size() > d.Size {
+		return nil, fmt.Errorf("%s: image is %s but %s holds only %s", img, humanSize(fi.Size()), dev, humanSize(d.Size))
+	}
+	if !o.Yes {
+		if o.Confirm == nil {
+			return nil, fmt.Errorf("%s: not confirmed (give --yes to write without asking)", dev)
+		}
+		ok, err := o.Confirm(fmt.Sprintf("Write %s (%s) to %s? Everything on it will be lost.", img, humanSize(fi.Size()), d.describe()))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: not confirmed; nothing written", dev)
+		}
+	}
+	if err := writeAndVerify(ctx, img, fi.Size(), d, o.Progress); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// InspectDevice checks that dev is a whole-disk block device and reads its
+// size, model and removable flag from sysfs (/sys/dev/block/MAJ:MIN).
+func InspectDevice(dev, sys string) (*Device, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("%s: no such device (give the whole disk, e.g. /dev/sdb; see lsblk)", dev)
+		}
+		return nil, fmt.Errorf("%s: %v", dev, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return nil, fmt.Errorf("%s: not a block device; flash writes to a disk such as /dev/sdb (to make an image file, use `minidisk efi`)", dev)
+	}
+	d := &Device{Path: dev, Major: unix.Major(uint64(st.Rdev)), Minor: unix.Minor(uint64(st.Rdev))}
+	sysdir := filepath.Join(sys, "sys/dev/block", fmt.Sprintf("%d:%d", d.Major, d.Minor))
+	real, err := filepath.EvalSymlinks(sysdir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no sysfs entry %s: %v", dev, sysdir, err)
+	}
+	d.Name = filepath.Base(real)
+	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
+		return nil, fmt.Errorf("%s: is partition %s of %s; give the whole disk (/dev/%s)", dev, d.Name, filepath.Base(filepath.Dir(real)), filepath.Base(filepath.Dir(real)))
+	}
+	sectors, err := readSysInt(filepath.Join(real, "size"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: size: %v", dev, err)
+	}
+	// sysfs "size" is in 512-byte units whatever the logical sector size.
+	d.Size = sectors * 512
+	if d.Size == 0 {
+		return nil, fmt.Errorf("%s: has size 0 (no medium, or a detached loop device)", dev)
+	}
+	if r, err := readSysInt(filepath.Join(real, "removable")); err == nil {
+		d.Removable = r == 1
+	}
+	vendor := readSysString(filepath.Join(real, "device/vendor"))
+	model := readSysString(filepath.Join(real, "device/model"))
+	d.Model = strings.TrimSpace(vendor + " " + model)
+	return d, nil
+}
+
+// checkNotInUse refuses a device that is mounted, swapped on, or held by
+// another driver, directly or through one of its partitions.
+func checkNotInUse(d *Device, sys string) error {
+	devs := map[string]string{fmt.Sprintf("%d:%d", d.Major, d.Minor): d.Name}
+	real, _ := filepath.EvalSymlinks(filepath.Join(sys, "sys/dev/block", fmt.Sprintf("%d:%d", d.Major, d.Minor)))
+	names := []string{d.Name}
+	if entries, err := os.ReadDir(real); err == nil {
+		for _, e := range entries {
+			p := filepath.Join(real, e.Name())
+			if _, err := os.Stat(filepath.Join(p, "partition")); err != nil {
+				continue
+			}
+			if mm := readSysString(filepath.Join(p, "dev")); mm != "" {
+				devs[mm] = e.Name()
+				names = append(names, e.Name())
+			}
+		}
+	}
+	mi, err := os.ReadFile(filepath.Join(sys, "proc/self/mountinfo"))
+	if err != nil {
+		return fmt.Errorf("cannot check whether %s is mounted: %v", d.Path, err)
+	}
+	// mountinfo (proc(5)): mount ID, parent ID, major:minor, root, mount point, ...
+	sc := bufio.NewScanner(bytes.NewReader(mi))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			continue
+		}
+		if name, ok := devs[f[2]]; ok {
+			return fmt.Errorf("%s: /dev/%s is mounted on %s; unmount it first (umount %s)", d.Path, name, unescapeMount(f[4]), unescapeMount(f[4]))
+		}
+	}
+	if sw, err := os.ReadFile(filepath.Join(sys, "proc/swaps")); err == nil {
+		for _, l := range strings.Split(string(sw), "\n")[1:] {
+			f := strings.Fields(l)
+			if len(f) == 0 {
+				continue
+			}
+			for _, n := range names {
+				if f[0] == "/dev/"+n {
+					return fmt.Errorf("%s: /dev/%s is in use as swap; swapoff it first", d.Path, n)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		dir := filepath.Join(sys, "sys/class/block", n, "holders")
+		if h, err := os.ReadDir(dir); err == nil && len(h) > 0 {
+			return fmt.Errorf("%s: /dev/%s is held by %s (device-mapper, md or LVM); release it first", d.Path, n, h[0].Name())
+		}
+	}
+	return nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func writeAndVerify(ctx context.Context, img string, size int64, d *Device, progress func(int64) io.Writer) error {
+	var prog io.Writer = io.Discard
+	if progress != nil {
+		prog = progress(2 * size)
+	}
+	src, err := os.Open(img)
+	if err != nil {
+		return fmt.Errorf("%s: %v", img, err)
+	}
+	defer src.Close()
+	// O_EXCL on a block device takes an exclusive claim: the kernel refuses
+	// it (EBUSY) while the device is mounted, closing the race with the
+	// mountinfo check above.
+	dst, err := os.OpenFile(d.Path, os.O_WRONLY|unix.O_EXCL, 0)
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("%s: busy (mounted or in use); unmount it first", d.Path)
+		}
+		return fmt.Errorf("%s: %v", d.Path, err)
+	}
+	want := sha256.New()
+	buf := make([]byte, 1<<20)
+	var written int64
+	for {
+		if err := ctx.Err(); err != nil {
+			dst.Close()
+			return fmt.Errorf("%s: interrupted after %s; the device holds a partial image", d.Path, humanSize(written))
+		}
+		n, rerr := io.ReadFull(src, buf)
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				dst.Close()
+				return fmt.Errorf("%s: write at byte %d: %v", d.Path, written, err)
+			}
+			want.Write(buf[:n])
+			prog.Write(buf[:n])
+			written += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			dst.Close()
+			return fmt.Errorf("%s: %v", img, rerr)
+		}
+	}
+	if written != size {
+		dst.Close()
+		return fmt.Errorf("%s: changed while flashing (%d bytes read, %d expected)", img, written, size)
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return fmt.Errorf("%s: fsync: %v", d.Path, err)
+	}
+	// Drop the device's cached pages so the read-back comes from the
+	// medium, not from the page cache the write just filled.
+	if err := unix.IoctlSetInt(int(dst.Fd()), unix.BLKFLSBUF, 0); err != nil {
+		unix.Fadvise(int(dst.Fd()), 0, size, unix.FADV_DONTNEED)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("%s: %v", d.Path, err)
+	}
+	back, err := os.Open(d.Path)
+	if err != nil {
+		return fmt.Errorf("%s: reopen for verification: %v", d.Path, err)
+	}
+	defer back.Close()
+	got := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(got, prog), io.LimitReader(back, size)); err != nil {
+		return fmt.Errorf("%s: read back: %v", d.Path, err)
+	}
+	if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		return fmt.Errorf("%s: verification failed: the device does not read back what was written (bad medium?)", d.Path)
+	}
+	return nil
+}
+
+func readSysInt(p string) (int64, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+func readSysString(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,273 @@
+package efi
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/minidisk/minidisk/internal/atomicfile"
+	"github.com/minidisk/minidisk/kernel"
+)
+
+const (
+	sectorSize = 512
+	// alignSectors puts the ESP at 1 MiB and keeps its end on a 1 MiB
+	// boundary, as parted and sfdisk do (no read-modify-write on 4K media).
+	alignSectors = 2048
+	// gptTailSectors is the backup partition array (128 entries × 128 bytes
+	// = 32 sectors) plus the backup header, at the end of the disk.
+	gptTailSectors = 33
+	// minFAT32Clusters: a FAT with fewer clusters is FAT12/16 by definition
+	// (Microsoft FAT spec, "FAT type determination"), and fsck.vfat and
+	// firmware would read this FAT32 layout as FAT16.
+	minFAT32Clusters = 65525
+	// fatReservedSectors is what go-diskfs' fat32.Create reserves.
+	fatReservedSectors = 32
+	// EFIPath is the removable-media boot path for x86-64 (UEFI 2.10 §3.5.1.1).
+	EFIPath = "/EFI/BOOT/BOOTX64.EFI"
+	// volumeLabel is the ESP's FAT label.
+	volumeLabel = "MINIDISK"
+)
+
+// DefaultImageSize is 64 MiB. FAT32 needs at least 65525 clusters and
+// go-diskfs (like mkfs.fat) uses 512-byte clusters below 260 MB, so the
+// partition must be about 33 MiB whatever the 2.5 MB payload; 64 MiB gives
+// room for a second kernel and is a common ESP size. The image is sparse.
+const DefaultImageSize = 64 << 20
+
+// Layout is where the ESP goes on a disk of a given size.
+type Layout struct {
+	DiskSize     int64
+	Start, End   uint64 // first and last sector of the ESP (inclusive)
+	Clusters     uint32 // FAT32 data clusters go-diskfs will create
+	ClusterBytes int64
+}
+
+// PlanImage computes the layout of a GPT disk of size bytes with one ESP,
+// and checks that it can hold a FAT32 filesystem.
+func PlanImage(size int64) (Layout, error) {
+	if size%sectorSize != 0 {
+		return Layout{}, fmt.Errorf("image size %d is not a multiple of %d-byte sectors", size, sectorSize)
+	}
+	total := uint64(size / sectorSize)
+	if total < alignSectors+gptTailSectors+alignSectors {
+		return Layout{}, fmt.Errorf("image size %d is too small for a GPT disk with an ESP (minimum %s)", size, humanSize(MinImageSize()))
+	}
+	lastUsable := total - gptTailSectors - 1
+	end := (lastUsable+1)/alignSectors*alignSectors - 1
+	l := Layout{DiskSize: size, Start: alignSectors, End: end, ClusterBytes: sectorSize}
+	l.Clusters = fat32Clusters(end - alignSectors + 1)
+	if l.Clusters < minFAT32Clusters {
+		return l, fmt.Errorf("image size %s gives an ESP with %d FAT clusters; FAT32 needs at least %d (give --size %s or more)", humanSize(size), l.Clusters, minFAT32Clusters, humanSize(MinImageSize()))
+	}
+	return l, nil
+}
+
+// fat32Clusters mirrors go-diskfs fat32.Create's layout for 512-byte
+// sectors and clusters (partitions up to 260 MB): the FAT must map every
+// data cluster plus the two reserved entries.
+func fat32Clusters(sectors uint64) uint32 {
+	if sectors <= fatReservedSectors {
+		return 0
+	}
+	spc := uint64(1)
+	denom := sectorSize*spc + 8
+	spf := (4*(sectors-fatReservedSectors) + denom - 1) / denom
+	if sectors <= fatReservedSectors+2*spf {
+		return 0
+	}
+	return uint32((sectors - fatReservedSectors - 2*spf) / spc)
+}
+
+// MinImageSize is the smallest image (in whole MiB) PlanImage accepts.
+func MinImageSize() int64 {
+	for mib := int64(1); ; mib++ {
+		total := uint64(mib << 20 / sectorSize)
+		if total < 2*alignSectors+gptTailSectors {
+			continue
+		}
+		end := (total-gptTailSectors)/alignSectors*alignSectors - 1
+		if fat32Clusters(end-alignSectors+1) >= minFAT32Clusters {
+			return mib << 20
+		}
+	}
+}
+
+// ImageInfo reports what WriteImage wrote.
+type ImageInfo struct {
+	Layout
+	EFISize  int64
+	DiskGUID string
+	PartGUID string
+	Serial   uint32
+}
+
+// WriteImage writes a GPT disk image of size bytes to out (atomically) with
+// one EFI System Partition, FAT32, holding efiFile as \EFI\BOOT\BOOTX64.EFI.
+// The disk and partition GUIDs and the FAT volume serial are derived from
+// a hash of the EFI file, and every timestamp is epoch, so the same
+// kernel and epoch give the same image bytes.
+func WriteImage(out string, force bool, efiFile string, size int64, epoch time.Time) (*ImageInfo, error) {
+	l, err := PlanImage(size)
+	if err != nil {
+		return nil, err
+	}
+	info, err := kernel.InspectFile(efiFile)
+	if err != nil {
+		return nil, err
+	}
+	if !info.EFIStub {
+		return nil, fmt.Errorf("%s: no EFI stub (PE header), so firmware cannot run it (build it with CONFIG_EFI_STUB=y, e.g. the efi profile)", efiFile)
+	}
+	sum, efiSize, err := hashFile(efiFile)
+	if err != nil {
+		return nil, err
+	}
+	// Directory entries, the FAT and FSInfo take a few clusters beyond the file.
+	if need := efiSize + 16*l.ClusterBytes; need > int64(l.Clusters)*l.ClusterBytes {
+		return nil, fmt.Errorf("%s: %s does not fit in the ESP of a %s image (give a larger --size)", efiFile, humanSize(efiSize), humanSize(size))
+	}
+	ii := &ImageInfo{
+		Layout:   l,
+		EFISize:  efiSize,
+		DiskGUID: uuidFrom(sum, "disk"),
+		PartGUID: uuidFrom(sum, "esp"),
+		Serial:   binary.LittleEndian.Uint32(sha256Of(sum[:], "serial")),
+	}
+
+	f, err := atomicfile.Create(out, force)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Abort()
+	if err := f.Truncate(size); err != nil {
+		return nil, fmt.Errorf("%s: %v", out, err)
+	}
+	if err := writeESP(f.File, ii, efiFile, epoch); err != nil {
+		return nil, fmt.Errorf("%s: %v", out, err)
+	}
+	if err := f.Commit(); err != nil {
+		return nil, err
+	}
+	return ii, nil
+}
+
+func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error {
+	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithOpenMode(diskfs.ReadWrite))
+	if err != nil {
+		return err
+	}
+	table := &gpt.Table{
+		LogicalSectorSize:  sectorSize,
+		PhysicalSectorSize: sectorSize,
+		ProtectiveMBR:      true,
+		GUID:               ii.DiskGUID,
+		Partitions: []*gpt.Partition{{
+			Start: ii.Start,
+			End:   ii.End,
+			Type:  gpt.EFISystemPartition,
+			Name:  "EFI System Partition",
+			GUID:  ii.PartGUID,
+		}},
+	}
+	if err := d.Partition(table); err != nil {
+		return fmt.Errorf("writing the GPT: %v", err)
+	}
+	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
+		Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: volumeLabel,
+		// Reproducible: volume serial 0 instead of the clock; set below.
+		Reproducible: true,
+	})
+	if err != nil {
+		return fmt.Errorf("formatting the ESP as FAT32: %v", err)
+	}
+	if err := fs.Mkdir("/EFI/BOOT"); err != nil {
+		return fmt.Errorf("ESP: mkdir /EFI/BOOT: %v", err)
+	}
+	src, err := os.Open(efiFile)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := fs.OpenFile(EFIPath, os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		return fmt.Errorf("ESP: create %s: %v", EFIPath, err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		return fmt.Errorf("ESP: write %s: %v", EFIPath, err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("ESP: close %s: %v", EFIPath, err)
+	}
+	// go-diskfs stamps new entries with SOURCE_DATE_EPOCH or the clock;
+	// restamp ours with the image's epoch so the bytes do not depend on when
+	// it ran. (The "." and ".." entries inside /EFI and /EFI/BOOT and the
+	// root's label entry keep go-diskfs' time; see timeNote in the report.)
+	for _, p := range []string{"/EFI", "/EFI/BOOT", EFIPath} {
+		if err := fs.Chtimes(p, epoch, epoch, epoch); err != nil {
+			return fmt.Errorf("ESP: set times of %s: %v", p, err)
+		}
+	}
+	// The FAT32 volume serial (BS_VolID) is at byte 67 of the boot sector
+	// and of its backup in sector 6 (Microsoft FAT spec, FAT32 BPB).
+	var serial [4]byte
+	binary.LittleEndian.PutUint32(serial[:], ii.Serial)
+	part := int64(ii.Start) * sectorSize
+	for _, off := range []int64{part + 67, part + 6*sectorSize + 67} {
+		if _, err := f.WriteAt(serial[:], off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hashFile(p string) ([32]byte, int64, error) {
+	var sum [32]byte
+	f, err := os.Open(p)
+	if err != nil {
+		return sum, 0, fmt.Errorf("%s: %v", p, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return sum, 0, fmt.Errorf("%s: %v", p, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, n, nil
+}
+
+func sha256Of(seed []byte, label string) []byte {
+	h := sha256.Sum256(append(append([]byte(nil), seed...), label...))
+	return h[:]
+}
+
+// uuidFrom makes a name-based UUID (RFC 9562 version 8, custom) from the
+// content hash, so equal inputs give equal GUIDs and different ones differ.
+func uuidFrom(sum [32]byte, label string) string {
+	b := sha256Of(sum[:], label)[:16]
+	b[6] = b[6]&0x0f | 0x80 // version 8
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122/9562 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
