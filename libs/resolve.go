@@ -102,7 +102,7 @@ func (e *NotFoundError) Error() string {
 			b.WriteString("; ")
 		}
 		if m.Interpreter {
-			fmt.Fprintf(&b, "interpreter %s not found (PT_INTERP of %s; install the C library's loader in the root)", m.Name, m.NeededBy)
+			fmt.Fprintf(&b, "interpreter %s not found (PT_INTERP of %s; copy the C library's loader into the root)", m.Name, m.NeededBy)
 			continue
 		}
 		fmt.Fprintf(&b, "%s not found (needed by %s)", m.Name, m.NeededBy)

@@ -266,3 +266,27 @@ func TestMakeELFParsesWithDebugELF(t *testing.T) {
 		}
 	}
 }
+
+func TestListingText(t *testing.T) {
+	r := NewResolver(fabricatedRoot())
+	listings, err := r.List([]string{"/usr/bin/miss", "/usr/bin/static", "/usr/bin/notelf"})
+	if err == nil || !strings.Contains(err.Error(), "libnope.so.1 not found") || !strings.Contains(err.Error(), "not an ELF file") {
+		t.Errorf("joined error %v", err)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, listings); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"/usr/bin/miss:\n",
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (real /usr/lib/x86_64-linux-gnu/libc-2.36.so; links: /lib -> usr/lib, /usr/lib/x86_64-linux-gnu/libc.so.6 -> /lib/x86_64-linux-gnu/libc-2.36.so, /lib -> usr/lib)\n",
+		"\tlibnope.so.1 => not found (needed by /usr/bin/miss)\n",
+		"\t/lib64/ld-linux-x86-64.so.2 (real /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; links: ",
+		"/usr/bin/static:\n\tstatically linked",
+		"/usr/bin/notelf:\n\terror: /usr/bin/notelf: not an ELF file",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("listing lacks %q:\n%s", want, b.String())
+		}
+	}
+}
