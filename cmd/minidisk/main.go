@@ -20,7 +20,7 @@ func newApp() *cli.App {
 			partCommand(),
 			planCommand(),
 			createCommand(),
-			initramfsCommand(), efiCommand(), flashCommand(),
+			libsCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
 		},
 		HideHelpCommand: true,
