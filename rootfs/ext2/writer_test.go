@@ -1,6 +1,7 @@
 package ext2
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -185,4 +186,73 @@ type countingWriterAt struct{ writes int }
 func (c *countingWriterAt) WriteAt(b []byte, off int64) (int, error) {
 	c.writes++
 	return len(b), nil
+}
+
+// recordingWriterAt keeps every write, to check what Write sends.
+type recordingWriterAt struct {
+	img    []byte
+	writes [][2]int64 // offset, length
+}
+
+func (r *recordingWriterAt) WriteAt(b []byte, off int64) (int, error) {
+	if need := off + int64(len(b)); need > int64(len(r.img)) {
+		r.img = append(r.img, make([]byte, need-int64(len(r.img)))...)
+	}
+	copy(r.img[off:], b)
+	r.writes = append(r.writes, [2]int64{off, int64(len(b))})
+	return len(b), nil
+}
+
+func TestWriteDeterministicAndSparse(t *testing.T) {
+	build := func() *rootfs.Tree {
+		tree := newTree()
+		must(t, tree.AddBytes("/etc/hostname", 0o644, []byte("minidisk\n")))
+		must(t, tree.Add(rootfs.Entry{Header: rootfs.Header{Name: "/zeros", Type: rootfs.TypeReg, Mode: 0o644, ModTime: testEpoch, Size: 300 << 10}, Content: rootfs.Bytes(make([]byte, 300<<10))}))
+		must(t, tree.AddBytes("/bin/busybox", 0o755, genBytes(100000, 3)))
+		return tree
+	}
+	opt := Options{Blocks: 8192, Label: "root", Time: testEpoch}
+	var a, b recordingWriterAt
+	sa, err := Write(&a, 0, build(), opt)
+	must(t, err)
+	sb, err := Write(&b, 0, build(), opt)
+	must(t, err)
+	if !bytes.Equal(a.img, b.img) || sa.UUID != sb.UUID {
+		t.Fatal("the same tree and options gave different images")
+	}
+	// Content decides the UUID.
+	tree := build()
+	must(t, tree.AddBytes("/etc/hostname", 0o644, []byte("minidisk!\n")))
+	var c recordingWriterAt
+	sc, err := Write(&c, 0, tree, opt)
+	must(t, err)
+	if sc.UUID == sa.UUID {
+		t.Error("different content, same UUID")
+	}
+	// A given UUID is used as is.
+	u := [16]byte{1, 2, 3}
+	opt.UUID = &u
+	sd, err := Write(&recordingWriterAt{}, 0, build(), opt)
+	must(t, err)
+	if sd.UUID != u {
+		t.Errorf("UUID %x, want %x", sd.UUID, u)
+	}
+	// No all-zero block is written: the 300 KiB zero file and the unused
+	// inode table stay holes.
+	var written int64
+	for _, w := range a.writes {
+		written += w[1]
+		for off := w[0]; off < w[0]+w[1]; off += 1024 {
+			if bytes.Equal(a.img[off:off+1024], make([]byte, 1024)) {
+				t.Fatalf("all-zero block at byte %d written", off)
+			}
+		}
+	}
+	if written > 200<<10 {
+		t.Errorf("%d bytes written for about 100 KiB of data", written)
+	}
+	// And the result is a valid filesystem.
+	img := filepath.Join(t.TempDir(), "det.img")
+	must(t, os.WriteFile(img, append(a.img, make([]byte, 8192*1024-len(a.img))...), 0o644))
+	fsck(t, img, 0)
 }
