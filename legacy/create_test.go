@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,28 +15,6 @@ import (
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
-
-// fakeKernel writes a file with a valid x86 boot-protocol header (what
-// `create` checks) and no kernel behind it: enough for tests that look at
-// the image, not boot it.
-func fakeKernel(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 64<<10)
-	b[0x1F1] = 4 // setup_sects
-	b[0x1FE], b[0x1FF] = 0x55, 0xAA
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], 0x020F)
-	copy(b[0x400:], "6.1.0-fake (test) #1\x00")
-	binary.LittleEndian.PutUint16(b[0x20E:], 0x200)
-	for i := 0x1000; i < len(b); i++ {
-		b[i] = byte(i * 31)
-	}
-	p := filepath.Join(t.TempDir(), "bzImage")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func hostBusyBox(t *testing.T) string {
 	t.Helper()
@@ -60,7 +37,7 @@ func TestCreateCheckedByHostTools(t *testing.T) {
 	bb := hostBusyBox(t)
 	e2fsck := testutil.RequireTool(t, "e2fsck", "e2fsprogs")
 	sfdisk := testutil.RequireTool(t, "sfdisk", "fdisk")
-	k := fakeKernel(t)
+	k := testutil.FakeBzImage(t)
 	for _, lo := range []disk.LayoutOptions{{}, {Align1MiB: true}, {CylinderAlign: true, DiskBytes: 16 << 20}} {
 		t.Run(fmt.Sprintf("align1MiB=%v-cyl=%v", lo.Align1MiB, lo.CylinderAlign), func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "disk.img")
@@ -97,7 +74,7 @@ func extractPartition(t *testing.T, img string, l *disk.Layout) string {
 
 func TestCreateDeterministic(t *testing.T) {
 	bb := hostBusyBox(t)
-	k := fakeKernel(t)
+	k := testutil.FakeBzImage(t)
 	t.Setenv("SOURCE_DATE_EPOCH", "1190000000") // 2007-09-17
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
@@ -155,7 +132,7 @@ func TestSameTreeAsHostToolBaseline(t *testing.T) {
 	script := testutil.RequireFile(t, "../../shared/ref/guide-pipeline.sh", "the shared/ directory beside the checkout")
 	testutil.RequireTool(t, "qemu-i386", "qemu-user")
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
-	k := fakeKernel(t)
+	k := testutil.FakeBzImage(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "baseline.img")
 	testutil.Run(t, "bash", script, k, base)

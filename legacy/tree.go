@@ -85,6 +85,9 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	place("/dev/console", "", 0, "char 5,1 mode 0600: the kernel opens it for init before devtmpfs exists")
 
 	// Kernel.
+	if _, err := os.Stat(p.Kernel); err != nil {
+		return nil, nil, fmt.Errorf("--kernel %s: no such file (build one with `minidisk kernel --profile legacy`)", p.Kernel)
+	}
 	if _, err := kernel.InspectFile(p.Kernel); err != nil {
 		return nil, nil, fmt.Errorf("--kernel %v", err)
 	}

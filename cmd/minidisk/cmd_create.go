@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/minidisk/minidisk/disk"
@@ -28,6 +29,7 @@ func createCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing image"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no step lines"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "step lines on stderr even when it is not a terminal"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "IMG --kernel BZIMAGE [--busybox PATH] [--size SIZE] [--align 1MiB]"); err != nil {
@@ -64,7 +66,7 @@ func createCommand() *cli.Command {
 				Layout: lopt,
 				Force:  c.Bool("force"),
 			}
-			if !c.Bool("quiet") && !c.Bool("json") {
+			if !c.Bool("quiet") && !c.Bool("json") && (c.Bool("verbose") || isTerminal(os.Stderr)) {
 				opt.Progress = func(s string) { fmt.Fprintln(c.App.ErrWriter, "minidisk:", s) }
 			}
 			res, err := legacy.Create(img, opt)
