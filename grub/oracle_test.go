@@ -15,7 +15,10 @@ import (
 	"github.com/minidisk/minidisk/internal/testutil"
 )
 
-const hostGrubDir = "/usr/lib/grub/x86_64-pc"
+const (
+	hostGrubDir   = "/usr/lib/grub/x86_64-pc"
+	testMenuTitle = "minidisk grub test entry"
+)
 
 // hostStages loads the host's GRUB Legacy files, skipping (failing under
 // CI) when grub-legacy is not installed.
@@ -59,7 +62,7 @@ func staging(t testing.TB, st *Stages, l layout) string {
 	if l.noStageFS {
 		return dir
 	}
-	for n, b := range map[string][]byte{Stage1Name: st.Stage1, Stage2Name: st.Stage2, E2fsStage15Name: st.E2fsStage15, "grub.conf": Config{Title: "t", Kernel: "vmlinuz", Serial: true}.Render()} {
+	for n, b := range map[string][]byte{Stage1Name: st.Stage1, Stage2Name: st.Stage2, E2fsStage15Name: st.E2fsStage15, "grub.conf": Config{Title: testMenuTitle, Timeout: 5, Kernel: "vmlinuz", Serial: true}.Render()} {
 		if err := os.WriteFile(filepath.Join(g, n), b, 0o644); err != nil {
 			t.Fatal(err)
 		}

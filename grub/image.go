@@ -1,0 +1,69 @@
+package grub
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/minidisk/minidisk/rootfs/ext2"
+)
+
+// PartitionExtent returns the byte offset and size of primary partition
+// index (0..3) of an MBR disk image.
+func PartitionExtent(img interface {
+	ReadAt([]byte, int64) (int, error)
+}, index int) (offset, size int64, err error) {
+	mbr := make([]byte, sectorSize)
+	if _, err := img.ReadAt(mbr, 0); err != nil {
+		return 0, 0, fmt.Errorf("cannot read the MBR: %v", err)
+	}
+	parts, err := parseMBRPartitions(mbr)
+	if err != nil {
+		return 0, 0, err
+	}
+	if index < 0 || index >= mbrEntryCount || parts[index].Type == 0 {
+		return 0, 0, fmt.Errorf("partition %d is empty", index+1)
+	}
+	p := parts[index]
+	return int64(p.Start) * sectorSize, int64(p.Sectors) * sectorSize, nil
+}
+
+// InstallImage installs GRUB into the image file at path. It reads the
+// partition's ext2 with minidisk's own reader, so Install can check that
+// the stage files are in the filesystem and can use stage2's block map
+// (the blocklist path, a custom config path). opt.FS and opt.Blocks, when
+// set, take precedence.
+func InstallImage(path string, st *Stages, opt InstallOptions) (*InstallReport, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular image file (write images, then `minidisk flash` them)", path)
+	}
+	if opt.Name == "" {
+		opt.Name = path
+	}
+	if opt.FS == nil || opt.Blocks == nil {
+		if off, size, err := PartitionExtent(f, opt.PartitionIndex); err == nil {
+			// A filesystem the reader refuses is diagnosed by Install's
+			// own superblock checks, which name what GRUB cannot read.
+			if r, err := ext2.Open(f, off, size); err == nil {
+				if opt.FS == nil {
+					opt.FS = r
+				}
+				if opt.Blocks == nil {
+					opt.Blocks = r
+				}
+			}
+		}
+	}
+	rep, err := Install(f, st, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return rep, f.Close()
+}
