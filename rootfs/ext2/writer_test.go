@@ -256,3 +256,37 @@ func TestWriteDeterministicAndSparse(t *testing.T) {
 	must(t, os.WriteFile(img, append(a.img, make([]byte, 8192*1024-len(a.img))...), 0o644))
 	fsck(t, img, 0)
 }
+
+// TestClearRegionThenRewrite formats an image, formats it again with
+// another tree after ClearRegion, and expects the second filesystem clean
+// with none of the first one's content left, and the bytes around the
+// region untouched.
+func TestClearRegionThenRewrite(t *testing.T) {
+	base := int64(2048 * 512)
+	tree := newTree()
+	must(t, tree.AddBytes("/old", 0o644, genBytes(200000, 5)))
+	img, _ := writeImage(t, tree, Options{Blocks: 4096}, base)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	_, err = f.WriteAt([]byte("before"), base-6)
+	must(t, err)
+	_, err = f.WriteAt([]byte("after"), base+4096*1024)
+	must(t, err)
+	must(t, ClearRegion(f, base, 4096*1024))
+	tree = newTree()
+	must(t, tree.AddBytes("/new", 0o644, []byte("x")))
+	_, err = Write(f, base, tree, Options{Blocks: 4096, Time: testEpoch})
+	must(t, err)
+	must(t, f.Close())
+	fsck(t, img, base)
+	raw, err := os.ReadFile(img)
+	must(t, err)
+	if !bytes.Equal(raw[base-6:base], []byte("before")) || !bytes.Equal(raw[base+4096*1024:base+4096*1024+5], []byte("after")) {
+		t.Error("bytes outside the region changed")
+	}
+	old := genBytes(200000, 5)
+	if bytes.Contains(raw, old[5000:5100]) {
+		t.Error("the old file's content survived")
+	}
+}
