@@ -21,6 +21,7 @@ func newApp() *cli.App {
 			planCommand(),
 			createCommand(),
 			libsCommand(),
+			mkfsCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
 		},
 		HideHelpCommand: true,
