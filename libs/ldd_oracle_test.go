@@ -71,9 +71,24 @@ func runLdd(t testing.TB, ldd string, files []string) map[string]*lddSection {
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	_ = cmd.Run() // ldd exits 1 when any file is not dynamic; parse anyway
+	out := parseLddOutput(stdout.String())
+	for _, f := range files {
+		s := out[f]
+		if s == nil {
+			out[f] = &lddSection{rejected: true}
+		} else if len(s.paths) == 0 && !s.static {
+			s.rejected = true // ldd printed the header but failed (error on stderr)
+		}
+	}
+	return out
+}
+
+// parseLddOutput parses ldd's listing of several files: a "FILE:" header,
+// then one tab-indented line per object.
+func parseLddOutput(stdout string) map[string]*lddSection {
 	out := map[string]*lddSection{}
 	var cur *lddSection
-	for _, line := range strings.Split(stdout.String(), "\n") {
+	for _, line := range strings.Split(stdout, "\n") {
 		if line == "" {
 			continue
 		}
@@ -107,14 +122,6 @@ func runLdd(t testing.TB, ldd string, files []string) map[string]*lddSection {
 				l = l[:i]
 			}
 			cur.paths = append(cur.paths, l)
-		}
-	}
-	for _, f := range files {
-		s := out[f]
-		if s == nil {
-			out[f] = &lddSection{rejected: true}
-		} else if len(s.paths) == 0 && !s.static {
-			s.rejected = true // ldd printed the header but failed (error on stderr)
 		}
 	}
 	return out
@@ -187,65 +194,7 @@ func TestOracleLdd(t *testing.T) {
 			mismatches++
 			continue
 		}
-		got := map[string]bool{}
-		if c.Interpreter != nil {
-			got[c.Interpreter.Path] = true
-		}
-		for _, l := range c.Libraries {
-			got[l.Path] = true
-		}
-		if nf != nil {
-			for _, m := range nf.Missing {
-				got["notfound:"+m.Name] = true
-			}
-		}
-		// ldd lists the loader only when some loaded object needs it by
-		// its soname (nearly always: libc.so.6 needs
-		// ld-linux-x86-64.so.2); otherwise ld.so --list drops its own
-		// map from the list (elf/rtld.c, "Remove _dl_rtld_map from the
-		// chain"), although the loader still runs the program, so
-		// Resolve always reports PT_INTERP. And a shared object without
-		// PT_INTERP is listed by running the default loader on it, which
-		// then satisfies a DT_NEEDED of its soname (libm.so.6 needs
-		// ld-linux-x86-64.so.2) where Resolve, asked about the object
-		// alone, finds that name by search. Map both to what ldd shows.
-		rtld := rtldFor(t, f)
-		if c.Interpreter != nil {
-			rtld = c.Interpreter.Path
-			delete(got, rtld)
-		}
-		rtldReal, _, err := r.Realpath(rtld)
-		if err != nil {
-			t.Fatalf("loader %s: %v", rtld, err)
-		}
-		rtldSoname := ""
-		if ri, err := r.elf(rtldReal); err == nil {
-			rtldSoname = ri.soname
-		}
-		needsRtld := false
-		objs := []string{c.Binary}
-		for _, l := range c.Libraries {
-			if l.Real == rtldReal {
-				delete(got, l.Path)
-			} else {
-				objs = append(objs, l.Path)
-			}
-		}
-		for _, o := range objs {
-			real, _, _ := r.Realpath(o)
-			info, err := r.elf(real)
-			if err != nil {
-				continue
-			}
-			for _, n := range info.needed {
-				if n == rtldSoname {
-					needsRtld = true
-				}
-			}
-		}
-		if needsRtld {
-			got[rtld] = true
-		}
+		got := lddView(t, r, c, nf, rtldFor(t, f))
 		want := map[string]bool{}
 		for _, p := range s.paths {
 			want[p] = true
@@ -265,6 +214,73 @@ func TestOracleLdd(t *testing.T) {
 	if compared < 300 {
 		t.Fatalf("only %d files compared with ldd; the oracle test must cover hundreds", compared)
 	}
+}
+
+// lddView is what ldd would print for closure c (paths, "notfound:NAME"),
+// vDSO aside. defaultRtld is the loader ldd runs an object without
+// PT_INTERP with.
+func lddView(t testing.TB, r *Resolver, c *Closure, nf *NotFoundError, defaultRtld string) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	if c.Interpreter != nil {
+		got[c.Interpreter.Path] = true
+	}
+	for _, l := range c.Libraries {
+		got[l.Path] = true
+	}
+	if nf != nil {
+		for _, m := range nf.Missing {
+			got["notfound:"+m.Name] = true
+		}
+	}
+	// ldd lists the loader only when some loaded object needs it by
+	// its soname (nearly always: libc.so.6 needs
+	// ld-linux-x86-64.so.2); otherwise ld.so --list drops its own
+	// map from the list (elf/rtld.c, "Remove _dl_rtld_map from the
+	// chain"), although the loader still runs the program, so
+	// Resolve always reports PT_INTERP. And a shared object without
+	// PT_INTERP is listed by running the default loader on it, which
+	// then satisfies a DT_NEEDED of its soname (libm.so.6 needs
+	// ld-linux-x86-64.so.2) where Resolve, asked about the object
+	// alone, finds that name by search. Map both to what ldd shows.
+	rtld := defaultRtld
+	if c.Interpreter != nil {
+		rtld = c.Interpreter.Path
+		delete(got, rtld)
+	}
+	rtldReal, _, err := r.Realpath(rtld)
+	if err != nil {
+		t.Fatalf("loader %s: %v", rtld, err)
+	}
+	rtldSoname := ""
+	if ri, err := r.elf(rtldReal); err == nil {
+		rtldSoname = ri.soname
+	}
+	needsRtld := false
+	objs := []string{c.Binary}
+	for _, l := range c.Libraries {
+		if l.Real == rtldReal {
+			delete(got, l.Path)
+		} else {
+			objs = append(objs, l.Path)
+		}
+	}
+	for _, o := range objs {
+		real, _, _ := r.Realpath(o)
+		info, err := r.elf(real)
+		if err != nil {
+			continue
+		}
+		for _, n := range info.needed {
+			if n == rtldSoname {
+				needsRtld = true
+			}
+		}
+	}
+	if needsRtld {
+		got[rtld] = true
+	}
+	return got
 }
 
 func sameSet(a, b map[string]bool) bool {
