@@ -20,9 +20,11 @@ func newApp() *cli.App {
 			partCommand(),
 			planCommand(),
 			createCommand(),
+			rootfsCommand(),
 			libsCommand(),
 			mkfsCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
+			grubCommand(),
 		},
 		HideHelpCommand: true,
 	}

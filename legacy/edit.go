@@ -1,0 +1,182 @@
+package legacy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/internal/atomicfile"
+	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/ext2"
+)
+
+// EditImage changes the files of an image's ext2 filesystem. The
+// filesystem is read into a tree, edit changes the tree, and a new
+// filesystem with the same block count, block size and inode size is
+// written into a copy of the image, which replaces the original only when
+// complete. Everything outside the partition (MBR, GRUB's sectors, the
+// tail) is copied unchanged. The block count never grows: a filesystem
+// that was made too large for its partition stays as it was (doctor
+// reports it) and a tree that no longer fits is refused.
+func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error) (*ext2.Stats, error) {
+	src, err := os.Open(img)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", img)
+	}
+	l, err := disk.ReadLayout(src, fi.Size(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", img, err)
+	}
+	r, err := ext2.Open(src, l.OffsetBytes(), l.PartitionBytes())
+	if err != nil {
+		return nil, fmt.Errorf("%s: no ext2 filesystem in partition %d (%v); run `minidisk mkfs %s` first", img, l.Partition.Index, err, img)
+	}
+	sb := r.Superblock()
+	fsTime := time.Unix(int64(sb.Wtime), 0).UTC()
+	tree, err := TreeFromFS(r, fsTime)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", img, err)
+	}
+	if err := edit(tree, fsTime); err != nil {
+		return nil, err
+	}
+	opt := ext2.Options{
+		BlockSize: r.BlockSize(),
+		InodeSize: int(sb.InodeSize),
+		Blocks:    uint64(sb.BlocksCount),
+		Label:     strings.TrimRight(string(sb.VolumeName[:]), "\x00"),
+		Time:      fsTime,
+	}
+	uuid := sb.UUID
+	opt.UUID = &uuid
+	if sde, ok, err := rootfs.SourceDateEpoch(); err != nil {
+		return nil, err
+	} else if ok {
+		tree.ClampTimes(sde)
+		opt.Time = sde
+	}
+	if _, err := ext2.Plan(tree, opt); err != nil {
+		return nil, fmt.Errorf("%s: %v; make a larger image", img, err)
+	}
+	out, err := atomicfile.Create(img, true)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	if err := out.Truncate(fi.Size()); err != nil {
+		return nil, err
+	}
+	fsEnd := l.OffsetBytes() + int64(opt.Blocks)*int64(opt.BlockSize)
+	if err := copySparse(out.File, src, 0, l.OffsetBytes()); err != nil {
+		return nil, fmt.Errorf("%s: %v", img, err)
+	}
+	if err := copySparse(out.File, src, fsEnd, fi.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %v", img, err)
+	}
+	st, err := ext2.Write(out.File, l.OffsetBytes(), tree, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", img, err)
+	}
+	return st, out.Commit()
+}
+
+// copySparse copies bytes [from, to) of src to the same place in dst,
+// skipping all-zero blocks so the copy stays sparse.
+func copySparse(dst io.WriterAt, src io.ReaderAt, from, to int64) error {
+	buf := make([]byte, 64<<10)
+	for off := from; off < to; {
+		n := int64(len(buf))
+		if to-off < n {
+			n = to - off
+		}
+		got, err := src.ReadAt(buf[:n], off)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if got == 0 {
+			return nil
+		}
+		for b := 0; b < got; b += 4096 {
+			e := min(b+4096, got)
+			if !allZero(buf[b:e]) {
+				if _, err := dst.WriteAt(buf[b:e], off+int64(b)); err != nil {
+					return err
+				}
+			}
+		}
+		off += int64(got)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }
+
+// TreeFromFS reads a filesystem into a tree whose file contents are read
+// from fsys when written, so an edit streams file data instead of holding
+// it. lost+found is left out: the ext2 writer makes its own.
+func TreeFromFS(r *ext2.Reader, dirTime time.Time) (*rootfs.Tree, error) {
+	t := rootfs.New(dirTime)
+	err := r.Walk(func(h *rootfs.Header) error {
+		if h.Name == "/lost+found" || strings.HasPrefix(h.Name, "/lost+found/") {
+			return nil
+		}
+		e := rootfs.Entry{Header: *h}
+		if h.Type == rootfs.TypeReg {
+			e.Content = fsContent{fsys: r, name: strings.TrimPrefix(h.Name, "/")}
+		}
+		return t.Add(e)
+	})
+	return t, err
+}
+
+// fsContent is a file inside an fs.FS used as tree content.
+type fsContent struct {
+	fsys fs.FS
+	name string
+}
+
+func (c fsContent) Open() (io.ReadCloser, error) { return c.fsys.Open(c.name) }
+
+// AddToImage puts the payload (kernel, BusyBox and its libraries, GRUB
+// files and config, /dev/console) into an image that already has a
+// partition and an ext2 filesystem: the `rootfs add` step of the recipe.
+func AddToImage(img string, p Payload) ([]Placement, *ext2.Stats, error) {
+	if p.Time.IsZero() {
+		t, err := InputTime(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Time = t
+	}
+	st, err := grub.FindStages(p.GrubDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	add, placed, err := BuildTree(p, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	stats, err := EditImage(img, func(t *rootfs.Tree, _ time.Time) error {
+		for _, e := range add.Entries() {
+			if err := t.Add(*e); err != nil {
+				return fmt.Errorf("%s: %v", img, err)
+			}
+		}
+		return nil
+	})
+	return placed, stats, err
+}
