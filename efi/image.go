@@ -128,6 +128,12 @@ func WriteImage(out string, force bool, efiFile string, size int64, epoch time.T
 	if !info.EFIStub {
 		return nil, fmt.Errorf("%s: no EFI stub (PE header), so firmware cannot run it (build it with CONFIG_EFI_STUB=y, e.g. the efi profile)", efiFile)
 	}
+	return writeImage(out, force, efiFile, l, epoch)
+}
+
+// writeImage writes the image for any payload file (tests use a blob).
+func writeImage(out string, force bool, efiFile string, l Layout, epoch time.Time) (*ImageInfo, error) {
+	size := l.DiskSize
 	sum, efiSize, err := hashFile(efiFile)
 	if err != nil {
 		return nil, err
@@ -172,6 +178,7 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 		ProtectiveMBR:      true,
 		GUID:               ii.DiskGUID,
 		Partitions: []*gpt.Partition{{
+			Index: 1,
 			Start: ii.Start,
 			End:   ii.End,
 			Type:  gpt.EFISystemPartition,
@@ -208,15 +215,6 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 	if err := dst.Close(); err != nil {
 		return fmt.Errorf("ESP: close %s: %v", EFIPath, err)
 	}
-	// go-diskfs stamps new entries with SOURCE_DATE_EPOCH or the clock;
-	// restamp ours with the image's epoch so the bytes do not depend on when
-	// it ran. (The "." and ".." entries inside /EFI and /EFI/BOOT and the
-	// root's label entry keep go-diskfs' time; see timeNote in the report.)
-	for _, p := range []string{"/EFI", "/EFI/BOOT", EFIPath} {
-		if err := fs.Chtimes(p, epoch, epoch, epoch); err != nil {
-			return fmt.Errorf("ESP: set times of %s: %v", p, err)
-		}
-	}
 	// The FAT32 volume serial (BS_VolID) is at byte 67 of the boot sector
 	// and of its backup in sector 6 (Microsoft FAT spec, FAT32 BPB).
 	var serial [4]byte
@@ -226,6 +224,9 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 		if _, err := f.WriteAt(serial[:], off); err != nil {
 			return err
 		}
+	}
+	if err := finishFAT32(f, part, epoch); err != nil {
+		return fmt.Errorf("ESP: %v", err)
 	}
 	return nil
 }

@@ -1,0 +1,162 @@
+package efi
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+)
+
+// finishFAT32 corrects what go-diskfs v1.9.4 leaves behind in a FAT32 it
+// created, checked against fsck.fat 4.2:
+//   - every directory entry ("." and ".." and the volume label included)
+//     carries the clock (or $SOURCE_DATE_EPOCH) time; it gets epoch instead,
+//     so the bytes do not depend on when or how minidisk ran;
+//   - the ".." entry of a directory in the root points to cluster 2; the
+//     FAT spec (and fsck.fat: "Invalid '..' entry in the second slot") wants
+//     0 there, meaning the root;
+//   - FSInfo's free-cluster count is left "unknown" (0xFFFFFFFF), which
+//     fsck.fat reports as "Free cluster summary uninitialized"; it gets the
+//     real count, and the next-free hint the first free cluster.
+//
+// f holds the filesystem at byte offset part. It is our own freshly written
+// filesystem, but the walk is bounded anyway (cluster numbers checked,
+// chains and directory counts capped).
+func finishFAT32(rw readerWriterAt, part int64, epoch time.Time) error {
+	bs := make([]byte, 512)
+	if _, err := rw.ReadAt(bs, part); err != nil {
+		return err
+	}
+	bps := int64(binary.LittleEndian.Uint16(bs[11:]))
+	spc := int64(bs[13])
+	reserved := int64(binary.LittleEndian.Uint16(bs[14:]))
+	nfats := int64(bs[16])
+	totalSectors := int64(binary.LittleEndian.Uint32(bs[32:]))
+	fatSectors := int64(binary.LittleEndian.Uint32(bs[36:]))
+	rootCluster := binary.LittleEndian.Uint32(bs[44:])
+	fsinfoSector := int64(binary.LittleEndian.Uint16(bs[48:]))
+	backupBoot := int64(binary.LittleEndian.Uint16(bs[50:]))
+	if bps != 512 || spc == 0 || nfats == 0 || fatSectors == 0 {
+		return fmt.Errorf("FAT32 boot sector: unexpected geometry (bytes/sector %d, sectors/cluster %d)", bps, spc)
+	}
+	dataStart := reserved + nfats*fatSectors
+	clusters := uint32((totalSectors - dataStart) / spc)
+	fat := make([]byte, fatSectors*bps)
+	if _, err := rw.ReadAt(fat, part+reserved*bps); err != nil {
+		return err
+	}
+	entry := func(c uint32) uint32 {
+		if int64(c)*4+4 > int64(len(fat)) {
+			return 0x0FFFFFFF
+		}
+		return binary.LittleEndian.Uint32(fat[c*4:]) & 0x0FFFFFFF
+	}
+	clusterBytes := spc * bps
+	clusterOff := func(c uint32) int64 { return part + (dataStart+int64(c-2)*spc)*bps }
+	valid := func(c uint32) bool { return c >= 2 && c < clusters+2 }
+
+	date, tm := fatDateTime(epoch)
+	type dir struct {
+		cluster uint32
+		inRoot  bool // a directory directly inside the root
+	}
+	queue := []dir{{cluster: rootCluster}}
+	for visited := 0; len(queue) > 0; visited++ {
+		if visited > 1024 {
+			return fmt.Errorf("FAT32: more directories than an ESP of minidisk's has")
+		}
+		d := queue[0]
+		queue = queue[1:]
+		buf := make([]byte, clusterBytes)
+		end := false
+		for c, hops := d.cluster, 0; valid(c) && !end; c, hops = entry(c), hops+1 {
+			if hops > int(clusters) {
+				return fmt.Errorf("FAT32: cluster chain loop at %d", c)
+			}
+			if _, err := rw.ReadAt(buf, clusterOff(c)); err != nil {
+				return err
+			}
+			for i := 0; i+32 <= len(buf); i += 32 {
+				e := buf[i : i+32]
+				if e[0] == 0x00 {
+					end = true
+					break
+				}
+				if e[0] == 0xE5 || e[11] == 0x0F { // deleted, long-name slot
+					continue
+				}
+				e[13] = 0 // creation time, tenths of a second
+				binary.LittleEndian.PutUint16(e[14:], tm)
+				binary.LittleEndian.PutUint16(e[16:], date)
+				binary.LittleEndian.PutUint16(e[18:], date) // access date
+				binary.LittleEndian.PutUint16(e[22:], tm)
+				binary.LittleEndian.PutUint16(e[24:], date)
+				if e[11]&0x10 == 0 {
+					continue
+				}
+				name := string(e[0:11])
+				switch {
+				case name == "..         ":
+					if d.inRoot {
+						binary.LittleEndian.PutUint16(e[20:], 0)
+						binary.LittleEndian.PutUint16(e[26:], 0)
+					}
+				case name == ".          ":
+				default:
+					sub := uint32(binary.LittleEndian.Uint16(e[20:]))<<16 | uint32(binary.LittleEndian.Uint16(e[26:]))
+					if valid(sub) {
+						queue = append(queue, dir{cluster: sub, inRoot: d.cluster == rootCluster})
+					}
+				}
+			}
+			if _, err := rw.WriteAt(buf, clusterOff(c)); err != nil {
+				return err
+			}
+		}
+	}
+
+	var free, firstFree uint32
+	for c := uint32(2); c < clusters+2; c++ {
+		if entry(c) == 0 {
+			if free == 0 {
+				firstFree = c
+			}
+			free++
+		}
+	}
+	for _, sec := range []int64{fsinfoSector, backupBoot + fsinfoSector} {
+		fsi := make([]byte, 512)
+		if _, err := rw.ReadAt(fsi, part+sec*bps); err != nil {
+			return err
+		}
+		// FSInfo signatures: "RRaA" at 0, "rrAa" at 484 (FAT spec, FSInfo).
+		if string(fsi[0:4]) != "RRaA" || string(fsi[484:488]) != "rrAa" {
+			continue
+		}
+		binary.LittleEndian.PutUint32(fsi[488:], free)
+		binary.LittleEndian.PutUint32(fsi[492:], firstFree)
+		if _, err := rw.WriteAt(fsi, part+sec*bps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type readerWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// fatDateTime encodes t (UTC) as FAT date and time; FAT dates start in 1980.
+func fatDateTime(t time.Time) (date, tm uint16) {
+	t = t.UTC()
+	if t.Year() < 1980 {
+		t = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if t.Year() > 2107 {
+		t = time.Date(2107, 12, 31, 23, 59, 58, 0, time.UTC)
+	}
+	date = uint16(t.Year()-1980)<<9 | uint16(t.Month())<<5 | uint16(t.Day())
+	tm = uint16(t.Hour())<<11 | uint16(t.Minute())<<5 | uint16(t.Second()/2)
+	return date, tm
+}
