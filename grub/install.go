@@ -57,32 +57,32 @@ const (
 
 // SectorWrite is one contiguous write Install made.
 type SectorWrite struct {
-	LBA   uint64
-	Count int
-	What  string
+	LBA   uint64 `json:"lba"`
+	Count int    `json:"count"`
+	What  string `json:"what"`
 }
 
 // Patch is one field Install set, for the "what it did and why" report.
 type Patch struct {
-	Where  string // "MBR", "stage1.5 sector 1", "stage2 sector 1", ...
-	Offset int    // byte offset within that sector
-	Field  string
-	Value  string
-	Why    string
+	Where  string `json:"where"`  // "MBR", "stage1.5 sector 1", "stage2 sector 1", ...
+	Offset int    `json:"offset"` // byte offset within that sector
+	Field  string `json:"field"`
+	Value  string `json:"value"`
+	Why    string `json:"why"`
 }
 
 // InstallReport says what Install wrote.
 type InstallReport struct {
-	Mode           string
-	Why            string
-	Partition      string // "(hd0,0)"
-	PartitionStart uint32
-	Stage15LBA     uint32 // first embedded sector (embedded mode)
-	Stage15Sectors int
-	Stage2Sector   uint64 // what stage1 loads first
-	Writes         []SectorWrite
-	Patches        []Patch
-	Warnings       []string
+	Mode           string        `json:"mode"`
+	Why            string        `json:"why"`
+	Partition      string        `json:"partition"` // "(hd0,0)"
+	PartitionStart uint32        `json:"partition_start"`
+	Stage15LBA     uint32        `json:"stage1_5_lba,omitempty"` // first embedded sector (embedded mode)
+	Stage15Sectors int           `json:"stage1_5_sectors"`
+	Stage2Sector   uint64        `json:"next_stage_lba"` // what stage1 loads first
+	Writes         []SectorWrite `json:"writes"`
+	Patches        []Patch       `json:"patches"`
+	Warnings       []string      `json:"warnings,omitempty"`
 }
 
 // String renders the report for the CLI.
@@ -369,7 +369,7 @@ func planEmbedded(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath
 	writes := []pendingWrite{{0, stage1Sector(mbr, st, embedLBA, stage15LoadAddress, rep), "stage1 (MBR boot code)"}}
 	writes = append(writes, pendingWrite{embedLBA, s15, fmt.Sprintf("%s (%d bytes, %d sectors)", E2fsStage15Name, len(st.E2fsStage15), n)})
 	rep.Patches = append(rep.Patches,
-		Patch{"stage1.5 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%+v", runs), "the rest of the stage1.5"},
+		Patch{"stage1.5 sector 1", blocklistFirstOff, "blocklist", fmt.Sprint(runs), "the rest of the stage1.5"},
 		Patch{"stage1.5 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", wholeDiskPartition), "the stage1.5 was read from the whole disk, (hd0)1+N"},
 		Patch{"stage1.5 sector 2", loc, "stage2 device", fmt.Sprintf("0x%08X", device), "stage2 is on the boot drive, " + rep.Partition},
 		Patch{"stage1.5 sector 2", loc + 4, "stage2 path and config", text, "stage1.5 loads stage2 by this path"},
@@ -506,7 +506,7 @@ func planBlocklist(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPat
 		{secs[1], hdr, "stage2's second sector (install partition, config_file) inside the filesystem"},
 	}
 	rep.Patches = append(rep.Patches,
-		Patch{"stage2 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%d runs %+v", len(runs), runs), "the rest of stage2, from the filesystem's block map"},
+		Patch{"stage2 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%d runs %v", len(runs), runs), "the rest of stage2, from the filesystem's block map"},
 		Patch{"stage2 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", part), "root " + rep.Partition},
 		Patch{"stage2 sector 2", loc, "config_file", configPath, "stage2 reads its menu from here"},
 	)

@@ -108,6 +108,11 @@ type BlockRun struct {
 	Segment uint16
 }
 
+// String shows a run as GRUB's loader reads it.
+func (r BlockRun) String() string {
+	return fmt.Sprintf("%d sectors from LBA %d at segment 0x%04X", r.Count, r.Start, r.Segment)
+}
+
 // Stage15Info is what the first two sectors of a stage1.5 or stage2 say.
 type Stage15Info struct {
 	ID                         byte

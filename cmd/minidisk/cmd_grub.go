@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/internal/atomicfile"
+	"github.com/urfave/cli/v2"
+)
+
+func grubCommand() *cli.Command {
+	grubDir := &cli.StringFlag{Name: "grub-dir", Usage: "directory with GRUB Legacy 0.97's stage1, stage2, e2fs_stage1_5 (default: search " + fmt.Sprint(grub.DefaultDirs()) + ")"}
+	partition := &cli.IntFlag{Name: "partition", Value: 1, Usage: "primary partition (1..4) holding the ext2 with /boot/grub: GRUB's root (hd0,N-1)"}
+	return &cli.Command{
+		Name:  "grub",
+		Usage: "install GRUB Legacy 0.97 into an image (as `setup (hd0)` does), write its grub.conf, or make the bootstrap floppy",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "install",
+				Usage:     "write stage1 to the MBR and embed e2fs_stage1_5 after it, byte-identical to GRUB's `root (hd0,0)` / `setup (hd0)`",
+				ArgsUsage: "IMG",
+				Flags: []cli.Flag{
+					grubDir, partition,
+					&cli.StringFlag{Name: "via", Usage: "\"floppy\": boot a setup floppy in qemu-system-x86_64 and let GRUB itself run setup (hd0)"},
+					&cli.BoolFlag{Name: "force-blocklist", Usage: "do not embed a stage1.5: stage1 loads /boot/grub/stage2 through its block list (as setup does when the gap is too small)"},
+					&cli.StringFlag{Name: "config-path", Value: grub.DefaultConfigPath, Usage: "menu file stage2 reads"},
+					&cli.DurationFlag{Name: "qemu-timeout", Value: 60 * time.Second, Usage: "with --via floppy: give up after this long"},
+					&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 1, "IMG [--grub-dir DIR] [--partition N] [--via floppy] [--force-blocklist]"); err != nil {
+						return err
+					}
+					img := c.Args().First()
+					st, err := grub.FindStages(c.String("grub-dir"))
+					if err != nil {
+						return err
+					}
+					idx, err := partitionIndex(c)
+					if err != nil {
+						return err
+					}
+					switch c.String("via") {
+					case "":
+					case "floppy":
+						if c.Bool("force-blocklist") || c.String("config-path") != grub.DefaultConfigPath {
+							return fmt.Errorf("--via floppy runs GRUB's own setup (hd0): it takes neither --force-blocklist nor --config-path")
+						}
+						out, err := grub.InstallViaFloppy(c.Context, img, st, grub.FloppyInstallOptions{PartitionIndex: idx, Timeout: c.Duration("qemu-timeout")})
+						if err != nil {
+							return err
+						}
+						fmt.Fprint(c.App.Writer, out)
+						return nil
+					default:
+						return fmt.Errorf("--via %q: the only other way is \"floppy\"", c.String("via"))
+					}
+					rep, err := grub.InstallImage(img, st, grub.InstallOptions{
+						PartitionIndex: idx,
+						ConfigPath:     c.String("config-path"),
+						ForceBlocklist: c.Bool("force-blocklist"),
+					})
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						e := json.NewEncoder(c.App.Writer)
+						e.SetIndent("", "  ")
+						return e.Encode(rep)
+					}
+					fmt.Fprint(c.App.Writer, rep.String())
+					return nil
+				},
+			},
+			{
+				Name:  "config",
+				Usage: "render grub.conf (menu.lst -> grub.conf in the image) to stdout or --out",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "kernel", Value: "vmlinuz", Usage: "kernel file in /boot (or an absolute path)"},
+					&cli.StringFlag{Name: "append", Value: grub.DefaultAppend, Usage: "kernel command line"},
+					&cli.StringFlag{Name: "initrd", Usage: "initrd file in /boot (optional)"},
+					&cli.StringFlag{Name: "title", Value: "minidisk", Usage: "menu entry title"},
+					&cli.StringFlag{Name: "root", Value: "(hd0,0)", Usage: "GRUB root device"},
+					&cli.IntFlag{Name: "timeout", Value: 1, Usage: "menu timeout in seconds"},
+					&cli.IntFlag{Name: "default", Usage: "default entry"},
+					&cli.BoolFlag{Name: "no-serial", Usage: "menu on VGA only (default: also on COM1 at 115200, for qemu -nographic)"},
+					&cli.StringFlag{Name: "out", Usage: "write to this file instead of stdout"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an existing --out file"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return fmt.Errorf("%s: editing grub.conf inside an image needs an in-place ext2 edit, which minidisk does not do yet; render it with --out FILE, or rebuild the image with minidisk create", c.Args().First())
+					}
+					conf := grub.Config{
+						Default: c.Int("default"), Timeout: c.Int("timeout"), Title: c.String("title"), Root: c.String("root"),
+						Kernel: c.String("kernel"), Append: c.String("append"), Initrd: c.String("initrd"), Serial: !c.Bool("no-serial"),
+					}
+					if err := conf.Validate(); err != nil {
+						return err
+					}
+					if c.String("out") == "" {
+						_, err := c.App.Writer.Write(conf.Render())
+						return err
+					}
+					f, err := atomicfile.Create(c.String("out"), c.Bool("force"))
+					if err != nil {
+						return err
+					}
+					defer f.Abort()
+					if _, err := f.Write(conf.Render()); err != nil {
+						return err
+					}
+					return f.Commit()
+				},
+			},
+			{
+				Name:      "floppy",
+				Usage:     "write the 1.44 MB GRUB bootstrap floppy (stage1 + stage2) of the 2007 recipe",
+				ArgsUsage: "OUT.img",
+				Flags: []cli.Flag{
+					grubDir, partition,
+					&cli.BoolFlag{Name: "setup", Usage: "the floppy runs root (hd0,N-1) / setup (hd0) / halt by itself on the serial console (default: GRUB's prompt, for typing them)"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an existing OUT.img"},
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 1, "OUT.img [--grub-dir DIR] [--setup]"); err != nil {
+						return err
+					}
+					st, err := grub.FindStages(c.String("grub-dir"))
+					if err != nil {
+						return err
+					}
+					idx, err := partitionIndex(c)
+					if err != nil {
+						return err
+					}
+					var cfg []byte
+					if c.Bool("setup") {
+						cfg = grub.SetupConfig(idx)
+					}
+					f, err := atomicfile.Create(c.Args().First(), c.Bool("force"))
+					if err != nil {
+						return err
+					}
+					defer f.Abort()
+					if err := grub.WriteFloppy(f, st, cfg); err != nil {
+						return err
+					}
+					if err := f.Commit(); err != nil {
+						return err
+					}
+					fmt.Fprintf(os.Stderr, "%s: GRUB floppy from %s\n", c.Args().First(), st.Dir)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// partitionIndex turns --partition (1..4, as fdisk numbers them) into
+// GRUB's 0-based (hd0,N).
+func partitionIndex(c *cli.Context) (int, error) {
+	n := c.Int("partition")
+	if n < 1 || n > 4 {
+		return 0, fmt.Errorf("--partition %d: GRUB Legacy's setup takes a primary partition, 1..4", n)
+	}
+	return n - 1, nil
+}
