@@ -6,7 +6,7 @@
 set -euo pipefail
 want=(
   e2fsprogs fdisk qemu-system-x86 qemu-user grub-legacy busybox ovmf
-  mtools dosfstools cpio xz-utils
+  mtools dosfstools cpio xz-utils time
   linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc
 )
 if [ "${1:-test}" = test ]; then
