@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/minidisk/minidisk/internal/atomicfile"
 )
 
 // ErrNoSource means no kernel source was given and none is installed.
@@ -617,4 +619,22 @@ func (w *lineWriter) flush() {
 		w.fn(string(w.buf))
 		w.buf = nil
 	}
+}
+
+// CopyOut copies a cached bzImage to out atomically (never a partial file;
+// refuses to replace out unless force).
+func CopyOut(bzImage, out string, force bool) error {
+	data, err := os.ReadFile(bzImage)
+	if err != nil {
+		return fmt.Errorf("%s: %v", bzImage, err)
+	}
+	f, err := atomicfile.Create(out, force)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("%s: %v", out, err)
+	}
+	return f.Commit()
 }

@@ -1,0 +1,323 @@
+package kernel
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Offsets in the x86 boot sector / setup header
+// (Documentation/x86/boot.rst, "The real-mode kernel header").
+const (
+	offSetupSects    = 0x1F1
+	offBootFlag      = 0x1FE // 0xAA55
+	offHeader        = 0x202 // "HdrS"
+	offVersion       = 0x206 // boot protocol version
+	offKernelVersion = 0x20E // pointer to the version string, minus 0x200
+	offLoadFlags     = 0x211
+	offPayloadOffset = 0x248 // protocol >= 2.08, relative to the protected-mode code
+	offPayloadLength = 0x24C
+	headerEnd        = 0x250
+
+	maxDecompressed = 128 << 20 // a 6.x distribution vmlinux is ~60 MB
+	maxConfig       = 4 << 20
+)
+
+// Info is what Inspect learned about a bzImage.
+type Info struct {
+	Size            int64
+	Protocol        uint16 // boot protocol, e.g. 0x020F for 2.15
+	SetupSects      int    // 512-byte sectors of real-mode setup after the boot sector
+	LoadFlags       byte
+	LoadedHigh      bool   // loadflags bit 0: a bzImage (protected-mode code at 1 MiB)
+	Version         string // e.g. "6.1.158 (minidisk@minidisk) #1 ..."; "" if absent
+	EFIStub         bool   // has a PE/COFF header for x86-64, so firmware can run it
+	PEMachine       uint16 // COFF machine, 0x8664 for x86-64; 0 without a PE header
+	PayloadOffset   int64  // absolute file offset of the compressed kernel
+	PayloadLength   int64
+	Compression     string // gzip, xz, zstd, lzma, bzip2, lz4, lzo or unknown
+	DecompressError string // why the payload could not be (fully) decompressed
+	// Config is the embedded .config (CONFIG_IKCONFIG), without the CONFIG_
+	// prefix; nil when the kernel has none.
+	Config map[string]string
+
+	image []byte // decompressed vmlinux (possibly truncated), for evidence strings
+}
+
+// InspectFile inspects the bzImage at path; errors name the file.
+func InspectFile(path string) (*Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	info, err := Inspect(f, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, nil
+}
+
+// Inspect reads the boot-protocol header of a bzImage and, when it can,
+// decompresses the kernel payload to look for an embedded config and for
+// built-in driver names. Malformed input gives an error, never a panic.
+func Inspect(r io.ReaderAt, size int64) (*Info, error) {
+	const hint = "; give --kernel the arch/x86/boot/bzImage file"
+	if size < headerEnd {
+		return nil, fmt.Errorf("not a Linux bzImage (only %d bytes; a bzImage header alone is %d)%s", size, headerEnd, hint)
+	}
+	hdr := make([]byte, headerEnd)
+	if _, err := r.ReadAt(hdr, 0); err != nil {
+		return nil, fmt.Errorf("cannot read the boot header: %v", err)
+	}
+	if bytes.HasPrefix(hdr, []byte("\x7fELF")) {
+		return nil, errors.New("an ELF file (vmlinux?), not a bzImage: boot loaders need the compressed arch/x86/boot/bzImage")
+	}
+	if string(hdr[offHeader:offHeader+4]) != "HdrS" {
+		return nil, fmt.Errorf(`not a Linux bzImage (no "HdrS" header at 0x202)%s`, hint)
+	}
+	if hdr[offBootFlag] != 0x55 || hdr[offBootFlag+1] != 0xAA {
+		return nil, fmt.Errorf("not a Linux bzImage (boot flag at 0x1FE is %02X%02X, not 55AA)%s", hdr[offBootFlag], hdr[offBootFlag+1], hint)
+	}
+	info := &Info{Size: size}
+	info.Protocol = binary.LittleEndian.Uint16(hdr[offVersion:])
+	info.SetupSects = int(hdr[offSetupSects])
+	if info.SetupSects == 0 { // boot.rst: "if this field is 0, the real value is 4"
+		info.SetupSects = 4
+	}
+	info.LoadFlags = hdr[offLoadFlags]
+	info.LoadedHigh = info.LoadFlags&1 != 0
+	if info.Protocol < 0x0200 {
+		return nil, fmt.Errorf("boot protocol %d.%02d is older than 2.00 (a 1990s zImage)%s", info.Protocol>>8, info.Protocol&0xFF, hint)
+	}
+	if kv := binary.LittleEndian.Uint16(hdr[offKernelVersion:]); kv != 0 {
+		info.Version = readCString(r, int64(kv)+0x200, size, 256)
+	}
+	info.PEMachine = peMachine(r, size)
+	info.EFIStub = info.PEMachine == 0x8664
+	if info.Protocol < 0x0208 {
+		info.Compression = "unknown"
+		info.DecompressError = "boot protocol before 2.08 does not locate the payload"
+		return info, nil
+	}
+	pmStart := int64(info.SetupSects+1) * 512
+	info.PayloadOffset = pmStart + int64(binary.LittleEndian.Uint32(hdr[offPayloadOffset:]))
+	info.PayloadLength = int64(binary.LittleEndian.Uint32(hdr[offPayloadLength:]))
+	if info.PayloadLength == 0 || info.PayloadOffset+info.PayloadLength > size {
+		info.Compression = "unknown"
+		info.DecompressError = fmt.Sprintf("payload (offset %d, length %d) lies outside the %d-byte file: truncated?", info.PayloadOffset, info.PayloadLength, size)
+		return info, nil
+	}
+	payload := io.NewSectionReader(r, info.PayloadOffset, info.PayloadLength)
+	magic := make([]byte, 6)
+	n, _ := payload.ReadAt(magic, 0)
+	info.Compression = compressionOf(magic[:n])
+	img, err := decompress(info.Compression, payload)
+	if err != nil {
+		info.DecompressError = err.Error()
+	}
+	info.image = img
+	info.Config = embeddedConfig(img)
+	return info, nil
+}
+
+// readCString reads a NUL-terminated printable string at off.
+func readCString(r io.ReaderAt, off, size int64, max int) string {
+	if off < 0 || off >= size {
+		return ""
+	}
+	if rem := size - off; rem < int64(max) {
+		max = int(rem)
+	}
+	b := make([]byte, max)
+	n, _ := r.ReadAt(b, off)
+	b = b[:n]
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return string(b)
+}
+
+// peMachine returns the COFF machine of an "MZ" file with a PE header (the
+// EFI stub puts both in front of the boot sector's fields), or 0.
+func peMachine(r io.ReaderAt, size int64) uint16 {
+	b := make([]byte, 0x40)
+	if _, err := r.ReadAt(b, 0); err != nil || b[0] != 'M' || b[1] != 'Z' {
+		return 0
+	}
+	pe := int64(binary.LittleEndian.Uint32(b[0x3C:]))
+	if pe <= 0 || pe+6 > size {
+		return 0
+	}
+	h := make([]byte, 6)
+	if _, err := r.ReadAt(h, pe); err != nil || string(h[:4]) != "PE\x00\x00" {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(h[4:])
+}
+
+func compressionOf(m []byte) string {
+	switch {
+	case bytes.HasPrefix(m, []byte{0x1f, 0x8b}):
+		return "gzip"
+	case bytes.HasPrefix(m, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return "xz"
+	case bytes.HasPrefix(m, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd"
+	case bytes.HasPrefix(m, []byte{0x5d, 0, 0}):
+		return "lzma"
+	case bytes.HasPrefix(m, []byte("BZh")):
+		return "bzip2"
+	case bytes.HasPrefix(m, []byte{0x02, 0x21, 0x4c, 0x18}):
+		return "lz4"
+	case bytes.HasPrefix(m, []byte{0x89, 'L', 'Z', 'O'}):
+		return "lzo"
+	}
+	return "unknown"
+}
+
+// decompress returns as much of the payload as it can, up to
+// maxDecompressed; the kernel appends its 4-byte decompressed size after
+// the stream, so trailing data after a complete stream is not an error.
+func decompress(kind string, payload io.Reader) ([]byte, error) {
+	var src io.Reader
+	switch kind {
+	case "gzip":
+		zr, err := gzip.NewReader(payload)
+		if err != nil {
+			return nil, fmt.Errorf("gzip payload: %v", err)
+		}
+		zr.Multistream(false)
+		src = zr
+	case "zstd":
+		zr, err := zstd.NewReader(payload, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(maxDecompressed), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return nil, fmt.Errorf("zstd payload: %v", err)
+		}
+		defer zr.Close()
+		src = zr
+	case "xz":
+		return decompressXZ(payload)
+	default:
+		return nil, fmt.Errorf("%s payload: not decompressed (minidisk reads gzip, xz and zstd kernels)", kind)
+	}
+	return readCapped(src)
+}
+
+func readCapped(src io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, io.LimitReader(src, maxDecompressed))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return buf.Bytes(), fmt.Errorf("payload decompression stopped after %d bytes: %v", buf.Len(), err)
+	}
+	if err != nil {
+		return buf.Bytes(), fmt.Errorf("payload truncated after %d decompressed bytes", buf.Len())
+	}
+	return buf.Bytes(), nil
+}
+
+// embeddedConfig finds CONFIG_IKCONFIG's gzip'd .config, which
+// kernel/configs.c brackets with "IKCFG_ST" and "IKCFG_ED".
+func embeddedConfig(img []byte) map[string]string {
+	i := bytes.Index(img, []byte("IKCFG_ST"))
+	if i < 0 {
+		return nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(img[i+8:]))
+	if err != nil {
+		return nil
+	}
+	zr.Multistream(false)
+	cfg, _ := io.ReadAll(io.LimitReader(zr, maxConfig))
+	if len(cfg) == 0 {
+		return nil
+	}
+	return readConfig(cfg)
+}
+
+// feature says how to recognise one built-in capability: the config
+// symbols that provide it, and a NUL-delimited name the code registers
+// (filesystem type or driver name), which is in the image only when it is
+// built in (a module's strings live in the .ko file).
+type feature struct {
+	symbols []string
+	names   []string
+}
+
+var features = map[string]feature{
+	"ext2":     {symbols: []string{"EXT2_FS", "EXT4_USE_FOR_EXT2"}, names: []string{"ext2"}},
+	"ext4":     {symbols: []string{"EXT4_FS"}, names: []string{"ext4"}},
+	"ata_piix": {symbols: []string{"ATA_PIIX"}, names: []string{"ata_piix"}},
+	"ahci":     {symbols: []string{"SATA_AHCI"}, names: []string{"ahci"}},
+	"ata":      {symbols: []string{"ATA_PIIX", "SATA_AHCI"}, names: []string{"ata_piix", "ahci"}},
+	"devtmpfs": {symbols: []string{"DEVTMPFS"}, names: []string{"devtmpfs"}},
+	"serial":   {symbols: []string{"SERIAL_8250_CONSOLE"}, names: []string{"serial8250"}},
+	"vfat":     {symbols: []string{"VFAT_FS"}, names: []string{"vfat"}},
+}
+
+// Features lists the names Builtin understands.
+func Features() []string {
+	var out []string
+	for k := range features {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Builtin reports whether the kernel has feature built in (see Features)
+// and the evidence: the embedded config when there is one, else the
+// driver's registered name found in the decompressed image.
+func (i *Info) Builtin(name string) (bool, string) {
+	f, ok := features[name]
+	if !ok {
+		return false, fmt.Sprintf("unknown feature %q (known: %s)", name, strings.Join(Features(), ", "))
+	}
+	if i.Config != nil {
+		for _, s := range f.symbols {
+			if i.Config[s] == "y" {
+				return true, fmt.Sprintf("CONFIG_%s=y in the embedded config", s)
+			}
+		}
+		var states []string
+		for _, s := range f.symbols {
+			v := i.Config[s]
+			if v == "" {
+				v = "unset"
+			}
+			states = append(states, fmt.Sprintf("CONFIG_%s=%s", s, v))
+		}
+		return false, strings.Join(states, ", ") + " in the embedded config (m means a module, which this image cannot load before its root is mounted)"
+	}
+	if i.image == nil {
+		return false, "unknown: kernel payload not decompressed (" + i.DecompressError + ")"
+	}
+	for _, n := range f.names {
+		if off := bytes.Index(i.image, []byte("\x00"+n+"\x00")); off >= 0 {
+			return true, fmt.Sprintf("name %q at offset 0x%x of the decompressed kernel", n, off+1)
+		}
+	}
+	ev := fmt.Sprintf("no %q name in the %d-byte decompressed kernel", strings.Join(f.names, `" or "`), len(i.image))
+	if i.DecompressError != "" {
+		ev += " (" + i.DecompressError + ")"
+	}
+	return false, ev
+}
