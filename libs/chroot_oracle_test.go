@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
@@ -15,16 +17,19 @@ import (
 // absolute symlinks inside the root and decoys later in the search order,
 // then compares Resolve (over os.DirFS) with the real loader run inside
 // the root: `ldconfig -r ROOT` builds the root's cache from its
-// ld.so.conf, and `chroot ROOT ld.so --list` prints what it loads.
+// ld.so.conf, and ld.so run chrooted in the root with LD_TRACE_LOADED_OBJECTS
+// (what ldd does) prints what it loads. Needs root for chroot(2).
 func TestOracleSysrootChroot(t *testing.T) {
 	testutil.RequireRoot(t)
 	gcc := testutil.RequireTool(t, "gcc", "gcc")
 	ldconfig := testutil.RequireTool(t, "ldconfig", "libc-bin")
-	chroot := testutil.RequireTool(t, "chroot", "coreutils")
 	hostRtld := testutil.RequireFile(t, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "x86_64 glibc")
 	hostLibc := testutil.RequireFile(t, "/usr/lib/x86_64-linux-gnu/libc.so.6", "x86_64 glibc")
 
 	root := t.TempDir()
+	if d := os.Getenv("LIBS_KEEP_ROOT"); d != "" {
+		root = d
+	}
 	build := t.TempDir()
 	must := func(err error) {
 		t.Helper()
@@ -97,14 +102,32 @@ func TestOracleSysrootChroot(t *testing.T) {
 		"-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib/app", "-Wl,-rpath-link,.")
 	copyFile(filepath.Join(build, "app"), "usr/bin/app")
 
+	// DF_1_NODEFLIB: app-nodeflib must not find libH in the default
+	// /usr/lib (reached as /lib), app-deflib (same but without the flag) must.
+	h := lib("H", nil)
+	copyFile(h, "usr/lib/libH.so.1")
+	for name, flags := range map[string][]string{"app-nodeflib": {"-Wl,-z,nodefaultlib"}, "app-deflib": nil} {
+		args := append([]string{"-o", name, "main.c", "-Wl,--no-as-needed", "./libB.so.1", "./libH.so.1",
+			"-Wl,--enable-new-dtags", "-Wl,-rpath,/opt/conf:/lib/x86_64-linux-gnu"}, flags...)
+		gccRun(args...)
+		copyFile(filepath.Join(build, name), "usr/bin/"+name)
+	}
+
 	testutil.Run(t, ldconfig, "-r", root)
 
 	r := NewResolver(os.DirFS(root))
-	for _, bin := range []string{"/usr/bin/app", "/bin/app", "/opt/conf/libBlink.so", "/usr/lib/app/libA.so.1"} {
-		cmd := exec.Command(chroot, root, "/lib64/ld-linux-x86-64.so.2", "--list", bin) // as ldd runs it (RTLDLIST)
+	for _, bin := range []string{"/usr/bin/app", "/bin/app", "/opt/conf/libBlink.so", "/usr/lib/app/libA.so.1", "/usr/bin/app-nodeflib", "/usr/bin/app-deflib"} {
+		// As ldd runs it: the RTLDLIST loader with LD_TRACE_LOADED_OBJECTS
+		// (unlike --list, tracing reports missing libraries and goes on).
+		// Chroot in the child itself: a chroot(1) binary would be traced
+		// by the host's loader instead.
+		cmd := exec.Command("/lib64/ld-linux-x86-64.so.2", bin)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		cmd.Dir = "/"
+		cmd.Env = []string{"LD_TRACE_LOADED_OBJECTS=1"}
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("ld.so --list %s in the root: %v\n%s", bin, err, out)
+		if err != nil && !strings.Contains(string(out), "=> not found") {
+			t.Fatalf("ld.so tracing %s in the root: %v\n%s", bin, err, out)
 		}
 		// Reuse ldd's parser: give the output the header ldd prints.
 		want := parseLddSection(t, bin, string(out))
@@ -116,6 +139,9 @@ func TestOracleSysrootChroot(t *testing.T) {
 		got := lddView(t, r, c, nf, "/lib64/ld-linux-x86-64.so.2")
 		if !sameSet(got, want) {
 			t.Errorf("%s: Resolve gives %v, ld.so in the root gives %v\n%s", bin, keys(got), keys(want), out)
+		}
+		if bin == "/usr/bin/app-nodeflib" && !want["notfound:libH.so.1"] || bin == "/usr/bin/app-deflib" && !want["/lib/libH.so.1"] {
+			t.Errorf("%s: the root was not built as intended, ld.so gives %v", bin, keys(want))
 		}
 		if bin == "/usr/bin/app" {
 			// Guard against a vacuous pass: the decoys must not win.

@@ -39,6 +39,7 @@ type elfInfo struct {
 	runpath    []string // DT_RUNPATH, split on ':'
 	hasRunpath bool
 	soname     string // DT_SONAME
+	nodeflib   bool   // DF_1_NODEFLIB: dependencies not searched in the cache or default directories
 }
 
 // errNotELF marks a file that does not start with the ELF magic.
@@ -285,6 +286,8 @@ func parseELF(r io.ReaderAt, size int64) (*elfInfo, error) {
 			strtab, haveStrtab = val, true
 		case elf.DT_STRSZ:
 			strsz = val
+		case elf.DT_FLAGS_1:
+			info.nodeflib = val&uint64(elf.DF_1_NODEFLIB) != 0
 		}
 	}
 	if len(needed)+len(rpath)+len(runpath) == 0 && !haveSoname {

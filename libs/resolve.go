@@ -21,8 +21,9 @@
 //
 // Not modelled: glibc-hwcaps and legacy hwcap subdirectories (their choice
 // depends on the CPU running the loader, so a build result would depend on
-// the build machine), DF_1_NODEFLIB, and ld.so.cache entries that differ
-// from the directories they were built from (a stale cache).
+// the build machine), ld.so.cache entries that differ from the directories
+// they were built from (a stale cache), wildcards in the directory part of
+// an ld.so.conf include, and DT_NEEDED/RPATH strings over 4096 bytes.
 package libs
 
 import (
@@ -256,8 +257,12 @@ func (r *Resolver) search(name string, requester, main *object, p platform) (*ob
 		add(r.LibraryPath, originOf(main.path))
 	}
 	add(requester.info.runpath, originOf(requester.path))
-	add(r.ldsoConfDirs(), "")
-	add(p.defaultDirs, "")
+	// DF_1_NODEFLIB (ld -z nodefaultlib) on the requesting object skips
+	// ld.so.cache and the default directories (_dl_map_object).
+	if !requester.info.nodeflib {
+		add(r.ldsoConfDirs(), "")
+		add(p.defaultDirs, "")
+	}
 
 	want := main.info.ident()
 	for _, d := range dirs {
