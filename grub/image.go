@@ -67,3 +67,26 @@ func InstallImage(path string, st *Stages, opt InstallOptions) (*InstallReport, 
 	}
 	return rep, f.Close()
 }
+
+// GrubConfPath is the 2007 recipe's config file; GRUB reads it through the
+// menu.lst symlink.
+const GrubConfPath = "/boot/grub/grub.conf"
+
+// Stage2LoadAddress is where stage1 loads a stage2 it reads by blocklist
+// (a stage1.5 loads at 0x2000).
+const Stage2LoadAddress = stage2LoadAddress
+
+// InspectImage reads the GRUB stage1 in an image's MBR; it fails when
+// there is none.
+func InspectImage(path string) (*Stage1Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	mbr := make([]byte, sectorSize)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return ParseStage1(mbr)
+}

@@ -41,8 +41,22 @@ func TestInstallImageWithExt2Reader(t *testing.T) {
 			}
 		})
 	}
+	// Installing again over a blocklist install (its stage2 now patched
+	// inside the filesystem) gives the same bytes.
+	b := buildImage(t, st, layout{sizeMiB: 8, sfdisk: "start=16, type=83, bootable\n", fillerKiB: 300})
+	once := filepath.Join(t.TempDir(), "grub.img")
+	copyFile(t, b.path, once)
+	grubShell(t, once, "root (hd0,0)", "setup (hd0)")
+	for i := 0; i < 2; i++ {
+		if _, err := InstallImage(b.path, st, InstallOptions{}); err != nil {
+			t.Fatalf("install %d: %v", i+1, err)
+		}
+	}
+	if d := diffSectors(t, b.path, once); len(d) != 0 {
+		t.Fatalf("installed twice differs from GRUB's once in sectors %v", d)
+	}
 	// The reader also sees missing stage files.
-	b := buildImage(t, st, layout{sizeMiB: 8, sfdisk: "start=63, type=83\n", noStageFS: true})
+	b = buildImage(t, st, layout{sizeMiB: 8, sfdisk: "start=63, type=83\n", noStageFS: true})
 	if _, err := InstallImage(b.path, st, InstallOptions{}); err == nil || !strings.Contains(err.Error(), "not in the filesystem") {
 		t.Fatalf("missing stage files: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/minidisk/minidisk/grub"
 	"github.com/minidisk/minidisk/internal/atomicfile"
+	"github.com/minidisk/minidisk/legacy"
+	"github.com/minidisk/minidisk/rootfs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -77,7 +79,7 @@ func grubCommand() *cli.Command {
 			},
 			{
 				Name:  "config",
-				Usage: "render grub.conf (menu.lst -> grub.conf in the image) to stdout or --out",
+				Usage: "write /boot/grub/grub.conf (and menu.lst -> grub.conf) into IMG, or render it to stdout / --out",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "kernel", Value: "vmlinuz", Usage: "kernel file in /boot (or an absolute path)"},
 					&cli.StringFlag{Name: "append", Value: grub.DefaultAppend, Usage: "kernel command line"},
@@ -89,10 +91,12 @@ func grubCommand() *cli.Command {
 					&cli.BoolFlag{Name: "no-serial", Usage: "menu on VGA only (default: also on COM1 at 115200, for qemu -nographic)"},
 					&cli.StringFlag{Name: "out", Usage: "write to this file instead of stdout"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an existing --out file"},
+					grubDir,
 				},
+				ArgsUsage: "[IMG]",
 				Action: func(c *cli.Context) error {
-					if c.NArg() > 0 {
-						return fmt.Errorf("%s: editing grub.conf inside an image needs an in-place ext2 edit, which minidisk does not do yet; render it with --out FILE, or rebuild the image with minidisk create", c.Args().First())
+					if c.NArg() > 1 {
+						return fmt.Errorf("usage: minidisk grub config [IMG] [--kernel vmlinuz] [--append ARGS] [--out FILE]")
 					}
 					conf := grub.Config{
 						Default: c.Int("default"), Timeout: c.Int("timeout"), Title: c.String("title"), Root: c.String("root"),
@@ -100,6 +104,9 @@ func grubCommand() *cli.Command {
 					}
 					if err := conf.Validate(); err != nil {
 						return err
+					}
+					if c.NArg() == 1 {
+						return rewriteGrubConfig(c, c.Args().First(), conf)
 					}
 					if c.String("out") == "" {
 						_, err := c.App.Writer.Write(conf.Render())
@@ -168,4 +175,36 @@ func partitionIndex(c *cli.Context) (int, error) {
 		return 0, fmt.Errorf("--partition %d: GRUB Legacy's setup takes a primary partition, 1..4", n)
 	}
 	return n - 1, nil
+}
+
+// rewriteGrubConfig puts grub.conf and the menu.lst link into the image's
+// ext2 (rewritten whole by legacy.EditImage), then refreshes a blocklist
+// install of GRUB, whose stage2 sectors the rewrite may have moved.
+func rewriteGrubConfig(c *cli.Context, img string, conf grub.Config) error {
+	if c.String("out") != "" {
+		return fmt.Errorf("give either IMG or --out, not both")
+	}
+	before, _ := grub.InspectImage(img)
+	_, err := legacy.EditImage(img, func(t *rootfs.Tree, _ time.Time) error {
+		if err := t.AddBytes(grub.GrubConfPath, 0o644, conf.Render()); err != nil {
+			return err
+		}
+		return t.Symlink(grub.DefaultConfigPath, "grub.conf")
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s: wrote %s, %s -> grub.conf\n", img, grub.GrubConfPath, grub.DefaultConfigPath)
+	if before != nil && before.Stage2Address == grub.Stage2LoadAddress {
+		st, err := grub.FindStages(c.String("grub-dir"))
+		if err != nil {
+			return err
+		}
+		rep, err := grub.InstallImage(img, st, grub.InstallOptions{ForceBlocklist: true})
+		if err != nil {
+			return fmt.Errorf("%s: GRUB was installed by stage2 blocklist and the filesystem was rewritten; reinstalling failed: %v", img, err)
+		}
+		fmt.Fprint(c.App.Writer, rep.String())
+	}
+	return nil
 }
