@@ -119,7 +119,7 @@ func (d *diag) checkFS() {
 			Evidence: fmt.Sprintf("%d blocks of %d bytes = %d bytes, not a multiple of %d: the last %d blocks share a page with no block device behind it (the 2007 recipe rounds the count down to a multiple of %d)", sb.BlocksCount, bs, fsBytes, disk.PageSize, int64(sb.BlocksCount)%per, per),
 			Fix:      fmt.Sprintf("make the filesystem %d blocks (mke2fs ... %d)", int64(min(info.Blocks, info.PartitionBlocks))/per*per, int64(min(info.Blocks, info.PartitionBlocks))/per*per)})
 	}
-	if v.bytes%bs != 0 && info.OverrunBlocks == 0 {
+	if v.bytes%bs >= 1024 && info.OverrunBlocks == 0 { // a half-KiB tail is part-odd-size
 		d.add(Finding{ID: "fs-partition-not-block-multiple", Area: AreaFS, Severity: Info,
 			Title:    "the partition is not a whole number of filesystem blocks",
 			Evidence: fmt.Sprintf("%d bytes = %d blocks of %d + %d bytes that no block can use", v.bytes, v.bytes/bs, bs, v.bytes%bs)})

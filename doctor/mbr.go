@@ -137,10 +137,11 @@ func (d *diag) checkPartitions() {
 				Fix: fmt.Sprintf("grow the image (truncate -s %d IMG) or shrink the partition to %d sectors", int64(end)*sectorSize, int64(diskSectors)-int64(p.Start))})
 		}
 		if p.Sectors%2 != 0 && !isExtendedType(p.Type) {
-			d.add(Finding{ID: "part-odd-size", Area: AreaPartition, Severity: Warning,
+			// Harmless (the guide's own sfdisk partition is odd), but it is the
+			// mark of sizes computed by hand.
+			d.add(Finding{ID: "part-odd-size", Area: AreaPartition, Severity: Info,
 				Title:    fmt.Sprintf("partition %d is an odd number of sectors", idx),
-				Evidence: fmt.Sprintf("%d sectors = %d KiB + 512 bytes; the last sector can never hold a filesystem block, a sign the size was computed by hand", p.Sectors, p.Sectors/2),
-				Fix:      "make partitions whole KiB (better: whole MiB); size the filesystem from the partition (`minidisk plan IMG`)"})
+				Evidence: fmt.Sprintf("%d sectors = %d KiB + 512 bytes; the last sector can never hold a 1 KiB filesystem block", p.Sectors, p.Sectors/2)})
 		}
 		d.checkCHS(idx, e)
 		d.checkType(p)

@@ -1,8 +1,3 @@
 package doctor
 
-type menu struct{}
-
-func (d *diag) checkUEFI()     {}
-func (d *diag) checkGRUB()     {}
-func (d *diag) checkKernel()   {}
-func (d *diag) checkUserland() {}
+func (d *diag) checkUEFI() {}
