@@ -161,6 +161,7 @@ func FuzzResolveELF(f *testing.F) {
 	f.Add(makeELF(elfSpec{class: elf.ELFCLASS32, interp: "/lib/ld-linux.so.2", needed: []string{"libc.so.6"}, rpath: "${ORIGIN}:$LIB"}))
 	f.Add(makeELF(elfSpec{static: true, typ: elf.ET_EXEC}))
 	f.Add(makeELF(elfSpec{soname: "libx.so", needed: []string{"libc.so.6", "../x/libc.so.6", "/lib/y.so"}}))
+	f.Add(makeELF(elfSpec{interp: interp64, needed: []string{"libfuzz.so", "libc.so.6"}, rpath: "$PLATFORM/${LIB}"}))
 	f.Add([]byte("\x7fELF"))
 	f.Add([]byte("#!/bin/sh\n"))
 	if b, err := os.ReadFile("/bin/busybox"); err == nil && len(b) > 8192 {

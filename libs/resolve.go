@@ -138,6 +138,11 @@ func (r *Resolver) Resolve(binary string) (*Closure, error) {
 	c := &Closure{Binary: binary, Libraries: []Library{}}
 	nf := &NotFoundError{Binary: binary}
 	main := &object{path: binary, real: real, info: info, names: map[string]bool{}}
+	if info.soname != "" {
+		// ld.so matches a DT_NEEDED against every loaded object's soname,
+		// the main object's too (a library listed on its own).
+		main.names[info.soname] = true
+	}
 	loaded := []*object{main}
 	p := platformOf(info.ident())
 
