@@ -25,6 +25,9 @@ func newApp() *cli.App {
 			mkfsCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
 			grubCommand(),
+			kernelCommand(),
+			bootCommand(),
+			doctorCommand(),
 		},
 		HideHelpCommand: true,
 	}
