@@ -172,7 +172,11 @@ func checkNotInUse(d *Device, sys string) error {
 			continue
 		}
 		if name, ok := devs[f[2]]; ok {
-			return fmt.Errorf("%s: /dev/%s is mounted on %s; unmount it first (umount %s)", d.Path, name, unescapeMount(f[4]), unescapeMount(f[4]))
+			mnt := unescapeMount(f[4])
+			if name == d.Name {
+				return fmt.Errorf("%s: is mounted on %s; unmount it first (umount %s)", d.Path, mnt, mnt)
+			}
+			return fmt.Errorf("%s: its partition /dev/%s is mounted on %s; unmount it first (umount %s)", d.Path, name, mnt, mnt)
 		}
 	}
 	if sw, err := os.ReadFile(filepath.Join(sys, "proc/swaps")); err == nil {

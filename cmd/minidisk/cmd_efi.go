@@ -96,6 +96,9 @@ func efiCommand() *cli.Command {
 			if c.IsSet("kernel") && c.IsSet("kernel-src") {
 				return fmt.Errorf("give --kernel (prebuilt) or --kernel-src (build), not both")
 			}
+			if c.IsSet("kernel") && (c.IsSet("busybox") || c.IsSet("init") || c.IsSet("add")) {
+				return fmt.Errorf("--kernel already has its initramfs built in; --busybox, --init and --add only apply when the kernel is built (--kernel-src)")
+			}
 			size, err := disk.ParseSize(c.String("size"))
 			if err != nil {
 				return fmt.Errorf("--size: %v", err)
