@@ -212,7 +212,7 @@ func diskRow(diskSectors, start, sectors, stage15 uint64, index int) Row {
 	row := Row{Name: "disk"}
 	row.Regions = append(row.Regions, Region{Label: "MBR", Start: 0, Sectors: 1, Kind: MBR, Note: "boot code + partition table"})
 	gapStart := uint64(1)
-	if stage15 > 0 && 1+stage15 <= start {
+	if stage15 > 0 && stage15 < start {
 		row.Regions = append(row.Regions, Region{Label: "GRUB stage1.5", Start: 1, Sectors: stage15, Kind: Embed, Note: "e2fs_stage1_5, embedded by setup (hd0)"})
 		gapStart = 1 + stage15
 	}
@@ -232,9 +232,9 @@ func diskRow(diskSectors, start, sectors, stage15 uint64, index int) Row {
 func fsRow(diskSectors, start, partSectors, fsSectors uint64, blockSize int, blocks uint64) Row {
 	row := Row{Name: "ext2"}
 	partEnd := start + partSectors
-	fsEnd := start + fsSectors
-	if fsEnd > diskSectors {
-		fsEnd = diskSectors
+	fsEnd := diskSectors // clipped to the image (and safe from overflow)
+	if fsSectors < diskSectors-start {
+		fsEnd = start + fsSectors
 	}
 	perBlock := uint64(blockSize / disk.SectorSize)
 	inside := fsEnd
@@ -371,9 +371,9 @@ func FromImage(f ImageFacts) (Picture, error) {
 	} else {
 		pic.Numbers = append(pic.Numbers, fmt.Sprintf("ext2 has %d blocks: all inside the partition", f.FSBlocks))
 	}
-	if f.PartStart+fsSectors > f.DiskSectors {
-		pic.Numbers = append(pic.Numbers, fmt.Sprintf("the filesystem reaches sector %d, past the image's last sector %d: the image is truncated",
-			f.PartStart+fsSectors-1, f.DiskSectors-1))
+	if fsSectors > f.DiskSectors-f.PartStart {
+		pic.Numbers = append(pic.Numbers, fmt.Sprintf("the filesystem needs %d sectors from sector %d, past the image's last sector %d: the image is truncated",
+			fsSectors, f.PartStart, f.DiskSectors-1))
 	}
 	for i, fb := range f.PastEnd {
 		if i == MaxMarks {

@@ -485,6 +485,7 @@ func FuzzFromImage(f *testing.F) {
 	f.Add(uint64(16384), uint64(63), uint64(16002), uint64(19), 1024, uint64(8160), uint64(8001), uint64(159), 80)
 	f.Add(uint64(2097152), uint64(2048), uint64(2095104), uint64(19), 4096, uint64(261888), uint64(0), uint64(0), 40)
 	f.Add(uint64(1), uint64(1), uint64(1), uint64(0), 512, uint64(1<<63), uint64(1<<62), uint64(1), 1)
+	f.Add(uint64(1<<64-1), uint64(1<<64-2), uint64(1), uint64(1<<64-1), 65536, uint64(1<<62), uint64(1<<64-1), uint64(0), 200)
 	f.Fuzz(func(t *testing.T, diskS, start, part, s15 uint64, bs int, blocks, first, count uint64, width int) {
 		p, err := FromImage(ImageFacts{DiskSectors: diskS, PartStart: start, PartSectors: part, Stage15Sectors: s15,
 			BlockSize: bs, FSBlocks: blocks, PastEnd: []FileBlocks{{Path: "/f", First: first, Count: count}}})

@@ -145,6 +145,16 @@ func svgPicture(b *strings.Builder, p Picture, index, y int) (int, error) {
 		}
 		y += svgRowH + svgRowGap
 	}
+	// The partition's end, drawn through every row where a filesystem
+	// runs past it: the picture's point.
+	for _, row := range p.Rows {
+		for _, r := range row.Regions {
+			if r.Kind == Overrun {
+				x := svgBarX + posOf(bounds, pos, r.Start)
+				fmt.Fprintf(b, `<line class="partition-end" x1="%d" y1="%d" x2="%d" y2="%d" stroke="#7b241c" stroke-width="2"/>`+"\n", x, rowTop[0]-4, x, y-svgRowGap+4)
+			}
+		}
+	}
 	// Marks: a triangle under the sector, pointing up at the last row.
 	for _, m := range p.Marks {
 		x := svgBarX + posOf(bounds, pos, m.Sector)
