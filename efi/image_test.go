@@ -192,3 +192,19 @@ func TestWriteImageRefusals(t *testing.T) {
 		t.Error("an image was written anyway")
 	}
 }
+
+func BenchmarkWriteImage(b *testing.B) {
+	dir := b.TempDir()
+	payload := filepath.Join(dir, "payload")
+	os.WriteFile(payload, bytes.Repeat([]byte{0x4d, 0x5a, 1, 2}, 560_000), 0o644)
+	l, err := PlanImage(DefaultImageSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := filepath.Join(dir, "efi.img")
+	for b.Loop() {
+		if _, err := writeImage(img, true, payload, l, testEpoch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -241,3 +241,13 @@ func TestParseAdd(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkInitramfsStatic(b *testing.B) {
+	bb := staticBusyBox(b)
+	out := filepath.Join(b.TempDir(), "initramfs.cpio.gz")
+	for b.Loop() {
+		if _, err := BuildInitramfs(out, true, InitramfsOptions{BusyBox: bb, Epoch: testEpoch}, cpio.Gzip); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
