@@ -52,6 +52,7 @@ func (d *diag) checkGRUB() {
 	if d.fs == nil {
 		return
 	}
+	d.checkGRUBPartitionType()
 	d.checkGRUBFilesystem()
 	d.checkStage2File(stage2Path)
 	d.checkMenu(configPath)
@@ -158,6 +159,11 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 			Title:    fmt.Sprintf("stage1 loads an embedded %s", st.Kind),
 			Evidence: fmt.Sprintf("stage1: stage2_sector %d at 0x%04X; %s (%s) in sectors %d..%d, before the first partition at %d", sec, s1.Stage2Address, st.Kind, st.VersionString, sec, sec+total-1, first)})
 	}
+	if st.ID == 0 && len(bad) == 0 && !embedded {
+		d.add(Finding{ID: "grub-stage2-blocklist-ok", Area: AreaGRUB, Severity: OK,
+			Title:    "stage1 loads stage2 directly (no stage1.5)",
+			Evidence: fmt.Sprintf("stage1: stage2_sector %d at 0x%04X, %d sectors by blocklist inside the partition", sec, s1.Stage2Address, total)})
+	}
 	if st.ID == 0 {
 		// stage1 loads stage2 directly (install without a stage1.5): the
 		// blocklist must still be where the file's blocks are.
@@ -242,6 +248,22 @@ func (d *diag) partitionByGRUBNumber(n int) *PartitionInfo {
 		}
 	}
 	return nil
+}
+
+// checkGRUBPartitionType: GRUB 0.97's ext2fs_mount (stage2/fsys_ext2fs.c)
+// refuses a hard-disk partition whose type is not 0x83 (or 0xFD, Linux
+// RAID) before it reads the superblock; the GRUB shell says "Filesystem
+// type unknown, partition type 0xc" and "Error 17: Cannot mount selected
+// partition".
+func (d *diag) checkGRUBPartitionType() {
+	p := d.fs.part
+	if p.Index == 0 || p.Type == typeLinux || p.Type == 0xfd {
+		return
+	}
+	d.add(Finding{ID: "grub-partition-type", Area: AreaGRUB, Severity: Error,
+		Title:    fmt.Sprintf("GRUB Legacy will not mount partition %d: its type is 0x%02X, not 83", p.Index, p.Type),
+		Evidence: fmt.Sprintf("partition %d holds ext2 but has type 0x%02X; GRUB 0.97 reads ext2 only from type 0x83 (or 0xFD) partitions: \"Filesystem type unknown, partition type 0x%x\", \"Error 17: Cannot mount selected partition\"", p.Index, p.Type, p.Type),
+		Fix:      fmt.Sprintf("sfdisk --part-type IMG %d 83", p.Index)})
 }
 
 // checkGRUBFilesystem flags filesystem features stock GRUB 0.97's ext2
