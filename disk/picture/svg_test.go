@@ -236,3 +236,26 @@ func svgHeight(t *testing.T, doc []byte) int {
 	}
 	return n
 }
+
+// TestDocsImagesUpToDate: the SVGs the guide embeds are what `make docs`
+// (mk/docs.mk, running `minidisk plan --svg`) makes from today's code.
+func TestDocsImagesUpToDate(t *testing.T) {
+	l2007, l1g := layout2007(t), layout1GiB(t)
+	for name, pics := range map[string][]Picture{
+		"plan-2007.svg": {FromLayout(l2007, DefaultStage15Sectors), Naive(l2007, DefaultStage15Sectors)},
+		"plan-1mib.svg": {FromLayout(l1g, DefaultStage15Sectors)},
+		"error24.svg":   {Naive(l2007, DefaultStage15Sectors)},
+	} {
+		var b bytes.Buffer
+		if err := RenderSVG(&b, pics...); err != nil {
+			t.Fatal(err)
+		}
+		have, err := os.ReadFile(filepath.Join("..", "..", "docs", "img", name))
+		if err != nil {
+			t.Fatalf("%v (run make docs)", err)
+		}
+		if !bytes.Equal(have, b.Bytes()) {
+			t.Errorf("docs/img/%s is stale: run make docs", name)
+		}
+	}
+}
