@@ -254,23 +254,32 @@ func embeddedConfig(img []byte) map[string]string {
 }
 
 // feature says how to recognise one built-in capability: the config
-// symbols that provide it, and a NUL-delimited name the code registers
-// (filesystem type or driver name), which is in the image only when it is
-// built in (a module's strings live in the .ko file).
+// symbols that provide it, and byte strings from its code (message formats,
+// driver names) that are in the kernel image only when it is built in (a
+// module's strings live in its .ko). Bare names like "ext2" do not work:
+// the linker merges string tails, so the filesystem name "ext2" is stored
+// as the end of "...filesystem as ext2" and "devtmpfs" as the end of
+// "kdevtmpfs" (seen in the 6.1 legacy build).
 type feature struct {
 	symbols []string
-	names   []string
+	markers []string
 }
 
 var features = map[string]feature{
-	"ext2":     {symbols: []string{"EXT2_FS", "EXT4_USE_FOR_EXT2"}, names: []string{"ext2"}},
-	"ext4":     {symbols: []string{"EXT4_FS"}, names: []string{"ext4"}},
-	"ata_piix": {symbols: []string{"ATA_PIIX"}, names: []string{"ata_piix"}},
-	"ahci":     {symbols: []string{"SATA_AHCI"}, names: []string{"ahci"}},
-	"ata":      {symbols: []string{"ATA_PIIX", "SATA_AHCI"}, names: []string{"ata_piix", "ahci"}},
-	"devtmpfs": {symbols: []string{"DEVTMPFS"}, names: []string{"devtmpfs"}},
-	"serial":   {symbols: []string{"SERIAL_8250_CONSOLE"}, names: []string{"serial8250"}},
-	"vfat":     {symbols: []string{"VFAT_FS"}, names: []string{"vfat"}},
+	// fs/ext2/super.c ext2_msg(): "%sEXT2-fs (%s): %pV\n"
+	"ext2": {symbols: []string{"EXT2_FS", "EXT4_USE_FOR_EXT2"}, markers: []string{"EXT2-fs (", "EXT4-fs ("}},
+	"ext4": {symbols: []string{"EXT4_FS"}, markers: []string{"EXT4-fs ("}},
+	// drivers/ata/ata_piix.c DRV_NAME, the pci_driver name.
+	"ata_piix": {symbols: []string{"ATA_PIIX"}, markers: []string{"ata_piix\x00"}},
+	// drivers/ata/libahci.c ahci_print_info(): "AHCI %02x%02x.%02x%02x ..."
+	"ahci": {symbols: []string{"SATA_AHCI"}, markers: []string{"AHCI %02x%02x."}},
+	"ata":  {symbols: []string{"ATA_PIIX", "SATA_AHCI"}, markers: []string{"ata_piix\x00", "AHCI %02x%02x."}},
+	// drivers/base/devtmpfs.c devtmpfs_init(): "devtmpfs: initialized\n"
+	"devtmpfs": {symbols: []string{"DEVTMPFS"}, markers: []string{"devtmpfs: initialized"}},
+	// drivers/tty/serial/8250: the platform driver name.
+	"serial": {symbols: []string{"SERIAL_8250_CONSOLE"}, markers: []string{"serial8250\x00"}},
+	// fs/fat/misc.c fat_msg(): "%sFAT-fs (%s): %pV\n" (the FAT core under vfat)
+	"vfat": {symbols: []string{"VFAT_FS"}, markers: []string{"FAT-fs ("}},
 }
 
 // Features lists the names Builtin understands.
@@ -310,12 +319,16 @@ func (i *Info) Builtin(name string) (bool, string) {
 	if i.image == nil {
 		return false, "unknown: kernel payload not decompressed (" + i.DecompressError + ")"
 	}
-	for _, n := range f.names {
-		if off := bytes.Index(i.image, []byte("\x00"+n+"\x00")); off >= 0 {
-			return true, fmt.Sprintf("name %q at offset 0x%x of the decompressed kernel", n, off+1)
+	for _, m := range f.markers {
+		if off := bytes.Index(i.image, []byte(m)); off >= 0 {
+			return true, fmt.Sprintf("string %q at offset 0x%x of the decompressed kernel", strings.TrimSuffix(m, "\x00"), off)
 		}
 	}
-	ev := fmt.Sprintf("no %q name in the %d-byte decompressed kernel", strings.Join(f.names, `" or "`), len(i.image))
+	var quoted []string
+	for _, m := range f.markers {
+		quoted = append(quoted, fmt.Sprintf("%q", strings.TrimSuffix(m, "\x00")))
+	}
+	ev := fmt.Sprintf("none of %s in the %d-byte decompressed kernel", strings.Join(quoted, ", "), len(i.image))
 	if i.DecompressError != "" {
 		ev += " (" + i.DecompressError + ")"
 	}

@@ -44,7 +44,7 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 
 // vmlinuxWith is a stand-in decompressed kernel: driver names as the
 // kernel's .rodata holds them (NUL-terminated strings).
-var vmlinuxWith = []byte("\x7fELF....\x00ata_piix\x00ext2\x00serial8250\x00more code")
+var vmlinuxWith = []byte("\x7fELF....\x00ata_piix\x00\x013EXT2-fs (%s): error\x00serial8250\x00more code")
 
 func TestInspectGzipPayloadEvidence(t *testing.T) {
 	img := fakeBzImage(t, gzipBytes(t, vmlinuxWith), "6.1.0-test (x@y) #1")
@@ -69,7 +69,7 @@ func TestInspectGzipPayloadEvidence(t *testing.T) {
 
 func TestInspectZstdPayloadWithEmbeddedConfig(t *testing.T) {
 	cfg := gzipBytes(t, []byte("CONFIG_EXT2_FS=y\n# CONFIG_ATA_PIIX is not set\nCONFIG_SATA_AHCI=m\n"))
-	vmlinux := append(append([]byte("code\x00ata_piix\x00IKCFG_ST"), cfg...), "IKCFG_ED"...)
+	vmlinux := append(append([]byte("code\x00ata_piix\x00AHCI %02x%02x.%02x\x00IKCFG_ST"), cfg...), "IKCFG_ED"...)
 	enc, _ := zstd.NewWriter(nil)
 	img := fakeBzImage(t, enc.EncodeAll(vmlinux, nil), "6.1")
 	info, err := Inspect(bytes.NewReader(img), int64(len(img)))
