@@ -250,7 +250,8 @@ func must(t testing.TB, err error) {
 func fakeKernel(t testing.TB, ext2, ata bool) []byte {
 	vmlinux := "\x7fELF....\x00serial8250\x00"
 	if ext2 {
-		vmlinux += "ext2\x00"
+		// The registered name and fs/ext2's message prefix.
+		vmlinux += "ext2\x00%sEXT2-fs (%s): %pV\n\x00"
 	}
 	if ata {
 		vmlinux += "ata_piix\x00"
