@@ -537,3 +537,52 @@ func TestWriteSVGFileRefusesOverwrite(t *testing.T) {
 		t.Fatal("--force did not replace the file")
 	}
 }
+
+// TestTerminalColor: colour on a terminal (a pty here) unless NO_COLOR is
+// set and non-empty, or --ascii.
+func TestTerminalColor(t *testing.T) {
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer pty.Close()
+	env := func(noColor string) func(string) string {
+		return func(k string) string {
+			if k == "NO_COLOR" {
+				return noColor
+			}
+			return ""
+		}
+	}
+	if o := TerminalOptions(pty, false, env("")); !o.Color || o.Width <= 0 {
+		t.Errorf("terminal without NO_COLOR: %+v, want colour", o)
+	}
+	if o := TerminalOptions(pty, false, env("1")); o.Color {
+		t.Errorf("NO_COLOR=1: %+v, want no colour", o)
+	}
+	if o := TerminalOptions(pty, true, env("")); o.Color {
+		t.Errorf("--ascii on a terminal: %+v, want no colour", o)
+	}
+}
+
+func BenchmarkRenderText(b *testing.B) {
+	p := Naive(layout2007(b), DefaultStage15Sectors)
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := RenderText(&buf, p, TextOptions{Width: 80}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderSVG(b *testing.B) {
+	p := Naive(layout2007(b), DefaultStage15Sectors)
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := RenderSVG(&buf, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
