@@ -47,7 +47,7 @@ func bootCommand() *cli.Command {
 				_, err = m.Run(ctx, steps, os.Stdout)
 			}
 			if err != nil {
-				return cli.Exit("minidisk: "+err.Error(), 1)
+				return err
 			}
 			fmt.Fprintln(os.Stderr, "\nminidisk: boot check passed")
 			return nil
