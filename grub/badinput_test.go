@@ -121,7 +121,7 @@ func TestLoadStagesRejectsWrongFiles(t *testing.T) {
 // as GRUB's `install ... p (hd0,0)/boot/grub/stage2 /boot/grub/grub.conf`.
 func TestInstallCustomConfigMatchesGrubInstall(t *testing.T) {
 	st := hostStages(t)
-	b := buildImage(t, st, layout{sizeMiB: 8, sfdisk: "start=63, type=83, bootable\n", fillerKiB: 64})
+	b := buildImage(t, st, layout{sizeMiB: 8, sfdisk: "start=63, type=83, bootable\n", fillerKiB: 64, partFile: true})
 	ours := filepath.Join(t.TempDir(), "ours.img")
 	theirs := filepath.Join(t.TempDir(), "grub.img")
 	copyFile(t, b.path, ours)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
 // With minidisk's own ext2 reader as FS and block map, InstallImage gives
@@ -163,4 +165,23 @@ func bootUntil(t *testing.T, qemu, img string, timeout time.Duration, markers ..
 		case <-tick.C:
 		}
 	}
+}
+
+// openExt2ForLog returns stage2's block list read by minidisk's ext2 reader,
+// for test logs only.
+func openExt2ForLog(img string, part int) ([]uint32, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	off, size, err := PartitionExtent(f, part)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ext2.Open(f, off, size)
+	if err != nil {
+		return nil, err
+	}
+	return r.FileBlocks(DefaultStage2Path)
 }
