@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/legacy"
@@ -16,16 +15,8 @@ func createCommand() *cli.Command {
 		Name:      "create",
 		Usage:     "make a bootable legacy BIOS image: MBR, ext2, GRUB Legacy, kernel, BusyBox and its libraries, /dev/console",
 		ArgsUsage: "IMG",
-		Flags: append(layoutFlags(),
-			&cli.StringFlag{Name: "kernel", Required: true, Usage: "bzImage to boot (see `minidisk kernel`)"},
-			&cli.StringFlag{Name: "busybox", Usage: "BusyBox binary (default: busybox in PATH)"},
+		Flags: append(append(layoutFlags(), payloadFlags()...),
 			&cli.StringFlag{Name: "size", Usage: "image size (default: what the payload needs plus 4 MiB)"},
-			&cli.StringFlag{Name: "append", Usage: "extra kernel arguments"},
-			&cli.StringFlag{Name: "applets", Value: "sh,ln,ls", Usage: "BusyBox applet links in /bin, or all"},
-			&cli.StringSliceFlag{Name: "add", Usage: "copy a host file or tree into the image: SRC:DST (repeatable)"},
-			&cli.StringFlag{Name: "grub-dir", Usage: "directory with GRUB Legacy's stage1, stage2, e2fs_stage1_5"},
-			&cli.BoolFlag{Name: "no-serial", Usage: "GRUB menu on VGA only (default: also on the serial console)"},
-			&cli.IntFlag{Name: "timeout", Value: 1, Usage: "GRUB menu timeout in seconds"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing image"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no step lines"},
@@ -48,23 +39,14 @@ func createCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var adds []legacy.Add
-			for _, a := range c.StringSlice("add") {
-				add, err := legacy.ParseAdd(a)
-				if err != nil {
-					return err
-				}
-				adds = append(adds, add)
+			payload, err := payloadFromFlags(c)
+			if err != nil {
+				return err
 			}
 			opt := legacy.Options{
-				Payload: legacy.Payload{
-					Kernel: c.String("kernel"), BusyBox: c.String("busybox"),
-					Applets: strings.Split(c.String("applets"), ","), Adds: adds,
-					GrubDir: c.String("grub-dir"), Append: c.String("append"),
-					NoSerial: c.Bool("no-serial"), Timeout: c.Int("timeout"),
-				},
-				Layout: lopt,
-				Force:  c.Bool("force"),
+				Payload: payload,
+				Layout:  lopt,
+				Force:   c.Bool("force"),
 			}
 			if !c.Bool("quiet") && !c.Bool("json") && (c.Bool("verbose") || isTerminal(os.Stderr)) {
 				opt.Progress = func(s string) { fmt.Fprintln(c.App.ErrWriter, "minidisk:", s) }

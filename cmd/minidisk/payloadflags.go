@@ -1,0 +1,40 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/minidisk/minidisk/legacy"
+	"github.com/urfave/cli/v2"
+)
+
+// payloadFlags are what goes into a legacy image's filesystem; shared by
+// `create` and `rootfs add`.
+func payloadFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kernel", Required: true, Usage: "bzImage to boot (see `minidisk kernel`)"},
+		&cli.StringFlag{Name: "busybox", Usage: "BusyBox binary (default: busybox in PATH)"},
+		&cli.StringFlag{Name: "append", Usage: "extra kernel arguments"},
+		&cli.StringFlag{Name: "applets", Value: "sh,ln,ls", Usage: "BusyBox applet links in /bin, or all"},
+		&cli.StringSliceFlag{Name: "add", Usage: "copy a host file or tree into the image: SRC:DST (repeatable)"},
+		&cli.StringFlag{Name: "grub-dir", Usage: "directory with GRUB Legacy's stage1, stage2, e2fs_stage1_5"},
+		&cli.BoolFlag{Name: "no-serial", Usage: "GRUB menu on VGA only (default: also on the serial console)"},
+		&cli.IntFlag{Name: "timeout", Value: 1, Usage: "GRUB menu timeout in seconds"},
+	}
+}
+
+func payloadFromFlags(c *cli.Context) (legacy.Payload, error) {
+	var adds []legacy.Add
+	for _, a := range c.StringSlice("add") {
+		add, err := legacy.ParseAdd(a)
+		if err != nil {
+			return legacy.Payload{}, err
+		}
+		adds = append(adds, add)
+	}
+	return legacy.Payload{
+		Kernel: c.String("kernel"), BusyBox: c.String("busybox"),
+		Applets: strings.Split(c.String("applets"), ","), Adds: adds,
+		GrubDir: c.String("grub-dir"), Append: c.String("append"),
+		NoSerial: c.Bool("no-serial"), Timeout: c.Int("timeout"),
+	}, nil
+}
