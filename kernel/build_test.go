@@ -64,3 +64,14 @@ func TestLegacyKernelInspect(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInspectLegacy: header parse plus xz+BCJ decompression of the
+// whole legacy kernel (what create and doctor pay per --kernel).
+func BenchmarkInspectLegacy(b *testing.B) {
+	bz := kerneltest.Legacy(b)
+	for b.Loop() {
+		if _, err := kernel.InspectFile(bz); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,7 +31,7 @@ bzImage:
 	echo build >> $(O)/../builds-$(notdir $(O))
 `
 
-func fakeTree(t *testing.T) string {
+func fakeTree(t testing.TB) string {
 	testutil.RequireTool(t, "make", "make")
 	dir := filepath.Join(t.TempDir(), "linux-fake")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -237,5 +237,20 @@ func TestParseFragmentAndMerge(t *testing.T) {
 	merged := string(mergeConfig([]byte("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n"), []Setting{{"A", "y"}, {"B", "y"}}))
 	if merged != "CONFIG_C=y\nCONFIG_A=y\nCONFIG_B=y\n" {
 		t.Fatalf("merged:\n%s", merged)
+	}
+}
+
+// BenchmarkBuildCacheHit is the cost of asking for an already built kernel
+// (a stat of the source tree plus the cached file).
+func BenchmarkBuildCacheHit(b *testing.B) {
+	src, cache := fakeTree(b), b.TempDir()
+	o := BuildOptions{Profile: Legacy, Source: src, CacheDir: cache}
+	if _, err := Build(context.Background(), o); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if r, err := Build(context.Background(), o); err != nil || !r.Cached {
+			b.Fatal(r, err)
+		}
 	}
 }
