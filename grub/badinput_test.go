@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // Each bad input is refused with a message naming the problem, and the
@@ -30,6 +31,12 @@ func TestInstallRefusesBadImages(t *testing.T) {
 			writeAt(t, b.path, []byte{0, 0}, 510)
 		}, want: "no MBR partition table"},
 		{name: "stage-files-missing-in-fs", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n", noStageFS: true}, want: "/boot/grub/stage1 is not in the filesystem"},
+		{name: "other-stage2-build-in-fs", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"},
+			opt: InstallOptions{FS: fstest.MapFS{
+				"boot/grub/stage1":        {Data: st.Stage1},
+				"boot/grub/stage2":        {Data: append(append([]byte(nil), st.Stage2[:len(st.Stage2)-1]...), 0xEE)},
+				"boot/grub/e2fs_stage1_5": {Data: st.E2fsStage15},
+			}}, want: "/boot/grub/stage2 in the filesystem differs from"},
 		{name: "extents", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"}, prepare: func(t *testing.T, b builtImage) {
 			sb := readAt(t, b.path, b.start*sectorSize+1024, 1024)
 			sb[ext2FeatureIncompatOf] |= 0x40
@@ -58,7 +65,9 @@ func TestInstallRefusesBadImages(t *testing.T) {
 				t.Fatal(err)
 			}
 			opt := c.opt
-			opt.FS = os.DirFS(b.stage)
+			if opt.FS == nil {
+				opt.FS = os.DirFS(b.stage)
+			}
 			_, err = installFile(t, b.path, st, opt)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, c.want)

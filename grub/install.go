@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -214,6 +215,9 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 	if err != nil {
 		return nil, err
 	}
+	// The MBR goes last: until it is written the old boot code stays in
+	// charge, so an interrupted install leaves the image as it booted.
+	sort.SliceStable(writes, func(i, j int) bool { return writes[i].lba != 0 && writes[j].lba == 0 })
 	for _, w := range writes {
 		if _, err := img.WriteAt(w.data, int64(w.lba)*sectorSize); err != nil {
 			return nil, fmt.Errorf("%s: writing sector %d (%s): %v", name, w.lba, w.what, err)
