@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/disk/picture"
 	"github.com/minidisk/minidisk/legacy"
 	"github.com/urfave/cli/v2"
 )
@@ -19,6 +20,7 @@ func createCommand() *cli.Command {
 			&cli.StringFlag{Name: "size", Usage: "image size (default: what the payload needs plus 4 MiB)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing image"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+			&cli.BoolFlag{Name: "ascii", Usage: "draw the layout in plain ASCII (no colour, no box drawing)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no step lines"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "step lines on stderr even when it is not a terminal"},
 		),
@@ -69,6 +71,11 @@ func writeCreateSummary(c *cli.Context, res *legacy.Result) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "%s: bootable legacy BIOS image\n\nLayout\n", res.Image)
 	if err := res.DiskLayout().WriteText(w); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	pic := picture.FromLayout(res.DiskLayout(), uint64(res.Grub.Stage15Sectors))
+	if err := picture.RenderText(w, pic, picture.TerminalOptions(w, c.Bool("ascii"), os.Getenv)); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nFilesystem: ext2, %d blocks of %d bytes, %d groups, %d inodes (%d free blocks)\n",
