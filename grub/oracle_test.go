@@ -378,6 +378,23 @@ func TestInstallBlocklistMatchesGrubShell(t *testing.T) {
 			if rep.Mode != ModeBlocklist {
 				t.Fatalf("mode %q", rep.Mode)
 			}
+			// Read back what GRUB wrote: stage1 → stage2's first sector,
+			// whose blocklist covers the rest of the file.
+			s1, err := ParseStage1(readAt(t, theirs, 0, sectorSize))
+			if err != nil || uint64(s1.Stage2Sector) != rep.Stage2Sector || s1.Stage2Address != stage2LoadAddress {
+				t.Fatalf("GRUB's stage1: %+v, %v", s1, err)
+			}
+			s2, err := ParseStage15(readAt(t, theirs, int64(s1.Stage2Sector)*sectorSize, 2*sectorSize))
+			if err != nil || s2.ConfigPath != DefaultConfigPath || PartitionName(0xFF, s2.InstallPartition) != "(hd0,0)" {
+				t.Fatalf("GRUB's stage2 header: %+v, %v", s2, err)
+			}
+			total := 0
+			for _, r := range s2.Blocklist {
+				total += int(r.Count)
+			}
+			if want := (len(st.Stage2)+sectorSize-1)/sectorSize - 1; total != want {
+				t.Fatalf("blocklist covers %d sectors, want %d: %v", total, want, s2.Blocklist)
+			}
 			if d := diffSectors(t, ours, theirs); len(d) != 0 {
 				t.Fatalf("our install differs from GRUB's setup in sectors %v:\n%s", d, byteDiffs(t, ours, theirs, d))
 			}

@@ -158,7 +158,9 @@ func ParseStage15(b []byte) (*Stage15Info, error) {
 	in.VersionString = string(strs[:nul])
 	rest := strs[nul+1:]
 	if in.ID == stage2IDStage2 {
-		in.ConfigPath = cString(rest)
+		// setup's blocklist install leaves "PATH " (the rest of its
+		// command line); GRUB's file name ends at the first space.
+		in.ConfigPath, _, _ = strings.Cut(cString(rest), " ")
 		return in, nil
 	}
 	if len(rest) < 4 {
