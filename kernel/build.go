@@ -565,6 +565,11 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 			return err
 		}
 	}
+	// MkdirTemp makes 0700; the cache is meant to be shared like the rest
+	// of ~/.cache.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("%s: %v", tmp, err)
+	}
 	if err := os.Rename(tmp, filepath.Dir(res.BzImage)); err != nil {
 		return fmt.Errorf("%s: cannot publish kernel: %v", res.BzImage, err)
 	}
