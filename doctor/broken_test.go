@@ -49,8 +49,8 @@ func conf(kernelLine string, extra ...string) string {
 	return s
 }
 
-func rm(paths ...string) func(t *testing.T, dir string) {
-	return func(t *testing.T, dir string) {
+func rm(paths ...string) func(t testing.TB, dir string) {
+	return func(t testing.TB, dir string) {
 		for _, p := range paths {
 			must(t, os.Remove(filepath.Join(dir, p)))
 		}
@@ -130,16 +130,16 @@ func TestBrokenImages(t *testing.T) {
 			id: "init-missing", sev: Error, ev: []string{"/sbin/init", "/bin/sh"}, exit: 1},
 		{name: "init= names a missing file", spec: legacySpec{conf: conf("kernel /boot/vmlinuz root=/dev/sda1 rw init=/linuxrc")},
 			id: "init-missing", sev: Error, ev: []string{"/linuxrc", "Requested init"}, exit: 1},
-		{name: "busybox not executable", spec: legacySpec{stage: func(t *testing.T, dir string) {
+		{name: "busybox not executable", spec: legacySpec{stage: func(t testing.TB, dir string) {
 			must(t, os.Chmod(filepath.Join(dir, "bin/busybox"), 0o644))
 		}},
 			id: "init-not-executable", sev: Error, ev: []string{"/bin/sh", "-rw-r--r--"}, exit: 1},
-		{name: "init is a text file", spec: legacySpec{conf: conf("kernel /boot/vmlinuz root=/dev/sda1 rw init=/sbin/init"), stage: func(t *testing.T, dir string) {
+		{name: "init is a text file", spec: legacySpec{conf: conf("kernel /boot/vmlinuz root=/dev/sda1 rw init=/sbin/init"), stage: func(t testing.TB, dir string) {
 			must(t, os.MkdirAll(filepath.Join(dir, "sbin"), 0o755))
 			must(t, os.WriteFile(filepath.Join(dir, "sbin/init"), []byte("mount -t proc proc /proc\nexec /bin/sh\n"), 0o755))
 		}},
 			id: "init-bad-format", sev: Error, ev: []string{"ENOEXEC"}, exit: 1},
-		{name: "script for a missing interpreter", spec: legacySpec{conf: conf(noInit), stage: func(t *testing.T, dir string) {
+		{name: "script for a missing interpreter", spec: legacySpec{conf: conf(noInit), stage: func(t testing.TB, dir string) {
 			must(t, os.MkdirAll(filepath.Join(dir, "sbin"), 0o755))
 			must(t, os.WriteFile(filepath.Join(dir, "sbin/init"), []byte("#!/bin/bash\nexec /bin/sh\n"), 0o755))
 		}},

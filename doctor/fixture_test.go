@@ -32,7 +32,7 @@ type legacySpec struct {
 	// (the 2007 recipe's trap).
 	blocks  int64
 	mke2fs  []string                       // extra mke2fs options (default -b 1024 -I 128)
-	stage   func(t *testing.T, dir string) // edits the staging root before mke2fs
+	stage   func(t testing.TB, dir string) // edits the staging root before mke2fs
 	debugfs []string                       // commands run with debugfs -w on the filesystem
 	noGRUB  bool                           // skip `setup (hd0)`
 	conf    string                         // grub.conf (default: the guide's)
@@ -65,7 +65,7 @@ func requireGRUB(t testing.TB) {
 
 // stageRoot fills dir like the guide: dynamic BusyBox with its libraries,
 // GRUB's stage files, grub.conf with menu.lst -> grub.conf, the kernel.
-func stageRoot(t *testing.T, dir string, spec legacySpec) {
+func stageRoot(t testing.TB, dir string, spec legacySpec) {
 	t.Helper()
 	for _, d := range []string{"bin", "lib/x86_64-linux-gnu", "lib64", "dev", "proc", "sys", "boot/grub", "etc"} {
 		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
