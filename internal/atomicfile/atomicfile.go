@@ -38,12 +38,25 @@ func Create(target string, force bool) (*File, error) {
 		}
 	}
 	dir := filepath.Dir(target)
+	// The handler is in place before the file exists, and the file is
+	// created and registered under the lock the handler takes: a signal at
+	// any moment finds the temporary file registered, or no file at all.
+	installHandler()
+	mu.Lock()
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	if err == nil {
+		pending[tmp.Name()]++
+	}
+	mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot create a temporary file in %s: %v", target, dir, err)
 	}
-	f := &File{File: tmp, target: target}
-	f.stop = removeOnSignal(tmp.Name())
+	name := tmp.Name()
+	f := &File{File: tmp, target: target, stop: func() {
+		mu.Lock()
+		delete(pending, name)
+		mu.Unlock()
+	}}
 	return f, nil
 }
 
@@ -97,7 +110,7 @@ var (
 	sigOnce sync.Once
 )
 
-func removeOnSignal(name string) func() {
+func installHandler() {
 	sigOnce.Do(func() {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
@@ -107,7 +120,7 @@ func removeOnSignal(name string) func() {
 			for n := range pending {
 				os.Remove(n)
 			}
-			mu.Unlock()
+			// Keep the lock: no new temporary file may appear while exiting.
 			fmt.Fprintf(os.Stderr, "minidisk: interrupted (%v); no output written\n", s)
 			code := 130
 			if s == syscall.SIGTERM {
@@ -116,12 +129,4 @@ func removeOnSignal(name string) func() {
 			os.Exit(code)
 		}()
 	})
-	mu.Lock()
-	pending[name]++
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		delete(pending, name)
-		mu.Unlock()
-	}
 }
