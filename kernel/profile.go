@@ -1,5 +1,3 @@
-// Package kernel builds minimal Linux kernels for minidisk images (tinyconfig
-// plus a profile's options, cached by content) and inspects bzImage files.
 package kernel
 
 import (
