@@ -99,7 +99,10 @@ func (d *diag) checkPartitions() {
 			continue
 		}
 		if e.Type == typeGPT {
+			// A protective MBR: the GPT describes the disk (checkUEFI).
 			d.rep.Scheme = "gpt"
+			d.rep.Partitions = append(d.rep.Partitions, PartitionInfo{Index: idx, Type: e.Type, Start: uint64(e.StartLBA), Sectors: uint64(e.Sectors)})
+			return
 		}
 		if e.Sectors == 0 {
 			d.add(Finding{ID: "part-zero-size", Area: AreaPartition, Severity: Warning,

@@ -1,3 +1,0 @@
-package doctor
-
-func (d *diag) checkUEFI() {}

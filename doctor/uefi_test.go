@@ -1,0 +1,181 @@
+package doctor
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minidisk/minidisk/efi"
+	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/cpio"
+)
+
+// initramfsSpec says what the test initramfs holds.
+type initramfsSpec struct {
+	noInit, noConsole bool
+	initMode          uint32
+}
+
+func makeInitramfs(t *testing.T, s initramfsSpec) []byte {
+	tr := rootfs.New(time.Unix(1, 0))
+	for _, d := range []string{"/bin", "/dev"} {
+		must(t, tr.Mkdir(d, 0o755))
+	}
+	must(t, tr.AddBytes("/bin/sh", 0o755, []byte("\x7fELF stand-in")))
+	if !s.noInit {
+		mode := s.initMode
+		if mode == 0 {
+			mode = 0o755
+		}
+		must(t, tr.AddBytes("/init", mode, []byte("#!/bin/sh\nexec /bin/sh\n")))
+	}
+	if !s.noConsole {
+		must(t, tr.Mknod("/dev/console", rootfs.TypeChar, 0o600, 5, 1))
+	}
+	var buf bytes.Buffer
+	zw, err := cpio.Compress(&buf, cpio.Gzip)
+	must(t, err)
+	must(t, cpio.WriteTree(cpio.NewWriter(zw), tr))
+	must(t, zw.Close())
+	return buf.Bytes()
+}
+
+// fakeEFIKernel is a bzImage that is also a PE32+ EFI application (the
+// EFI stub's header sits in the boot sector, below the setup header at
+// 0x1F1), with a gzip payload whose "vmlinux" embeds the initramfs as
+// CONFIG_INITRAMFS_SOURCE does.
+func fakeEFIKernel(t *testing.T, initramfs []byte, machine uint16) []byte {
+	vmlinux := append([]byte("\x7fELF....\x00serial8250\x00.init.ramfs:"), initramfs...)
+	vmlinux = append(vmlinux, "\x00more kernel"...)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(vmlinux)
+	zw.Close()
+	payload := z.Bytes()
+	const setupSects = 3
+	pm := (setupSects + 1) * 512
+	img := make([]byte, pm+64+len(payload)+4)
+	copy(img, "MZ")
+	binary.LittleEndian.PutUint32(img[0x3C:], 0x80)
+	copy(img[0x80:], "PE\x00\x00")
+	le := binary.LittleEndian
+	le.PutUint16(img[0x84:], machine)
+	le.PutUint16(img[0x86:], 0)    // sections
+	le.PutUint16(img[0x94:], 0xF0) // SizeOfOptionalHeader (PE32+)
+	le.PutUint16(img[0x96:], 0x0206)
+	oh := 0x98
+	le.PutUint16(img[oh:], 0x20B)  // PE32+
+	le.PutUint16(img[oh+68:], 10)  // Subsystem: EFI application
+	le.PutUint32(img[oh+108:], 16) // NumberOfRvaAndSizes
+	img[0x1F1] = setupSects
+	img[0x1FE], img[0x1FF] = 0x55, 0xAA
+	copy(img[0x202:], "HdrS")
+	le.PutUint16(img[0x206:], 0x020F)
+	img[0x211] = 1
+	copy(img[0x300:], "6.1.0-fake-efi (doctor@test) #1\x00")
+	le.PutUint16(img[0x20E:], 0x300-0x200)
+	le.PutUint32(img[0x248:], 64)
+	le.PutUint32(img[0x24C:], uint32(len(payload)+4))
+	copy(img[pm+64:], payload)
+	return img
+}
+
+// makeEFIImage makes a GPT disk by hand: sfdisk (label gpt, an ESP from
+// sector 2048), mkfs.vfat -F 32 at the offset, mmd/mcopy of the loader.
+// espType is sfdisk's type ("U" = EFI System); loader nil: no BOOTX64.EFI.
+func makeEFIImage(t *testing.T, espType string, loader []byte) string {
+	testutil.RequireTool(t, "sfdisk", "fdisk")
+	testutil.RequireTool(t, "mkfs.vfat", "dosfstools")
+	testutil.RequireTool(t, "mcopy", "mtools")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "efi.img")
+	must(t, os.WriteFile(img, nil, 0o644))
+	must(t, os.Truncate(img, 64<<20))
+	sfdisk(t, img, "label: gpt\nstart=2048, size=126976, type="+espType)
+	// -s 1: one-sector clusters, so 62 MiB has the 65525 clusters FAT32 needs.
+	run(t, "mkfs.vfat", "-F", "32", "-s", "1", "-S", "512", "--offset=2048", img, "63488")
+	if loader != nil {
+		src := filepath.Join(dir, "BOOTX64.EFI")
+		must(t, os.WriteFile(src, loader, 0o644))
+		at := img + "@@1M"
+		run(t, "mmd", "-i", at, "::EFI", "::EFI/BOOT")
+		run(t, "mcopy", "-i", at, src, "::EFI/BOOT/BOOTX64.EFI")
+	}
+	return img
+}
+
+func TestUEFIImages(t *testing.T) {
+	good := fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x8664)
+	cases := []struct {
+		name    string
+		espType string
+		loader  []byte
+		id      string
+		sev     Severity
+		ev      []string
+		exit    int
+	}{
+		{"good", "U", good, "uefi-init-ok", OK, []string{"6.1.0-fake-efi"}, 0},
+		{"no ESP type", "L", good, "uefi-esp-missing", Error, []string{"C12A7328"}, 1},
+		{"no BOOTX64.EFI", "U", nil, "uefi-bootx64-missing", Error, []string{"ESP at sectors 2048..129023"}, 1},
+		{"loader is not PE", "U", bytes.Repeat([]byte("text "), 1000), "uefi-bootx64-not-pe", Error, []string{"74 65 78 74"}, 1},
+		{"i386 loader", "U", fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x14c), "uefi-bootx64-wrong-arch", Error, []string{"0x014c"}, 1},
+		{"initramfs without /dev/console", "U", fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{noConsole: true}), 0x8664), "console-missing", Error, []string{"initramfs"}, 1},
+		{"initramfs without /init", "U", fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{noInit: true}), 0x8664), "uefi-init-missing", Error, nil, 1},
+		{"/init not executable", "U", fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{initMode: 0o644}), 0x8664), "uefi-init-not-executable", Error, []string{"0644"}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			img := makeEFIImage(t, c.espType, c.loader)
+			rep := diagnoseFile(t, img)
+			if rep.Scheme != "gpt" {
+				t.Fatalf("scheme %q", rep.Scheme)
+			}
+			f := want(t, rep, c.id, c.sev, c.ev...)
+			if f.Area != AreaUEFI {
+				t.Errorf("%s in area %s", c.id, f.Area)
+			}
+			if rep.ExitCode() != c.exit {
+				t.Errorf("exit %d, want %d:\n%s", rep.ExitCode(), c.exit, dump(rep))
+			}
+		})
+	}
+}
+
+// TestUEFIImageFromMinidiskEFI: the image `minidisk efi` writes (efi
+// package) with the stand-in EFI kernel is clean.
+func TestUEFIImageFromMinidiskEFI(t *testing.T) {
+	if _, err := exec.LookPath("mcopy"); err != nil {
+		testutil.Missing(t, "mtools not installed")
+	}
+	dir := t.TempDir()
+	k := filepath.Join(dir, "bzImage")
+	must(t, os.WriteFile(k, fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x8664), 0o644))
+	img := filepath.Join(dir, "efi.img")
+	if err := writeEFIImage(img, k); err != nil {
+		if strings.Contains(err.Error(), "not implemented") {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	rep := diagnoseFile(t, img)
+	if rep.ExitCode() != 0 || rep.Warnings() != 0 {
+		t.Fatalf("exit %d:\n%s", rep.ExitCode(), dump(rep))
+	}
+	want(t, rep, "uefi-bootx64-ok", OK)
+	want(t, rep, "uefi-init-ok", OK)
+	want(t, rep, "console-ok", OK)
+}
+
+func writeEFIImage(out, kernelPath string) error {
+	_, err := efi.WriteImage(out, false, kernelPath, efi.DefaultImageSize, time.Unix(1, 0))
+	return err
+}
