@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -179,7 +178,7 @@ func debugfsRun(t *testing.T, img string, cmds []string) []string {
 	debugfs := testutil.RequireTool(t, "debugfs", "e2fsprogs")
 	cf := filepath.Join(t.TempDir(), "cmds")
 	must(t, os.WriteFile(cf, []byte(strings.Join(cmds, "\n")+"\n"), 0o644))
-	out, err := exec.Command(debugfs, "-f", cf, img).CombinedOutput()
+	out, err := toolCommand(t, debugfs, "-f", cf, img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("debugfs: %v\n%s", err, out)
 	}

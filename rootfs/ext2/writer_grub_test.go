@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +21,7 @@ func grubShell(t *testing.T, img string, cmds ...string) string {
 	grub := testutil.RequireFile(t, "/usr/sbin/grub", "apt-get install grub-legacy")
 	dm := filepath.Join(t.TempDir(), "device.map")
 	must(t, os.WriteFile(dm, []byte("(hd0) "+img+"\n"), 0o644))
-	cmd := exec.Command(qemu, grub, "--batch", "--no-floppy", "--device-map="+dm)
+	cmd := toolCommand(t, qemu, grub, "--batch", "--no-floppy", "--device-map="+dm)
 	cmd.Stdin = strings.NewReader(strings.Join(append(cmds, "quit"), "\n") + "\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -112,7 +111,7 @@ func TestGrubLegacyReadsOurExt2(t *testing.T) {
 func debugfsSectorList(t *testing.T, img string, offset int64, name string, bs int) string {
 	t.Helper()
 	debugfs := testutil.RequireTool(t, "debugfs", "e2fsprogs")
-	out, err := exec.Command(debugfs, "-R", "stat "+name, fmt.Sprintf("%s?offset=%d", img, offset)).CombinedOutput()
+	out, err := toolCommand(t, debugfs, "-R", "stat "+name, fmt.Sprintf("%s?offset=%d", img, offset)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("debugfs stat: %v\n%s", err, out)
 	}

@@ -3,7 +3,6 @@ package ext2
 import (
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -121,7 +120,7 @@ func TestMatrixLargeSparseFile(t *testing.T) {
 	}
 	fsck(t, img, 0)
 	dumpe2fs := testutil.RequireTool(t, "dumpe2fs", "e2fsprogs")
-	out, err := exec.Command(dumpe2fs, "-h", img).CombinedOutput()
+	out, err := toolCommand(t, dumpe2fs, "-h", img).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "large_file") {
 		t.Errorf("dumpe2fs: large_file missing (%v)\n%s", err, out)
 	}

@@ -2,12 +2,14 @@ package ext2
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +96,7 @@ func fsck(t *testing.T, img string, base int64) {
 	if base != 0 {
 		target = fmt.Sprintf("%s?offset=%d", img, base)
 	}
-	out, err := exec.Command(e2fsck, "-fn", target).CombinedOutput()
+	out, err := toolCommand(t, e2fsck, "-fn", target).CombinedOutput()
 	if err != nil {
 		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
 	}
@@ -288,5 +290,37 @@ func TestClearRegionThenRewrite(t *testing.T) {
 	old := genBytes(200000, 5)
 	if bytes.Contains(raw, old[5000:5100]) {
 		t.Error("the old file's content survived")
+	}
+}
+
+// toolTimeout bounds every host tool a test runs, so a hung tool fails its
+// test with a message instead of stalling the package until go test's
+// global timeout.
+const toolTimeout = 3 * time.Minute
+
+func toolCommand(t testing.TB, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	t.Cleanup(cancel)
+	return exec.CommandContext(ctx, name, args...)
+}
+
+type discardWriterAt struct{}
+
+func (discardWriterAt) WriteAt(b []byte, off int64) (int, error) { return len(b), nil }
+
+// TestWriteMemoryDoesNotGrowWithFileSize streams a 256 MiB file and a
+// 4 GiB filesystem: the writer allocates a bounded amount (its 1 MiB write
+// buffer and per-entry records), not anything proportional to the data.
+func TestWriteMemoryDoesNotGrowWithFileSize(t *testing.T) {
+	tree := newTree()
+	must(t, tree.Add(rootfs.Entry{Header: rootfs.Header{Name: "/big", Type: rootfs.TypeReg, Mode: 0o644, ModTime: testEpoch, Size: 256 << 20},
+		Content: zeroContent(256 << 20)}))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Write(discardWriterAt{}, 0, tree, Options{BlockSize: 4096, Blocks: 1 << 20, Time: testEpoch})
+	must(t, err)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("writing a 256 MiB file in a 4 GiB filesystem allocated %d bytes", alloc)
 	}
 }
