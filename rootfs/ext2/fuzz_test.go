@@ -1,0 +1,285 @@
+package ext2
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minidisk/minidisk/rootfs"
+)
+
+// rdSeed loads a checked-in seed image: made by
+//
+//	mke2fs -t ext2 -b 1024|4096 -I 128 -N 32 -d s (64 KiB | 256 KiB)
+//	debugfs -w: cd /dev; mknod console c 5 1
+//
+// from a staging tree with /etc/hostname, /hl (a hard link to it),
+// /bin/busybox (13,893 bytes: single-indirect with 1 KiB blocks),
+// /bin/sh -> busybox and /bin/long -> a 101-byte absolute target.
+func rdSeed(t testing.TB, name string) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rdExercise opens data as an image and reads everything the API offers,
+// returning the first error. It must never panic and must finish quickly
+// whatever data holds.
+func rdExercise(data []byte) error {
+	r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
+	if err != nil {
+		return err
+	}
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	entries := 0
+	err = r.Walk(func(h *rootfs.Header) error {
+		entries++
+		if entries > 20000 {
+			return errors.New("too many entries")
+		}
+		name := strings.TrimPrefix(h.Name, "/")
+		if name == "" {
+			name = "."
+		}
+		switch h.Type {
+		case rootfs.TypeReg:
+			f, err := r.Open(name)
+			if err != nil {
+				keep(err)
+				break
+			}
+			_, err = io.CopyN(io.Discard, f, 1<<20)
+			if err != io.EOF {
+				keep(err)
+			}
+			f.Close()
+			_, err = r.FileBlocks(name)
+			keep(err)
+		case rootfs.TypeSymlink:
+			_, err := r.ReadLink(name)
+			keep(err)
+			// A dangling target is not an error of the image.
+			if _, err := r.Stat(name); !errors.Is(err, fs.ErrNotExist) {
+				keep(err)
+			}
+		case rootfs.TypeDir:
+			_, err := r.ReadDir(name)
+			keep(err)
+		}
+		_, err := r.Header(h.Name)
+		keep(err)
+		return nil
+	})
+	keep(err)
+	walkErr := err
+	for ino := uint32(1); ino <= min(r.Superblock().InodesCount, 64); ino++ {
+		_, _, err := r.InodeBlocks(ino)
+		keep(err)
+	}
+	if walkErr != nil {
+		// Walk refuses directory loops; fs.WalkDir has no such check and
+		// would descend a loop until its path is huge, so stop here.
+		return firstErr
+	}
+	n := 0
+	keep(fs.WalkDir(r, ".", func(p string, d fs.DirEntry, err error) error {
+		// fs.WalkDir itself has no loop detection (a corrupt directory
+		// entry naming an ancestor makes an endless path), so bound it.
+		n++
+		if n > 10000 {
+			return fs.SkipAll
+		}
+		if err == nil && d.IsDir() && strings.Count(p, "/") > 32 {
+			return fs.SkipDir
+		}
+		return err
+	}))
+	return firstErr
+}
+
+func FuzzReader(f *testing.F) {
+	for _, name := range []string{"reader-seed-1k.img.gz", "reader-seed-4k.img.gz"} {
+		f.Add(rdSeed(f, name))
+	}
+	for _, c := range rdCorruptions(f) {
+		f.Add(c.data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = rdExercise(data)
+	})
+}
+
+// rdCorruption is a damaged copy of the 1 KiB seed and what must fail.
+type rdCorruption struct {
+	name string
+	data []byte
+	want string // substring of the error
+}
+
+// rdInodeOffset is the byte offset of inode ino's slot.
+func rdInodeOffset(r *Reader, ino uint32) int64 {
+	g := (ino - 1) / r.sb.InodesPerGroup
+	idx := (ino - 1) % r.sb.InodesPerGroup
+	return int64(r.groups[g].InodeTable)*int64(r.bs) + int64(idx)*int64(r.isz)
+}
+
+// rdPatchInode rewrites inode ino of data through fn.
+func rdPatchInode(t testing.TB, data []byte, ino uint32, fn func(in *Inode)) []byte {
+	t.Helper()
+	out := bytes.Clone(data)
+	r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.ReadInode(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(in)
+	off := rdInodeOffset(r, ino)
+	if err := in.Marshal(out[off : off+int64(r.isz)]); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func rdCorruptions(t testing.TB) []rdCorruption {
+	t.Helper()
+	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := func(name string) uint32 {
+		n, err := r.Inode(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	bin, busybox := ino("/bin"), ino("/bin/busybox")
+	binIn, err := r.ReadInode(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbIn, err := r.ReadInode(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbPatch := func(fn func(sb *Superblock)) []byte {
+		out := bytes.Clone(seed)
+		sb := r.sb
+		fn(&sb)
+		if err := sb.Marshal(out[SuperblockOffset:]); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// dirBlock is /bin's only directory block; its entries are ".", "..",
+	// then the names in creation order.
+	dirBlock := int64(binIn.Block[0]) * 1024
+	var cs []rdCorruption
+	cs = append(cs,
+		rdCorruption{"truncated-in-superblock", seed[:1500], "past the partition end"},
+		rdCorruption{"truncated-before-inodes", seed[:4096], "past the partition end"},
+		rdCorruption{"truncated-in-data", seed[:int64(bbIn.Block[3])*1024], "past the partition end"},
+	)
+	zeroGD := bytes.Clone(seed)
+	clear(zeroGD[2*1024 : 3*1024]) // 1 KiB blocks: the table is block 2
+	cs = append(cs, rdCorruption{"zeroed-group-descriptors", zeroGD, "inode table at block 0"})
+
+	// A directory entry naming its own directory: /bin/busybox -> /bin's inode.
+	loop := bytes.Clone(seed)
+	for off := dirBlock; off < dirBlock+1024; {
+		d, err := UnmarshalDirEntry(loop[off : dirBlock+1024])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(d.Name) == "busybox" {
+			le.PutUint32(loop[off:], bin)
+			break
+		}
+		off += int64(d.RecLen)
+	}
+	cs = append(cs, rdCorruption{"directory-entry-to-itself", loop, "directory loop"})
+	// A directory whose block map names the same block twice.
+	cs = append(cs, rdCorruption{"directory-block-twice", rdPatchInode(t, seed, bin, func(in *Inode) {
+		in.Block[1] = in.Block[0]
+		in.SizeLo = 2048
+	}), "used twice"})
+	// An indirect block whose pointers all lead back to itself, used as
+	// the double-indirect block too: a map that never ends without the
+	// used-twice check.
+	selfInd := rdPatchInode(t, seed, busybox, func(in *Inode) {
+		in.Block[DIndBlock] = in.Block[IndBlock]
+		in.SizeLo = 300 * 1024
+	})
+	ind := int64(bbIn.Block[IndBlock]) * 1024
+	for i := int64(0); i < 256; i++ {
+		le.PutUint32(selfInd[ind+4*i:], bbIn.Block[IndBlock])
+	}
+	cs = append(cs, rdCorruption{"indirect-block-twice", selfInd, "used twice"})
+	cs = append(cs,
+		rdCorruption{"block-beyond-count", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xFFFFFFF0 }), "outside the filesystem"},
+		rdCorruption{"huge-dir-size", rdPatchInode(t, seed, bin, func(in *Inode) { in.SizeLo = 0xFFFFF000 }), "limit"},
+		rdCorruption{"absurd-inode-count", sbPatch(func(sb *Superblock) { sb.InodesCount = 0xFFFFFFFF }), "inodes exceed"},
+		rdCorruption{"absurd-inodes-per-group", sbPatch(func(sb *Superblock) { sb.InodesPerGroup = 0xFFFFFFFF }), "inodes per group"},
+		rdCorruption{"absurd-block-count", sbPatch(func(sb *Superblock) { sb.BlocksCount = 0xFFFFFFFF; sb.InodesCount = 32 }), "descriptor table"},
+		rdCorruption{"block-size-shift", sbPatch(func(sb *Superblock) { sb.LogBlockSize = 40 }), "s_log_block_size"},
+	)
+	// rec_len 0 in /bin's first entry.
+	rec0 := bytes.Clone(seed)
+	le.PutUint16(rec0[dirBlock+4:], 0)
+	cs = append(cs, rdCorruption{"rec-len-zero", rec0, "rec_len 0"})
+	// A fast symlink claiming more than i_block holds.
+	cs = append(cs, rdCorruption{"symlink-too-long", rdPatchInode(t, seed, ino("/bin/sh"), func(in *Inode) { in.SizeLo = 3000 }), "symlink"})
+	return cs
+}
+
+// TestReaderCorruptImages checks that damaged images give errors that say
+// what is wrong, and never panics.
+func TestReaderCorruptImages(t *testing.T) {
+	if err := rdExercise(rdSeed(t, "reader-seed-1k.img.gz")); err != nil {
+		t.Fatalf("the intact seed fails: %v", err)
+	}
+	if err := rdExercise(rdSeed(t, "reader-seed-4k.img.gz")); err != nil {
+		t.Fatalf("the intact 4 KiB seed fails: %v", err)
+	}
+	for _, c := range rdCorruptions(t) {
+		t.Run(c.name, func(t *testing.T) {
+			err := rdExercise(c.data)
+			if err == nil {
+				t.Fatalf("no error")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
