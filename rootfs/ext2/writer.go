@@ -182,6 +182,10 @@ func defaultBytesPerInode(bytes uint64) int {
 
 func newPlan(t *rootfs.Tree, opt Options) (*wPlan, error) {
 	p := &wPlan{opt: opt, time: opt.Time}
+	if p.time.IsZero() {
+		// No time given: the Unix epoch, never the clock (determinism).
+		p.time = time.Unix(0, 0)
+	}
 	if opt.BlockSize == 0 {
 		opt.BlockSize = 1024
 	}
@@ -356,6 +360,10 @@ func (p *wPlan) buildNodes(t *rootfs.Tree) error {
 			return fmt.Errorf("ext2: %s: %v", n.e.Name, err)
 		}
 		n.count = n.data + meta
+		if n.count*(p.bs/512) > math.MaxUint32 {
+			// i_blocks counts 512-byte sectors in 32 bits without huge_file.
+			return fmt.Errorf("ext2: %s: %d bytes is too big for ext2 without huge_file", n.e.Name, n.size)
+		}
 		p.needBlocks += n.count
 	}
 	return nil
