@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Short fuzzing of every FuzzXxx target in the module, for CI: the parsers of
+# untrusted images (MBR, ext2, GRUB stages, cpio, ELF, bzImage, doctor) must
+# not panic on hostile input. Targets are discovered with
+# `go test -list '^Fuzz' ./...`, so new ones are picked up without editing
+# this script. The whole run stays within FUZZ_BUDGET seconds (default 150,
+# leaving headroom under CI's 3 minutes): each target gets an equal share of
+# what is left, after the time compiling the previous ones took.
+#
+# Usage: scripts/fuzz.sh [PACKAGE_PATTERN...]   (default ./...)
+# A failing input is saved by Go under PKG/testdata/fuzz/FuzzXxx/; commit it
+# as a regression seed once fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$SECONDS # discovery compiles every test binary: it counts too
+budget=${FUZZ_BUDGET:-150}
+min_per=${FUZZ_MIN_SECONDS:-2}
+patterns=("$@")
+[ ${#patterns[@]} -eq 0 ] && patterns=(./...)
+
+# `go test -list` prints a package's test names, then "ok <pkg> <time>".
+# Build "pkg target" pairs from that.
+mapfile -t targets < <(go test -list '^Fuzz' "${patterns[@]}" 2>/dev/null | awk '
+	/^Fuzz/ { names[n++] = $1; next }
+	/^ok[ \t]/ { for (i = 0; i < n; i++) print $2, names[i]; n = 0 }')
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz.sh: no FuzzXxx targets found in ${patterns[*]}" >&2
+	exit 1
+fi
+
+left=${#targets[@]}
+failed=()
+echo "fuzz.sh: ${#targets[@]} targets, budget ${budget}s"
+for t in "${targets[@]}"; do
+	pkg=${t% *} name=${t#* }
+	remaining=$((budget - (SECONDS - start)))
+	per=$((remaining / left))
+	[ "$per" -lt "$min_per" ] && per=$min_per
+	left=$((left - 1))
+	echo "== $name ($pkg) ${per}s"
+	# The fuzzing time excludes compiling; timeout guards against a hang.
+	if ! timeout $((per + 120)) go test -run '^$' -fuzz "^${name}\$" -fuzztime "${per}s" "$pkg" 2>&1 | tail -n 20; then
+		failed+=("$name ($pkg)")
+	fi
+done
+echo "fuzz.sh: done in $((SECONDS - start))s"
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'fuzz.sh: FAILED: %s\n' "${failed[@]}" >&2
+	exit 1
+fi
