@@ -233,7 +233,8 @@ func (d *diag) checkELF(res *libs.Resolver, p, link string) *execProblem {
 // checkConsole checks /dev/console: a character device 5,1. initramfs
 // says whether the root is an initramfs, where it is required (the kernel
 // opens it before /init runs and devtmpfs is not mounted yet); on a disk
-// root, kernels since 5.8 open the console on the initial rootfs before
+// root, current kernels (6.1: console_on_rootfs() runs before
+// prepare_namespace() in init/main.c) open the console on the initial rootfs before
 // mounting the disk, so there it is a warning (older kernels, the 2007
 // recipe's, open it on the disk: "Warning: unable to open an initial console").
 func (d *diag) checkConsole(root fs.FS, initramfs bool) {
