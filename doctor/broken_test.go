@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -116,6 +118,37 @@ func TestBrokenImages(t *testing.T) {
 			id: "kernel-root-partition", sev: Error, ev: []string{"partition 1"}, exit: 1},
 		{name: "no root=", spec: legacySpec{conf: conf("kernel /boot/vmlinuz rw init=/bin/sh")},
 			id: "kernel-root-missing", sev: Error, ev: []string{"VFS"}, exit: 1},
+		{name: "stage1 load address changed by hand",
+			// 0x42: stage2_address; 0x8000 says "a stage2", but sector 1 holds the stage1.5.
+			post: func(t *testing.T, img string) { patch(t, img, 0x42, 0x00, 0x80) },
+			id:   "grub-stage-address-mismatch", sev: Error, ev: []string{"0x8000", "e2fs_stage1_5"}, exit: 1},
+		{name: "fat_stage1_5 embedded for an ext2 partition", spec: legacySpec{noGRUB: true, stage: func(t testing.TB, dir string) {
+			copyFile(t, grubStageDir+"/fat_stage1_5", filepath.Join(dir, "boot/grub/fat_stage1_5"), 0o644)
+		}},
+			post: func(t *testing.T, img string) {
+				// What setup does, by hand, with the wrong stage1.5.
+				out := grubSetup(t, img, "root (hd0,0)", "embed /boot/grub/fat_stage1_5 (hd0)")
+				var n int
+				if i := strings.Index(out, " sectors are embedded"); i < 0 {
+					t.Fatalf("embed:\n%s", out)
+				} else {
+					f := strings.Fields(out[:i])
+					n, _ = strconv.Atoi(f[len(f)-1])
+				}
+				grubSetup(t, img, "root (hd0,0)", fmt.Sprintf("install /boot/grub/stage1 (hd0) (hd0)1+%d p (hd0,0)/boot/grub/stage2 /boot/grub/menu.lst", n))
+			},
+			id: "grub-stage15-fs-mismatch", sev: Error, ev: []string{"fat_stage1_5", "e2fs_stage1_5"}, exit: 1},
+		{name: "setup with root on the other partition", spec: legacySpec{sfdisk: "start=63, size=12000, type=83, bootable\nstart=12063, type=83"},
+			post: func(t *testing.T, img string) {
+				// The same filesystem copied into partition 2, then setup told (hd0,1).
+				part := filepath.Join(t.TempDir(), "p1")
+				run(t, "dd", "if="+img, "of="+part, "bs=512", "skip=63", "count=12000", "status=none")
+				dd(t, part, img, 12063)
+				grubSetup(t, img, "root (hd0,1)", "setup (hd0)")
+			},
+			id: "grub-install-partition", sev: Error, ev: []string{"partition 2", "partition 1"}, exit: 1},
+		{name: "ext4 extents", spec: legacySpec{mke2fs: []string{"-O", "extents"}, noGRUB: true},
+			id: "grub-fs-features", sev: Error, ev: []string{"extents"}, exit: 1},
 		{name: "256-byte inodes", spec: legacySpec{mke2fs: []string{"-I", "256"}},
 			id: "grub-inode-size", sev: Error, ev: []string{"s_inode_size = 256"}, exit: 1},
 		// Kernel.
