@@ -28,6 +28,7 @@ func newApp() *cli.App {
 			kernelCommand(),
 			bootCommand(),
 			doctorCommand(),
+			lsCommand(), catCommand(), mountCommand(), umountCommand(),
 		},
 		HideHelpCommand: true,
 	}
