@@ -1,11 +1,9 @@
 package ext2
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"path"
@@ -140,13 +138,14 @@ func Write(w io.WriterAt, base int64, t *rootfs.Tree, opt Options) (*Stats, erro
 	h := sha256.New()
 	fmt.Fprintf(h, "minidisk ext2 %d %d %d %d %q\n", p.bs, p.isz, p.blocks, p.inodes, opt.Label)
 	sw := newSeqWriter(w, base, int(p.bs), h)
+	defer sw.finish()
 	if err := p.writeData(sw); err != nil {
 		return nil, err
 	}
 	if err := p.writeMetadata(sw); err != nil {
 		return nil, err
 	}
-	if err := sw.flush(); err != nil {
+	if err := sw.finish(); err != nil {
 		return nil, err
 	}
 	sum := h.Sum(nil)
@@ -699,6 +698,8 @@ func (p *wPlan) writeData(sw *seqWriter) error {
 			parentOf[n.e.Name] = n.ino
 		}
 	}
+	pf := newPrefetcher(p.nodes)
+	defer pf.close()
 	for _, n := range p.nodes {
 		if n.data == 0 {
 			continue
@@ -722,7 +723,20 @@ func (p *wPlan) writeData(sw *seqWriter) error {
 				return err
 			}
 		case FileTypeReg:
-			if err := p.writeFile(sw, n); err != nil {
+			if j := pf.take(n); j != nil {
+				if j.err != nil {
+					return fmt.Errorf("ext2: %s: %v", n.e.Name, j.err)
+				}
+				data := j.data
+				if err := p.walk(sw, n, func(buf []byte) error {
+					k := copy(buf, data)
+					clear(buf[k:])
+					data = data[k:]
+					return nil
+				}); err != nil {
+					return err
+				}
+			} else if err := p.writeFile(sw, n); err != nil {
 				return err
 			}
 		}
@@ -1026,75 +1040,4 @@ func wLogBlock(bs uint64) int {
 		l++
 	}
 	return l
-}
-
-// seqWriter gathers ascending, contiguous blocks into one buffer and writes
-// it in runs that skip all-zero blocks. Every written block is hashed with
-// its number, for the content-derived UUID.
-type seqWriter struct {
-	w     io.WriterAt
-	base  int64
-	bs    int
-	buf   []byte
-	start uint64 // block number of buf[0]
-	n     int    // blocks in buf
-	zero  []byte
-	h     hash.Hash
-	num   [8]byte
-}
-
-func newSeqWriter(w io.WriterAt, base int64, bs int, h hash.Hash) *seqWriter {
-	return &seqWriter{w: w, base: base, bs: bs, buf: make([]byte, max(writeBufBytes, bs)), zero: make([]byte, bs), h: h}
-}
-
-// next returns the buffer for block blk, which the caller fills entirely
-// before the next call.
-func (s *seqWriter) next(blk uint64) ([]byte, error) {
-	if s.n > 0 && (blk != s.start+uint64(s.n) || (s.n+1)*s.bs > len(s.buf)) {
-		if err := s.flush(); err != nil {
-			return nil, err
-		}
-	}
-	if s.n == 0 {
-		s.start = blk
-	}
-	b := s.buf[s.n*s.bs : (s.n+1)*s.bs]
-	s.n++
-	return b, nil
-}
-
-func (s *seqWriter) flush() error {
-	run := -1
-	writeRun := func(from, to int) error {
-		off := s.base + int64(s.start+uint64(from))*int64(s.bs)
-		if _, err := s.w.WriteAt(s.buf[from*s.bs:to*s.bs], off); err != nil {
-			return fmt.Errorf("ext2: writing block %d: %v", s.start+uint64(from), err)
-		}
-		return nil
-	}
-	for i := 0; i < s.n; i++ {
-		blk := s.buf[i*s.bs : (i+1)*s.bs]
-		if bytes.Equal(blk, s.zero) {
-			if run >= 0 {
-				if err := writeRun(run, i); err != nil {
-					return err
-				}
-				run = -1
-			}
-			continue
-		}
-		le.PutUint64(s.num[:], s.start+uint64(i))
-		s.h.Write(s.num[:])
-		s.h.Write(blk)
-		if run < 0 {
-			run = i
-		}
-	}
-	if run >= 0 {
-		if err := writeRun(run, s.n); err != nil {
-			return err
-		}
-	}
-	s.n = 0
-	return nil
 }
