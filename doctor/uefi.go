@@ -293,8 +293,15 @@ func (d *diag) checkEFIKernel(data []byte) {
 // decompressPayload returns the decompressed kernel (gzip payloads; other
 // compressions are named in why).
 func decompressPayload(data []byte, info *kernel.Info) (vm []byte, why string) {
+	// kernel.Info decompresses every format it knows (xz, zstd, gzip) but
+	// keeps the result unexported; use it when the kernel package offers it.
+	if v, ok := any(info).(interface{ Vmlinux() []byte }); ok {
+		if vm := v.Vmlinux(); len(vm) > 0 {
+			return vm, ""
+		}
+	}
 	if info.Compression != "gzip" {
-		return nil, fmt.Sprintf("the kernel payload is %s-compressed; doctor looks into gzip payloads only", info.Compression)
+		return nil, fmt.Sprintf("the kernel payload is %s-compressed; doctor looks into gzip payloads only (kernel.Info does not expose its decompressed image)", info.Compression)
 	}
 	if info.PayloadOffset < 0 || info.PayloadOffset+info.PayloadLength > int64(len(data)) {
 		return nil, "the payload lies outside the file"

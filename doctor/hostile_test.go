@@ -1,0 +1,98 @@
+package doctor
+
+import (
+	"encoding/binary"
+	"os"
+	"strings"
+	"testing"
+)
+
+// Hostile images: doctor must finish with findings, not hang, panic or
+// allocate without bound.
+
+// TestDirectoryLoop: debugfs links a directory into itself; with the
+// filesystem also past its partition end, doctor walks the tree looking for
+// files past the end and must stop at the loop.
+func TestDirectoryLoop(t *testing.T) {
+	img := makeLegacy(t, legacySpec{size: 8 << 20, sfdisk: "start=63, size=16002, type=83, bootable", blocks: -1, noGRUB: true,
+		debugfs: []string{"mkdir /a", "link /a /a/loop"}})
+	rep := diagnoseFile(t, img)
+	f := want(t, rep, "fs-beyond-partition", Error)
+	if !strings.Contains(f.Evidence, "loop") {
+		t.Errorf("evidence does not mention the loop: %s", f.Evidence)
+	}
+}
+
+// TestAbsurdSuperblockCounts: a block count of nearly 2^32 and an inode
+// count to match, written over a real superblock.
+func TestAbsurdSuperblockCounts(t *testing.T) {
+	img := makeLegacy(t, legacySpec{noGRUB: true})
+	sb := int64(63*512 + 1024)
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], 0xFFFFFFF0)
+	patch(t, img, sb+4, b[:]...) // s_blocks_count
+	patch(t, img, sb+0, b[:]...) // s_inodes_count
+	rep := diagnoseFile(t, img)
+	if rep.Has("fs-unreadable") == nil && rep.Has("fs-beyond-partition") == nil {
+		t.Fatalf("no filesystem error:\n%s", dump(rep))
+	}
+	if rep.ExitCode() != 1 {
+		t.Fatalf("exit %d", rep.ExitCode())
+	}
+}
+
+// TestTruncatedImages: the good image cut at every interesting place.
+func TestTruncatedImages(t *testing.T) {
+	img := makeLegacy(t, legacySpec{})
+	full, err := os.ReadFile(img)
+	must(t, err)
+	for _, n := range []int{0, 100, 512, 513, 10 * 512, 63 * 512, 63*512 + 2048, 1 << 20, len(full) / 2, len(full) - 512} {
+		must(t, os.WriteFile(img, full[:n], 0o644))
+		rep := diagnoseFile(t, img)
+		want := 1
+		if n < 512 {
+			want = 2
+		}
+		if rep.ExitCode() != want || rep.Has("internal-error") != nil {
+			t.Errorf("cut at %d bytes: exit %d, want %d:\n%s", n, rep.ExitCode(), want, dump(rep))
+		}
+	}
+}
+
+// FuzzPartitionTable: one sector and an image size, through the MBR checks.
+func FuzzPartitionTable(f *testing.F) {
+	mbr := make([]byte, 512)
+	mbr[510], mbr[511] = 0x55, 0xAA
+	copy(mbr[0x1BE:], []byte{0x80, 1, 1, 0, 0x83, 0xfe, 0x3f, 0, 63, 0, 0, 0, 0x82, 0x3e, 0, 0})
+	copy(mbr[0x1CE:], []byte{0, 0, 0, 0, 0x05, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 0})
+	f.Add(mbr, int64(8<<20))
+	f.Add(mbr, int64(512))
+	f.Fuzz(func(t *testing.T, sector []byte, size int64) {
+		if len(sector) > 512 {
+			sector = sector[:512]
+		}
+		b := make([]byte, 512)
+		copy(b, sector)
+		if size < 512 {
+			size = 512
+		}
+		d := &diag{r: zeroTail(b), size: size, rep: &Report{DiskSectors: uint64(size) / 512}, mbr: b}
+		d.checkPartitions()
+		if d.fs != nil {
+			t.Fatal("partition check opened a filesystem")
+		}
+	})
+}
+
+// zeroTail reads b, then zeros to any length: a sparse image behind sector 0.
+type zeroTail []byte
+
+func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
+	for i := range p {
+		p[i] = 0
+		if o := off + int64(i); o >= 0 && o < int64(len(z)) {
+			p[i] = z[o]
+		}
+	}
+	return len(p), nil
+}
