@@ -1,0 +1,94 @@
+package ext2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReaderFindFilesystem(t *testing.T) {
+	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "bare:colon.img")
+	rdMust(t, os.WriteFile(bare, seed, 0o644))
+	disk := filepath.Join(dir, "disk.img")
+	rdDiskImage(t, bare, disk)
+
+	for _, c := range []struct {
+		img  string
+		want Location
+	}{
+		{bare, Location{Offset: 0, Size: int64(len(seed))}},
+		{disk, Location{Offset: 2048 * 512, Size: int64(len(seed)), Partition: 1}},
+	} {
+		im, err := OpenImage(c.img)
+		if err != nil {
+			t.Fatalf("OpenImage(%s): %v", c.img, err)
+		}
+		if im.Location != c.want {
+			t.Errorf("%s: location %+v, want %+v", c.img, im.Location, c.want)
+		}
+		var out bytes.Buffer
+		rdMust(t, im.Cat(&out, "/etc/hostname"))
+		if out.String() != "minidisk\n" {
+			t.Errorf("%s: cat /etc/hostname = %q", c.img, out.String())
+		}
+		out.Reset()
+		rdMust(t, im.List(&out, "/", ListOptions{}))
+		if got := strings.Fields(out.String()); strings.Join(got, " ") != "bin dev etc hl lost+found" {
+			t.Errorf("%s: ls / = %q", c.img, got)
+		}
+		if err := im.Cat(&out, "/bin"); err == nil || !strings.Contains(err.Error(), "/bin: not a regular file") {
+			t.Errorf("cat of a directory: %v", err)
+		}
+		if err := im.Cat(&out, "nope/x"); err == nil || !strings.Contains(err.Error(), "/nope/x: file does not exist") {
+			t.Errorf("cat of a missing file: %v", err)
+		}
+		im.Close()
+	}
+
+	// No Linux partition; no MBR and no ext2 magic; too short.
+	noLinux, err := os.ReadFile(disk)
+	rdMust(t, err)
+	noLinux[0x1BE+4] = 0x0C // FAT32 LBA
+	rdMust(t, os.WriteFile(filepath.Join(dir, "fat.img"), noLinux, 0o644))
+	junk := bytes.Repeat([]byte{0x42}, 4096)
+	rdMust(t, os.WriteFile(filepath.Join(dir, "junk.img"), junk, 0o644))
+	rdMust(t, os.WriteFile(filepath.Join(dir, "short.img"), junk[:100], 0o644))
+	pastEnd := bytes.Clone(noLinux[:1024])
+	pastEnd[0x1BE+4] = 0x83
+	binary.LittleEndian.PutUint32(pastEnd[0x1BE+8:], 4096)
+	rdMust(t, os.WriteFile(filepath.Join(dir, "cut.img"), pastEnd, 0o644))
+	for name, want := range map[string]string{
+		"fat.img":   "no Linux (type 0x83) partition",
+		"junk.img":  "not a disk image or ext2 filesystem",
+		"short.img": "too short for a disk image",
+		"cut.img":   "beyond the image's end",
+	} {
+		_, err := OpenImage(filepath.Join(dir, name))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v (want an error naming the file and %q)", name, err, want)
+		}
+	}
+}
+
+func TestReaderSplitImageArg(t *testing.T) {
+	dir := t.TempDir()
+	colon := filepath.Join(dir, "a:b.img")
+	rdMust(t, os.WriteFile(colon, nil, 0o644))
+	for _, c := range []struct{ arg, img, name string }{
+		{colon, colon, "/"},
+		{colon + ":/bin/sh", colon, "/bin/sh"},
+		{"disk.img:etc/inittab", "disk.img", "etc/inittab"},
+		{"disk.img:", "disk.img", "/"},
+		{"disk.img", "disk.img", "/"},
+	} {
+		img, name := SplitImageArg(c.arg)
+		if img != c.img || name != c.name {
+			t.Errorf("SplitImageArg(%q) = %q, %q; want %q, %q", c.arg, img, name, c.img, c.name)
+		}
+	}
+}
