@@ -324,3 +324,43 @@ func TestWriteMemoryDoesNotGrowWithFileSize(t *testing.T) {
 		t.Errorf("writing a 256 MiB file in a 4 GiB filesystem allocated %d bytes", alloc)
 	}
 }
+
+// TestWriteHostFiles goes through the read-ahead path for small host files
+// (and the streaming path for a large one): debugfs must read back the same
+// bytes, the image must equal the one written from in-memory copies of the
+// same files, and a host file that changed size since the tree was built is
+// an error naming it.
+func TestWriteHostFiles(t *testing.T) {
+	dir := t.TempDir()
+	memTree, hostTree := newTree(), newTree()
+	for i := range 3000 {
+		size := int64(i * 37 % 5000)
+		if i == 1234 {
+			size = prefetchMaxFile + 12345 // streamed, not read ahead
+		}
+		data := genBytes(size, byte(i))
+		p := filepath.Join(dir, fmt.Sprintf("f%04d", i))
+		must(t, os.WriteFile(p, data, 0o644))
+		h := rootfs.Header{Name: fmt.Sprintf("/d%d/f%04d", i%7, i), Type: rootfs.TypeReg, Mode: 0o644, ModTime: testEpoch, Size: size}
+		must(t, memTree.Add(rootfs.Entry{Header: h, Content: rootfs.Bytes(data)}))
+		must(t, hostTree.Add(rootfs.Entry{Header: h, Content: rootfs.HostFile(p)}))
+	}
+	opt := Options{Blocks: 32 << 10, Time: testEpoch}
+	var a, b recordingWriterAt
+	_, err := Write(&a, 0, memTree, opt)
+	must(t, err)
+	_, err = Write(&b, 0, hostTree, opt)
+	must(t, err)
+	if !bytes.Equal(a.img, b.img) {
+		t.Fatal("host files and in-memory copies gave different images")
+	}
+	img, _ := writeImage(t, hostTree, opt, 0)
+	fsck(t, img, 0)
+	checkWithDebugfs(t, img, hostTree, 128)
+
+	must(t, os.WriteFile(filepath.Join(dir, "f0100"), []byte("changed"), 0o644))
+	_, err = Write(&recordingWriterAt{}, 0, hostTree, opt)
+	if err == nil || !strings.Contains(err.Error(), "/d2/f0100") || !strings.Contains(err.Error(), "changed while writing") {
+		t.Fatalf("Write after a host file shrank: %v", err)
+	}
+}
