@@ -117,7 +117,17 @@ type FSInfo struct {
 	// ones that fail to read. Empty with an overrun means none yet: the
 	// failure comes as the disk fills.
 	FilesPastEnd []string `json:"files_past_end,omitempty"`
-	InodeSize    int      `json:"inode_size"`
+	// PastEnd has, for each of those files (same order), its first block
+	// past the end and how many of its blocks lie there.
+	PastEnd   []FileBlocksPastEnd `json:"past_end,omitempty"`
+	InodeSize int                 `json:"inode_size"`
+}
+
+// FileBlocksPastEnd is one file owning blocks past the partition end.
+type FileBlocksPastEnd struct {
+	Path  string `json:"path"`
+	First uint64 `json:"first_block"` // filesystem block number
+	Count uint64 `json:"blocks"`
 }
 
 // GRUBInfo is where GRUB Legacy's pieces are.

@@ -169,7 +169,7 @@ func partName(p PartitionInfo) string {
 func (d *diag) beyondPartition(raw *ext2.Reader, v fsView, info *FSInfo) {
 	bs := int64(info.BlockSize)
 	limit := uint32(min(info.PartitionBlocks, 1<<32-1)) // first block number past the end
-	var files []string
+	var past []FileBlocksPastEnd
 	walked := 0
 	var walkErr error
 	err := raw.Walk(func(h *rootfs.Header) error {
@@ -188,21 +188,31 @@ func (d *diag) beyondPartition(raw *ext2.Reader, v fsView, info *FSInfo) {
 		if err != nil && walkErr == nil {
 			walkErr = fmt.Errorf("%s: %v", h.Name, err)
 		}
+		fb := FileBlocksPastEnd{Path: h.Name}
 		for _, list := range [][]uint32{data, meta} {
 			for _, b := range list {
 				if b >= limit {
-					files = append(files, h.Name)
-					return nil
+					if fb.Count == 0 || uint64(b) < fb.First {
+						fb.First = uint64(b)
+					}
+					fb.Count++
 				}
 			}
+		}
+		if fb.Count > 0 {
+			past = append(past, fb)
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopWalk) && walkErr == nil {
 		walkErr = err
 	}
-	sort.Strings(files)
-	info.FilesPastEnd = files
+	sort.Slice(past, func(i, j int) bool { return past[i].Path < past[j].Path })
+	var files []string
+	for _, p := range past {
+		files = append(files, p.Path)
+	}
+	info.FilesPastEnd, info.PastEnd = files, past
 	firstSector := v.part.Start + uint64(info.PartitionBlocks)*uint64(bs)/sectorSize
 	ev := fmt.Sprintf("s_blocks_count %d × %d bytes = %d bytes, but %s is %d sectors = %d bytes = %d blocks: the filesystem claims %d blocks (%d bytes, sectors %d..%d) past the partition end",
 		info.Blocks, bs, int64(info.Blocks)*bs, partName(v.part), v.bytes/sectorSize, v.bytes, info.PartitionBlocks,

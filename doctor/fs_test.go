@@ -11,41 +11,56 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/minidisk/minidisk/disk/picture"
 )
 
 // blockOwners asks debugfs (icheck, then ncheck) which paths own blocks
-// from..to-1 of the filesystem: the oracle for the files past the end.
-func blockOwners(t *testing.T, fsImg string, from, to int64) []string {
+// from..to-1 of the filesystem: the oracle for the files past the end, with
+// each file's first such block and count.
+func blockOwners(t *testing.T, fsImg string, from, to int64) []FileBlocksPastEnd {
 	t.Helper()
 	var req strings.Builder
 	req.WriteString("icheck")
 	for b := from; b < to; b++ {
 		fmt.Fprintf(&req, " %d", b)
 	}
-	inodes := map[string]bool{}
+	type acc struct{ first, count uint64 }
+	byIno := map[string]*acc{}
 	for _, line := range strings.Split(debugfsRead(t, fsImg, req.String()), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) == 2 {
-			if _, err := strconv.Atoi(f[1]); err == nil {
-				inodes[f[1]] = true
-			}
+		if len(f) != 2 {
+			continue
 		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		blk, _ := strconv.ParseUint(f[0], 10, 64)
+		a := byIno[f[1]]
+		if a == nil {
+			a = &acc{first: blk}
+			byIno[f[1]] = a
+		}
+		a.first = min(a.first, blk)
+		a.count++
 	}
-	if len(inodes) == 0 {
+	if len(byIno) == 0 {
 		return nil
 	}
 	var list []string
-	for ino := range inodes {
+	for ino := range byIno {
 		list = append(list, ino)
 	}
-	var names []string
+	sort.Strings(list)
+	var out []FileBlocksPastEnd
 	for _, line := range strings.Split(debugfsRead(t, fsImg, "ncheck "+strings.Join(list, " ")), "\n")[1:] {
 		if f := strings.Fields(line); len(f) == 2 {
-			names = append(names, path.Clean(f[1]))
+			a := byIno[f[0]]
+			out = append(out, FileBlocksPastEnd{Path: path.Clean(f[1]), First: a.first, Count: a.count})
 		}
 	}
-	sort.Strings(names)
-	return names
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }
 
 // TestError24Recipe2007 makes the image exactly as the 2007 recipe warns:
@@ -94,8 +109,23 @@ func TestError24Recipe2007(t *testing.T) {
 	rep := diagnoseFile(t, img)
 	f := want(t, rep, "fs-beyond-partition", Error,
 		fmt.Sprintf("%d blocks", blocks-room), strconv.FormatInt(blocks, 10), strconv.FormatInt(room, 10))
-	if !reflect.DeepEqual(f.Files, owners) {
-		t.Errorf("files past the end: doctor %v, debugfs %v", f.Files, owners)
+	var names []string
+	for _, o := range owners {
+		names = append(names, o.Path)
+	}
+	if !reflect.DeepEqual(f.Files, names) {
+		t.Errorf("files past the end: doctor %v, debugfs %v", f.Files, names)
+	}
+	if !reflect.DeepEqual(rep.FS.PastEnd, owners) {
+		t.Errorf("first block and count past the end: doctor %+v, debugfs %+v", rep.FS.PastEnd, owners)
+	}
+	// The numbers are enough to draw the layout.
+	facts, ok := rep.PictureFacts()
+	if !ok {
+		t.Fatal("no picture facts")
+	}
+	if _, err := picture.FromImage(facts); err != nil {
+		t.Errorf("picture.FromImage(%+v): %v", facts, err)
 	}
 	if rep.FS == nil || rep.FS.OverrunBlocks != uint64(blocks-room) || rep.FS.PartitionBlocks != uint64(room) || rep.FS.Blocks != uint64(blocks) {
 		t.Errorf("report numbers %+v, want blocks %d, room %d", rep.FS, blocks, room)
