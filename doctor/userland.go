@@ -89,7 +89,7 @@ func (d *diag) checkUserland() {
 				Title: fmt.Sprintf("the kernel will run %s", found), Evidence: d.execSummary(res, found)})
 		}
 	}
-	d.checkConsole(d.fs.fs, false)
+	d.checkConsole()
 }
 
 // execSummary describes a runnable program for the ok finding.
@@ -230,19 +230,14 @@ func (d *diag) checkELF(res *libs.Resolver, p, link string) *execProblem {
 	return nil
 }
 
-// checkConsole checks /dev/console: a character device 5,1. initramfs
-// says whether the root is an initramfs, where it is required (the kernel
-// opens it before /init runs and devtmpfs is not mounted yet); on a disk
-// root, current kernels (6.1: console_on_rootfs() runs before
-// prepare_namespace() in init/main.c) open the console on the initial rootfs before
-// mounting the disk, so there it is a warning (older kernels, the 2007
-// recipe's, open it on the disk: "Warning: unable to open an initial console").
-func (d *diag) checkConsole(root fs.FS, initramfs bool) {
-	area, where := AreaUserland, partName(d.fs.part)
-	if initramfs {
-		area, where = AreaUEFI, "the initramfs"
-	}
-	d.checkConsoleHeader(area, where, initramfs, func() (*rootfs.Header, error) {
+// checkConsole checks the disk root's /dev/console: a character device 5,1.
+// Current kernels (6.1: console_on_rootfs() runs before prepare_namespace()
+// in init/main.c) open the console on the initial rootfs before mounting the
+// disk, so here a missing node is a warning; 2007-era kernels opened it on
+// the disk ("Warning: unable to open an initial console"). In an initramfs
+// it is an error (checkEFIKernel): /init runs before devtmpfs is mounted.
+func (d *diag) checkConsole() {
+	d.checkConsoleHeader(AreaUserland, partName(d.fs.part), false, func() (*rootfs.Header, error) {
 		return d.fs.fs.Header("/dev/console")
 	})
 }
