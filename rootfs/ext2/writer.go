@@ -1,5 +1,16 @@
 package ext2
 
+// The writer lays a tree out the way mke2fs does for revision 1 with
+// sparse_super and filetype (no resize_inode, dir_index or ext_attr):
+// groups of 8*blocksize blocks, each starting with a superblock and
+// descriptor copy when sparse_super says so (groups 0, 1, powers of 3, 5,
+// 7), then block bitmap, inode bitmap and inode table. Inodes are numbered
+// in the tree's order (root 2, lost+found 11, the rest from 12) and data
+// blocks are handed out in the same order, each file's pointer blocks right
+// before the blocks they map. So every write ascends through the image, the
+// whole layout is arithmetic on a few numbers per inode (no block lists in
+// memory), and Plan knows every count before a byte is written.
+
 import (
 	"crypto/sha256"
 	"errors"
@@ -43,10 +54,10 @@ type Stats struct {
 	Groups         int
 	BlocksPerGroup uint32
 	InodesPerGroup uint32
-	NeededBlocks   uint64 // data, directory and indirect blocks the tree needs
-	NeededInodes   uint32 // inodes in use, the 10 reserved ones included
-	UUID           [16]byte
-	LargeFile      bool // some file is >= 2 GiB (large_file feature)
+	NeededBlocks   uint64   // data, directory and indirect blocks the tree needs
+	NeededInodes   uint32   // inodes in use, the 10 reserved ones included
+	UUID           [16]byte // set by Write (Plan cannot know a content-derived one)
+	LargeFile      bool     // some file is >= 2 GiB (large_file feature)
 }
 
 // ErrNoSpace is wrapped by Plan and Write when the tree does not fit.
@@ -59,7 +70,7 @@ const (
 	writeBufBytes = 1 << 20
 )
 
-// node is one inode of the filesystem being planned.
+// wNode is one inode of the filesystem being planned.
 type wNode struct {
 	e        *rootfs.Entry
 	ino      uint32
