@@ -2,6 +2,7 @@ package kernel_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,65 @@ func BenchmarkInspectLegacy(b *testing.B) {
 	for b.Loop() {
 		if _, err := kernel.InspectFile(bz); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// newcCPIO writes a newc archive (the initramfs format,
+// Documentation/driver-api/early-userspace/buffer-format.rst) of regular
+// files, so the efi test needs no other package.
+func newcCPIO(files map[string]string, names []string) []byte {
+	var b bytes.Buffer
+	entry := func(ino int, name string, mode uint32, data string) {
+		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+		b.WriteString(name + "\x00")
+		for b.Len()%4 != 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(data)
+		for b.Len()%4 != 0 {
+			b.WriteByte(0)
+		}
+	}
+	for i, n := range names {
+		entry(i+1, n, 0o100755, files[n])
+	}
+	entry(0, "TRAILER!!!", 0, "")
+	return b.Bytes()
+}
+
+// TestEFIKernelInspect builds (or reuses) an efi-profile kernel around a
+// tiny initramfs: every requested option must stick (Build checks), and the
+// result must carry an x86-64 PE/COFF header and lack the legacy disk
+// drivers.
+func TestEFIKernelInspect(t *testing.T) {
+	initramfs := filepath.Join(t.TempDir(), "init.cpio")
+	cpio := newcCPIO(map[string]string{"init": "#!/bin/sh\necho minidisk kernel test\n"}, []string{"init"})
+	if err := os.WriteFile(initramfs, cpio, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bz := kerneltest.EFI(t, initramfs)
+	info, err := kernel.InspectFile(bz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(bz)
+	t.Logf("%s: %d bytes", bz, fi.Size())
+	if !info.EFIStub || info.PEMachine != 0x8664 {
+		t.Errorf("efi kernel: EFIStub=%v machine=%#x, want an x86-64 PE image", info.EFIStub, info.PEMachine)
+	}
+	if ok, ev := info.Builtin("ata_piix"); ok {
+		t.Errorf("efi kernel has ata_piix (%s); the efi profile boots from its initramfs", ev)
+	}
+	if ok, ev := info.Builtin("devtmpfs"); !ok {
+		t.Errorf("efi kernel lacks devtmpfs: %s", ev)
+	}
+	if objdump, err := exec.LookPath("objdump"); err == nil {
+		// binutils reads the PE header independently: the oracle for EFIStub.
+		out, err := exec.Command(objdump, "-f", bz).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "pei-x86-64") {
+			t.Errorf("objdump -f: %v\n%s", err, out)
 		}
 	}
 }
