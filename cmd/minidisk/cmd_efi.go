@@ -51,7 +51,7 @@ func initramfsCommand() *cli.Command {
 		Usage:     "write a BusyBox initramfs (gzip'd newc cpio) for the EFI variant",
 		ArgsUsage: "OUT.cpio.gz",
 		Flags: append(initramfsFlags(),
-			&cli.StringFlag{Name: "compress", Value: "gzip", Usage: "gzip or none"},
+			&cli.StringFlag{Name: "compress", Value: "gzip", Usage: "gzip, xz (needs RD_XZ), zstd (needs RD_ZSTD) or none; the efi profile has RD_GZIP"},
 			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it exists"},
 		),
 		Action: func(c *cli.Context) error {

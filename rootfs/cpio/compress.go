@@ -6,6 +6,9 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 // Compression is how an initramfs archive is compressed.
@@ -17,15 +20,21 @@ const (
 	Gzip Compression = "gzip"
 	// None writes the bare archive (the kernel accepts it with no decompressor).
 	None Compression = "none"
+	// XZ needs CONFIG_RD_XZ. Written as the kernel's own usr/gen_initramfs.sh
+	// does (xz --check=crc32 --lzma2=dict=1MiB): the kernel's XZ decoder
+	// verifies CRC32 but not the xz tool's default CRC64.
+	XZ Compression = "xz"
+	// Zstd needs CONFIG_RD_ZSTD.
+	Zstd Compression = "zstd"
 )
 
 // ParseCompression checks a --compress value.
 func ParseCompression(s string) (Compression, error) {
 	switch Compression(s) {
-	case Gzip, None:
+	case Gzip, None, XZ, Zstd:
 		return Compression(s), nil
 	}
-	return "", fmt.Errorf("unknown compression %q (use gzip or none; the efi kernel profile has RD_GZIP only)", s)
+	return "", fmt.Errorf("unknown compression %q (use gzip, xz, zstd or none; the efi kernel profile has RD_GZIP only)", s)
 }
 
 // Compress returns a writer that compresses into w; Close finishes the
@@ -38,18 +47,34 @@ func Compress(w io.Writer, c Compression) (io.WriteCloser, error) {
 		return gzip.NewWriterLevel(w, gzip.BestCompression)
 	case None:
 		return nopWriteCloser{w}, nil
+	case XZ:
+		return xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(w)
+	case Zstd:
+		// One encoder goroutine: the output must not depend on scheduling.
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
 
 type nopWriteCloser struct{ io.Writer }
 
+// zstdReader releases the decoder's goroutines at the end of the stream.
+type zstdReader struct{ d *zstd.Decoder }
+
+func (z zstdReader) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if err != nil {
+		z.d.Close()
+	}
+	return n, err
+}
+
 func (nopWriteCloser) Close() error { return nil }
 
 // Decompress detects the compression of an initramfs by its magic bytes
-// and returns a reader of the bare archive. Only gzip and uncompressed
-// archives are recognised; other kernel formats (xz, zstd, lz4…) are named
-// in the error so a caller can say what it found.
+// and returns a reader of the bare archive: gzip, xz, zstd or none. Other
+// kernel formats (lz4, lzo, bzip2, lzma) are named in the error so a caller
+// can say what it found.
 func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	br := bufio.NewReader(r)
 	magic, _ := br.Peek(6)
@@ -65,9 +90,25 @@ func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	case bytes.HasPrefix(magic, []byte("07070")):
 		return br, None, nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, "xz", fmt.Errorf("%w: xz-compressed (minidisk reads gzip and uncompressed archives)", ErrFormat)
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, XZ, fmt.Errorf("%w: xz header: %v", ErrFormat, err)
+		}
+		xr.SingleStream = true
+		return xr, XZ, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return nil, "zstd", fmt.Errorf("%w: zstd-compressed (minidisk reads gzip and uncompressed archives)", ErrFormat)
+		// Cap the window: the archive is untrusted, memory is not free.
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return nil, Zstd, fmt.Errorf("%w: zstd header: %v", ErrFormat, err)
+		}
+		return zstdReader{zr}, Zstd, nil
+	case bytes.HasPrefix(magic, []byte{0x02, 0x21, 0x4c, 0x18}), bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):
+		return nil, "lz4", fmt.Errorf("%w: lz4-compressed (minidisk reads gzip, xz, zstd and uncompressed archives)", ErrFormat)
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return nil, "bzip2", fmt.Errorf("%w: bzip2-compressed (minidisk reads gzip, xz, zstd and uncompressed archives)", ErrFormat)
+	case bytes.HasPrefix(magic, []byte{0x89, 'L', 'Z', 'O'}):
+		return nil, "lzo", fmt.Errorf("%w: lzo-compressed (minidisk reads gzip, xz, zstd and uncompressed archives)", ErrFormat)
 	}
 	return nil, "", fmt.Errorf("%w: unknown leading bytes % x", ErrFormat, magic)
 }

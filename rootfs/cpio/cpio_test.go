@@ -379,8 +379,60 @@ func TestDecompress(t *testing.T) {
 			t.Error("decompressed archive differs")
 		}
 	}
-	if _, _, err := Decompress(strings.NewReader("\xfd7zXZ\x00...")); err == nil || !strings.Contains(err.Error(), "xz") {
-		t.Errorf("xz: %v", err)
+	if _, _, err := Decompress(strings.NewReader("BZh91AY&SY")); err == nil || !strings.Contains(err.Error(), "bzip2") {
+		t.Errorf("bzip2: %v", err)
+	}
+}
+
+// TestCompressOracles: every compression is deterministic, is read back
+// by our Decompress, and by the reference tool with the kernel's settings
+// (xz must carry CRC32, which the kernel's decoder checks).
+func TestCompressOracles(t *testing.T) {
+	arch := writeArchive(t, sampleTree(t))
+	tools := map[Compression][]string{Gzip: {"gzip", "gzip"}, XZ: {"xz", "xz-utils"}, Zstd: {"zstd", "zstd"}}
+	for c, tool := range tools {
+		var outs [2][]byte
+		for i := range outs {
+			var z bytes.Buffer
+			w, err := Compress(&z, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(arch)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			outs[i] = z.Bytes()
+		}
+		if !bytes.Equal(outs[0], outs[1]) {
+			t.Errorf("%s: two runs differ", c)
+		}
+		r, got, err := Decompress(bytes.NewReader(outs[0]))
+		if err != nil || got != c {
+			t.Fatalf("%s: Decompress: %v (%s)", c, err, got)
+		}
+		if b, err := io.ReadAll(r); err != nil || !bytes.Equal(b, arch) {
+			t.Errorf("%s: our round trip differs: %v", c, err)
+		}
+		bin := testutil.RequireTool(t, tool[0], tool[1])
+		cmd := exec.Command(bin, "-d", "-c")
+		cmd.Stdin = bytes.NewReader(outs[0])
+		b, err := cmd.Output()
+		if err != nil || !bytes.Equal(b, arch) {
+			t.Errorf("%s -d: %v", c, err)
+		}
+		if c == XZ {
+			// xz --list reads files only, not stdin.
+			f := filepath.Join(t.TempDir(), "a.cpio.xz")
+			os.WriteFile(f, outs[0], 0o644)
+			out, err := exec.Command(bin, "--robot", "--list", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("xz --list: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "CRC32") {
+				t.Errorf("xz stream does not use CRC32:\n%s", out)
+			}
+		}
 	}
 }
 
