@@ -37,8 +37,8 @@ const (
 )
 
 // Reader reads an ext2 filesystem (revision 0 or 1, block-mapped files) from
-// an io.ReaderAt. It holds no mutable state after Open, so one Reader may be
-// used from several goroutines.
+// an io.ReaderAt. Its only mutable state after Open is a mutex-guarded cache
+// of parsed directories, so one Reader may be used from several goroutines.
 type Reader struct {
 	r          io.ReaderAt
 	base, size int64 // filesystem offset in r; partition size (<= 0: no limit)
@@ -47,6 +47,7 @@ type Reader struct {
 	ptrs       uint32 // block pointers per indirect block (bs/4)
 	isz        int    // inode size
 	groups     []GroupDesc
+	dirs       *dirCache // parsed directories for path lookups (safe for concurrent use)
 }
 
 // Open reads the superblock and group descriptors of the filesystem that
@@ -57,7 +58,7 @@ func Open(r io.ReaderAt, base, size int64) (*Reader, error) {
 	if base < 0 {
 		return nil, fmt.Errorf("ext2: negative filesystem offset %d", base)
 	}
-	fr := &Reader{r: r, base: base, size: size}
+	fr := &Reader{r: r, base: base, size: size, dirs: new(dirCache)}
 	var b [SuperblockSize]byte
 	if err := fr.readAt(b[:], SuperblockOffset, "superblock"); err != nil {
 		return nil, err
@@ -390,6 +391,16 @@ func (r *Reader) readInodeAt(ino uint32, in *Inode, p []byte, off int64, cache *
 		phys, err := r.bmap(ino, in, lb, cache)
 		if err != nil {
 			return n, err
+		}
+		// Extend the read over physically contiguous blocks: one ReadAt
+		// instead of one per block.
+		for phys != 0 && n+len(chunk) < len(want) {
+			k := uint64(len(chunk)+int(inBlk)) / uint64(bs)
+			next, err := r.bmap(ino, in, lb+k, cache)
+			if err != nil || next != phys+uint32(k) || uint64(phys)+k >= uint64(r.sb.BlocksCount) {
+				break
+			}
+			chunk = want[n:min(len(want), n+len(chunk)+int(bs))]
 		}
 		if phys == 0 {
 			clear(chunk)

@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/minidisk/minidisk/rootfs"
 )
@@ -91,9 +92,43 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 	return out, nil
 }
 
+// dirCache keeps parsed directories for path lookups, so opening every
+// file of a 2,000-entry directory does not parse it 2,000 times. It is
+// bounded: when it holds more than maxCachedDirents entries it starts over.
+type dirCache struct {
+	mu sync.Mutex
+	m  map[uint32][]dirent
+	n  int
+}
+
+const maxCachedDirents = 1 << 18
+
+// cachedDir is readDir through the cache.
+func (r *Reader) cachedDir(ino uint32, in *Inode) ([]dirent, error) {
+	c := r.dirs
+	c.mu.Lock()
+	ents, ok := c.m[ino]
+	c.mu.Unlock()
+	if ok {
+		return ents, nil
+	}
+	ents, err := r.readDir(ino, in, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || c.n+len(ents) > maxCachedDirents {
+		c.m, c.n = map[uint32][]dirent{}, 0
+	}
+	c.m[ino] = ents
+	c.n += len(ents)
+	c.mu.Unlock()
+	return ents, nil
+}
+
 // lookup finds name in a directory.
 func (r *Reader) lookup(dir uint32, din *Inode, name string) (uint32, bool, error) {
-	ents, err := r.readDir(dir, din, nil)
+	ents, err := r.cachedDir(dir, din)
 	if err != nil {
 		return 0, false, err
 	}
