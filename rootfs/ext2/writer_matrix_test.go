@@ -89,7 +89,13 @@ func TestMatrixBlockMapBoundaries(t *testing.T) {
 	per := int64(bs / 4)
 	tree := newTree()
 	for _, blocks := range []int64{12, 12 + per, 12 + per + per*per} {
-		for _, delta := range []int64{-1, 0, 1} {
+		deltas := []int64{-1, 0, 1}
+		if blocks > 12+per {
+			// 64 MiB each: one file, its last byte in the first
+			// triple-indirect block, keeps the test quick.
+			deltas = []int64{1}
+		}
+		for _, delta := range deltas {
 			size := blocks*bs + delta
 			must(t, tree.Add(rootfs.Entry{Header: rootfs.Header{
 				Name: fmt.Sprintf("/f%d", size), Type: rootfs.TypeReg, Mode: 0o644, ModTime: testEpoch, Size: size,
