@@ -59,7 +59,7 @@ func TestLegacyKernelInspect(t *testing.T) {
 		if err != nil {
 			t.Fatalf("extract-vmlinux: %v", err)
 		}
-		got := kernel.DecompressedImage(info)
+		got := info.Vmlinux()
 		if !bytes.Equal(got, want) {
 			t.Errorf("decompressed %d bytes, extract-vmlinux %d bytes: they differ", len(got), len(want))
 		}

@@ -282,6 +282,12 @@ var features = map[string]feature{
 	"vfat": {symbols: []string{"VFAT_FS"}, markers: []string{"FAT-fs ("}},
 }
 
+// Vmlinux returns the decompressed kernel (the payload, up to 128 MiB; it
+// may be truncated when DecompressError is set), or nil when the payload's
+// format is not one Inspect reads. Callers must not modify it. doctor looks
+// in it for an EFI kernel's built-in initramfs.
+func (i *Info) Vmlinux() []byte { return i.image }
+
 // Features lists the names Builtin understands.
 func Features() []string {
 	var out []string
