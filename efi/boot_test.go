@@ -15,6 +15,8 @@ import (
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/kernel/kerneltest"
 	"github.com/minidisk/minidisk/qemu"
+	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/cpio"
 )
 
 // recipeMaxEFI is the 2025 recipe's headline: BOOTX64.EFI of about 2.5 MB
@@ -22,8 +24,8 @@ import (
 const recipeMaxEFI = 2_500_000
 
 // TestEFIBoot is the headline: our cpio linked into the efi-profile kernel,
-// our GPT + FAT32 image, booted by OVMF; the banner appears and a shell
-// computes a command's output.
+// our GPT + FAT32 image, booted by OVMF; the banner appears, a shell
+// computes a command's output, and a hard link survived the unpacking.
 func TestEFIBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU (and may build a kernel)")
@@ -33,7 +35,24 @@ func TestEFIBoot(t *testing.T) {
 		testutil.Missing(t, err.Error())
 	}
 	bb := staticBusyBox(t)
-	cpioPath, archive := writeCpio(t, InitramfsOptions{BusyBox: bb})
+	// A hard link to BusyBox that sorts after it: the newc writer puts the
+	// data on the group's last member only, so /bin/busybox (and with it
+	// /init's #!/bin/sh) works only if the kernel links the members.
+	tree, err := InitramfsTree(InitramfsOptions{BusyBox: bb, Epoch: testEpoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Add(rootfs.Entry{Header: rootfs.Header{Name: "/sbin/zz-busybox", Type: rootfs.TypeLink, Linkname: "/bin/busybox"}}); err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if err := WriteInitramfs(&archive, tree, cpio.Gzip); err != nil {
+		t.Fatal(err)
+	}
+	cpioPath := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
+	if err := os.WriteFile(cpioPath, archive.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	k := kerneltest.EFI(t, cpioPath)
 
 	info, err := kernel.InspectFile(k)
@@ -48,7 +67,7 @@ func TestEFIBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("initramfs %d bytes, BOOTX64.EFI %d bytes, image %d bytes", len(archive), ii.EFISize, ii.DiskSize)
+	t.Logf("initramfs %d bytes, BOOTX64.EFI %d bytes, image %d bytes", archive.Len(), ii.EFISize, ii.DiskSize)
 	if ii.EFISize > recipeMaxEFI {
 		t.Errorf("BOOTX64.EFI is %d bytes, over the recipe's 2.5 MB", ii.EFISize)
 	}
@@ -69,6 +88,8 @@ func TestEFIBoot(t *testing.T) {
 		{Expect: regexp.MustCompile(regexp.QuoteMeta(Banner))},
 		{Expect: regexp.MustCompile(regexp.QuoteMeta(qemu.PromptPattern)), Send: "echo MARK$((6*7))"},
 		{Expect: regexp.MustCompile(`MARK42`)},
+		{Expect: regexp.MustCompile(regexp.QuoteMeta(qemu.PromptPattern)), Send: "[ /bin/busybox -ef /sbin/zz-busybox ] && echo LINK$((6*7))"},
+		{Expect: regexp.MustCompile(`LINK42`)},
 	}, &console)
 	if err != nil {
 		t.Fatal(err)
