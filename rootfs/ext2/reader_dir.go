@@ -357,13 +357,13 @@ func (w *walker) dir(dirPath string, ino uint32, in *Inode) error {
 
 // FileBlocks returns the physical data blocks of the regular file at name in
 // file order, 0 for a hole (indirect blocks are not listed; see
-// InodeBlocks). A final symlink is not followed.
+// InodeBlocks). Symlinks are followed, as a reader of the file would.
 func (r *Reader) FileBlocks(name string) ([]uint32, error) {
 	clean, err := rootfs.Clean(name)
 	if err != nil {
 		return nil, err
 	}
-	ino, in, err := r.resolve(clean, false)
+	ino, in, err := r.resolve(clean, true)
 	if err != nil {
 		return nil, pathErr("blocks", name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/minidisk/minidisk/internal/testutil"
@@ -627,6 +628,21 @@ func TestReaderFSInterfaces(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "fs.img")
 	rdMkfs(t, staging, img, 1024, 128, 24*1024)
 	r := rdOpenImage(t, img)
+
+	// The io/fs conformance checks of the standard library (ReadDir, Stat,
+	// Open, Seek, ReadAt consistency) on subtrees without FIFOs, dangling
+	// or looping symlinks and the 4 GiB sparse file, which fstest rejects
+	// or reads whole.
+	for dir, expect := range map[string]string{"many": "entry-1999-" + strings.Repeat("n", 1999%37), "bin": "setuid", "etc": "hostname", "d00": "d01/d02"} {
+		sub, err := fs.Sub(r, dir)
+		rdMust(t, err)
+		if err := fstest.TestFS(sub, expect); err != nil {
+			t.Errorf("fstest on %s/: %v", dir, err)
+		}
+	}
+	if b, err := r.FileBlocks("links/rel"); err != nil || len(b) != 1 {
+		t.Errorf("FileBlocks through a symlink: %v, %v", b, err)
+	}
 
 	// Symlinks are followed by Open/Stat/ReadFile, not by Lstat/ReadLink.
 	for _, n := range []string{"links/rel", "links/abs", "links/chain"} {
