@@ -577,6 +577,7 @@ func TestReaderMatchesMke2fs(t *testing.T) {
 			files = append(files, "/many/entry-0000-", "/many/entry-1999-"+strings.Repeat("n", 1999%37))
 			rdCompareBlocks(t, r, img, files)
 			rdCompareDebugfsStat(t, r, img)
+			rdCompareRdump(t, r, img, "/etc", "/bin", "/many", "/links", "/d00")
 		})
 	}
 }
@@ -776,4 +777,53 @@ func rdFirstDiff[T comparable](got, want []T) string {
 		}
 	}
 	return fmt.Sprintf("in length: got %d, want %d", len(got), len(want))
+}
+
+// rdCompareRdump extracts directories with `debugfs rdump` and compares
+// every regular file's content and every symlink's target with the reader.
+func rdCompareRdump(t *testing.T, r *Reader, img string, dirs ...string) {
+	t.Helper()
+	out := t.TempDir()
+	var cmds []string
+	for _, d := range dirs {
+		cmds = append(cmds, "rdump "+d+" "+out)
+	}
+	rdDebugfs(t, img, false, cmds...)
+	checked := 0
+	for _, d := range dirs {
+		root := filepath.Join(out, path.Base(d))
+		err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(out, p)
+			name := path.Join(path.Dir(d), filepath.ToSlash(rel))[1:]
+			switch {
+			case de.Type().IsRegular():
+				want, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				got, err := r.ReadFile(name)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes (%v), debugfs rdump has %d", name, len(got), err, len(want))
+				}
+				checked++
+			case de.Type()&fs.ModeSymlink != 0:
+				want, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				if got, err := r.ReadLink(name); err != nil || got != want {
+					t.Errorf("%s: ReadLink %q (%v), debugfs rdump has %q", name, got, err, want)
+				}
+				checked++
+			}
+			return nil
+		})
+		rdMust(t, err)
+	}
+	if checked < 2000 {
+		t.Errorf("only %d files compared with debugfs rdump", checked)
+	}
 }
