@@ -88,7 +88,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	if _, err := os.Stat(p.Kernel); err != nil {
 		return nil, nil, fmt.Errorf("--kernel %s: no such file (build one with `minidisk kernel --profile legacy`)", p.Kernel)
 	}
-	if _, err := kernel.InspectFile(p.Kernel); err != nil {
+	if _, err := kernel.InspectHeaderFile(p.Kernel); err != nil {
 		return nil, nil, fmt.Errorf("--kernel %v", err)
 	}
 	if err := t.AddHostFile(KernelPath, p.Kernel); err != nil {

@@ -272,17 +272,26 @@ func (t *Tree) Children(dir string) []*Entry {
 }
 
 // pathLess orders paths component by component, so "/a" and everything under
-// it come before "/a-b" even though '-' sorts before '/'.
+// it come before "/a-b" even though '-' sorts before '/'. Comparing bytes
+// with '/' ranked below every other byte gives that order without splitting
+// (this runs n log n times when a large tree is sorted).
 func pathLess(a, b string) bool {
 	if a == "/" || b == "/" {
 		return a == "/" && b != "/"
 	}
-	ac := strings.Split(a[1:], "/")
-	bc := strings.Split(b[1:], "/")
-	for i := 0; i < len(ac) && i < len(bc); i++ {
-		if ac[i] != bc[i] {
-			return ac[i] < bc[i]
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
 		}
+		if ca == '/' {
+			return true
+		}
+		if cb == '/' {
+			return false
+		}
+		return ca < cb
 	}
-	return len(ac) < len(bc)
+	return len(a) < len(b)
 }

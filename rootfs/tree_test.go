@@ -130,3 +130,27 @@ func TestSourceDateEpoch(t *testing.T) {
 		t.Fatal("bad SOURCE_DATE_EPOCH accepted")
 	}
 }
+
+// pathLess must equal the order of the component lists.
+func TestPathLessIsComponentOrder(t *testing.T) {
+	paths := []string{"/", "/a", "/a/b", "/a-b", "/a/b/c", "/a.b/c", "/ab", "/a/b-c", "/a/b/c/d", "/b", "/a/\x01", "/a\x01"}
+	ref := func(a, b string) bool {
+		if a == "/" || b == "/" {
+			return a == "/" && b != "/"
+		}
+		ac, bc := strings.Split(a[1:], "/"), strings.Split(b[1:], "/")
+		for i := 0; i < len(ac) && i < len(bc); i++ {
+			if ac[i] != bc[i] {
+				return ac[i] < bc[i]
+			}
+		}
+		return len(ac) < len(bc)
+	}
+	for _, a := range paths {
+		for _, b := range paths {
+			if pathLess(a, b) != ref(a, b) {
+				t.Errorf("pathLess(%q, %q) = %v", a, b, pathLess(a, b))
+			}
+		}
+	}
+}
