@@ -91,7 +91,14 @@ type ListOptions struct {
 func (r *Reader) List(w io.Writer, name string, opt ListOptions) error {
 	bw := bufio.NewWriter(w)
 	n := fsName(name)
-	fi, err := r.Lstat(n)
+	// Like GNU ls, a symlink named on the command line is followed unless
+	// the listing is long (then the link itself is shown), and always when
+	// the name ends in "/".
+	stat := r.Lstat
+	if !opt.Long || strings.HasSuffix(name, "/") {
+		stat = r.Stat
+	}
+	fi, err := stat(n)
 	if err != nil {
 		return absPathError(err)
 	}
