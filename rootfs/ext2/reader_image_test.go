@@ -92,3 +92,34 @@ func TestReaderSplitImageArg(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderConcurrentUse reads one Reader from several goroutines (run
+// with -race): the directory cache is the only shared mutable state.
+func TestReaderConcurrentUse(t *testing.T) {
+	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
+	rdMust(t, err)
+	want, err := r.ReadFile("bin/busybox")
+	rdMust(t, err)
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				got, err := r.ReadFile("bin/sh") // through the symlink and the cache
+				if err == nil && !bytes.Equal(got, want) {
+					err = os.ErrInvalid
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
