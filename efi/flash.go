@@ -1,7 +1,6 @@
 package efi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -14,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minidisk/minidisk/internal/mountinfo"
 )
 
 // FlashOptions controls Flash.
@@ -159,20 +160,13 @@ func checkNotInUse(d *Device, sys string) error {
 			}
 		}
 	}
-	mi, err := os.ReadFile(filepath.Join(sys, "proc/self/mountinfo"))
+	mounts, err := mountinfo.Read(filepath.Join(sys, "proc/self/mountinfo"))
 	if err != nil {
 		return fmt.Errorf("cannot check whether %s is mounted: %v", d.Path, err)
 	}
-	// mountinfo (proc(5)): mount ID, parent ID, major:minor, root, mount point, ...
-	sc := bufio.NewScanner(bytes.NewReader(mi))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		if name, ok := devs[f[2]]; ok {
-			mnt := unescapeMount(f[4])
+	for _, m := range mounts {
+		if name, ok := devs[m.Device]; ok {
+			mnt := m.MountPoint
 			if name == d.Name {
 				return fmt.Errorf("%s: is mounted on %s; unmount it first (umount %s)", d.Path, mnt, mnt)
 			}
@@ -199,25 +193,6 @@ func checkNotInUse(d *Device, sys string) error {
 		}
 	}
 	return nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func writeAndVerify(ctx context.Context, img string, size int64, d *Device, progress func(int64) io.Writer) error {

@@ -11,7 +11,6 @@
 package loopmount
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +21,8 @@ import (
 
 	losetup "github.com/freddierice/go-losetup"
 	"golang.org/x/sys/unix"
+
+	"github.com/minidisk/minidisk/internal/mountinfo"
 )
 
 // ErrNeedRoot is returned when the caller is not root.
@@ -179,62 +180,20 @@ func loopNumber(dev string) (uint64, bool) {
 // mountSource finds the device mounted on dir in /proc/self/mountinfo (the
 // last such mount, which is the visible one).
 func mountSource(dir string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	src := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		mp, s, ok := parseMountinfo(sc.Text())
-		if ok && mp == dir {
-			src = s
+	for _, m := range mounts {
+		if m.MountPoint == dir {
+			src = m.Source
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
 	}
 	if src == "" {
 		return "", fmt.Errorf("%s: not a mount point", dir)
 	}
 	return src, nil
-}
-
-// parseMountinfo returns the mount point (field 5) and the mount source
-// (the second field after the " - " separator) of a mountinfo line
-// (proc(5)); both are octal-escaped there.
-func parseMountinfo(line string) (mountPoint, source string, ok bool) {
-	pre, post, found := strings.Cut(line, " - ")
-	if !found {
-		return "", "", false
-	}
-	f := strings.Fields(pre)
-	g := strings.Fields(post)
-	if len(f) < 5 || len(g) < 2 {
-		return "", "", false
-	}
-	return unescape(f[4]), unescape(g[1]), true
-}
-
-// unescape undoes mountinfo's \ooo escapes (space, tab, newline, backslash).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func unwrap(err error) error {
