@@ -135,7 +135,16 @@ func TreeFromFS(r *ext2.Reader, dirTime time.Time) (*rootfs.Tree, error) {
 			return nil
 		}
 		e := rootfs.Entry{Header: *h}
-		if h.Type == rootfs.TypeReg {
+		if h.Type == rootfs.TypeLink {
+			// A hard link to a symlink or device (legal in ext2, made by
+			// hand with ln) becomes a copy of it: the tree links regular
+			// files only, and a copy behaves the same at boot.
+			if target, ok := t.Lookup(h.Linkname); ok && target.Type != rootfs.TypeReg {
+				e.Header = target.Header
+				e.Name = h.Name
+			}
+		}
+		if e.Type == rootfs.TypeReg {
 			e.Content = fsContent{fsys: r, name: strings.TrimPrefix(h.Name, "/")}
 		}
 		return t.Add(e)

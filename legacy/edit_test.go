@@ -1,6 +1,7 @@
 package legacy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,5 +94,34 @@ func TestAddToImageRefusesNonImage(t *testing.T) {
 	_, _, err := AddToImage(img, Payload{Kernel: testutil.FakeBzImage(t), BusyBox: bb})
 	if err == nil || !strings.Contains(err.Error(), "minidisk part") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// An image made by hand may hard-link a symlink or a device node; editing
+// it keeps both names.
+func TestEditKeepsHardLinkedSpecialFiles(t *testing.T) {
+	debugfs := testutil.RequireTool(t, "debugfs", "e2fsprogs")
+	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := disk.CreateImage(img, 8<<20, false); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := disk.PlanLayout(disk.LayoutOptions{DiskBytes: 8 << 20})
+	f, _ := os.OpenFile(img, os.O_RDWR, 0)
+	disk.WritePartitionTable(f, l, 0)
+	f.Close()
+	part := filepath.Join(dir, "part.img")
+	testutil.Run(t, "mke2fs", "-q", "-t", "ext2", "-b", "1024", "-I", "128", part, fmt.Sprint(l.AlignedBlocks()))
+	cmds := filepath.Join(dir, "cmds")
+	os.WriteFile(cmds, []byte("mknod null c 1 3\nln null null2\nsif null links_count 2\n"), 0o644)
+	testutil.Run(t, debugfs, "-w", "-f", cmds, part)
+	testutil.Run(t, "dd", "if="+part, "of="+img, "bs=512", fmt.Sprintf("seek=%d", l.Partition.Start), "conv=notrunc,sparse", "status=none")
+	if _, err := EditImage(img, func(*rootfs.Tree, time.Time) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got := treeListing(t, img)
+	if got["/null"] != got["/null2"] || !strings.HasPrefix(got["/null2"], "char device") {
+		t.Fatalf("/null %q, /null2 %q", got["/null"], got["/null2"])
 	}
 }
