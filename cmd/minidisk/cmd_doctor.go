@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/minidisk/minidisk/disk/picture"
 	"github.com/minidisk/minidisk/doctor"
 	"github.com/urfave/cli/v2"
 )
@@ -16,6 +17,10 @@ func doctorCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable report"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the evidence of ok findings too"},
+			&cli.BoolFlag{Name: "ascii", Usage: "draw the layout in plain ASCII (no colour, no box drawing)"},
+			&cli.BoolFlag{Name: "no-picture", Usage: "do not draw the layout under the findings"},
+			&cli.StringFlag{Name: "svg", Usage: "also write the layout picture as an SVG file"},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing --svg file"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -50,6 +55,9 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
+			if err := drawDoctorPicture(c, rep); err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
 			if code := rep.ExitCode(); code != 0 {
 				// The report is the message; exit silently with its code.
 				return cli.Exit("", code)
@@ -57,4 +65,36 @@ func doctorCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// drawDoctorPicture draws the diagnosed layout (partition, filesystem,
+// blocks past the end and the files that own them) under the text report,
+// and writes it as SVG with --svg. Images without an MBR filesystem have
+// nothing to draw.
+func drawDoctorPicture(c *cli.Context, rep *doctor.Report) error {
+	facts, ok := rep.PictureFacts()
+	if !ok {
+		if c.String("svg") != "" {
+			return fmt.Errorf("--svg: %s has no MBR partition with a filesystem to draw", rep.Image)
+		}
+		return nil
+	}
+	pic, err := picture.FromImage(facts)
+	if err != nil {
+		// The findings already say what is wrong with these numbers.
+		if c.String("svg") != "" {
+			return fmt.Errorf("--svg: %v", err)
+		}
+		return nil
+	}
+	if !c.Bool("json") && !c.Bool("no-picture") {
+		fmt.Fprintln(c.App.Writer)
+		if err := picture.RenderText(c.App.Writer, pic, picture.TerminalOptions(c.App.Writer, c.Bool("ascii"), os.Getenv)); err != nil {
+			return err
+		}
+	}
+	if path := c.String("svg"); path != "" {
+		return picture.WriteSVGFile(path, c.Bool("force"), pic)
+	}
+	return nil
 }
