@@ -53,25 +53,12 @@ type Info struct {
 }
 
 // InspectFile inspects the bzImage at path; errors name the file.
-func InspectFile(path string) (*Info, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	info, err := Inspect(f, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return info, nil
-}
+func InspectFile(path string) (*Info, error) { return inspectFile(path, Inspect) }
 
 // InspectHeaderFile is InspectHeader on a file.
-func InspectHeaderFile(path string) (*Info, error) {
+func InspectHeaderFile(path string) (*Info, error) { return inspectFile(path, InspectHeader) }
+
+func inspectFile(path string, inspect func(io.ReaderAt, int64) (*Info, error)) (*Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -81,7 +68,7 @@ func InspectHeaderFile(path string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := InspectHeader(f, fi.Size())
+	info, err := inspect(f, fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
