@@ -1,20 +1,18 @@
 package grub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/minidisk/minidisk/qemu"
 )
 
 // FloppySize is a 1.44 MB floppy: 80 cylinders × 2 heads × 18 sectors.
@@ -100,14 +98,6 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 	if err != nil {
 		return "", err
 	}
-	qemu := opt.QEMU
-	if qemu == "" {
-		qemu = "qemu-system-x86_64"
-	}
-	qemuPath, err := exec.LookPath(qemu)
-	if err != nil {
-		return "", fmt.Errorf("%s not found: --via floppy runs GRUB in QEMU (apt-get install qemu-system-x86, or install natively without --via)", qemu)
-	}
 	timeout := opt.Timeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
@@ -135,24 +125,21 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out := &grubWatcher{onError: cancel}
-	cmd := exec.CommandContext(ctx, qemuPath, "-m", "64", "-nodefaults", "-display", "none", "-serial", "stdio",
-		"-fda", floppy, "-drive", "file="+qemuDriveEscape(abs)+",format=raw,if=ide", "-boot", "a", "-no-reboot")
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	transcript := out.String()
+	// GRUB writes to the disk through the BIOS, so no snapshot; halt in the
+	// setup config powers the machine off, and -no-reboot makes that QEMU's
+	// exit. On "Error NN:" GRUB waits for a key forever: stop it at once.
+	m := qemu.Machine{Image: abs, MemoryMiB: 64, QEMU: opt.QEMU, ExtraArgs: []string{"-fda", floppy, "-boot", "a"}}
+	out, aborted, err := m.RunToExit(ctx, grubErrorLine, nil)
+	transcript := string(out)
 	switch {
-	case out.failed():
+	case aborted:
 		return transcript, fmt.Errorf("GRUB reported an error during setup (QEMU stopped):\n%s", transcript)
-	case ctx.Err() == context.DeadlineExceeded:
+	case errors.Is(err, context.DeadlineExceeded):
 		return transcript, fmt.Errorf("GRUB setup in QEMU did not finish within %v; GRUB's output:\n%s", timeout, transcript)
-	case ctx.Err() != nil:
-		return transcript, ctx.Err()
+	case err != nil && strings.Contains(err.Error(), "not found"):
+		return "", fmt.Errorf("%v: --via floppy runs GRUB in QEMU (or install natively without --via)", err)
 	case err != nil:
-		return transcript, fmt.Errorf("%s: %v; output:\n%s", qemu, err, transcript)
+		return transcript, err
 	}
 	if i := strings.Index(transcript, "Error "); i >= 0 {
 		return transcript, fmt.Errorf("GRUB reported an error during setup:\n%s", transcript)
@@ -161,42 +148,6 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 		return transcript, fmt.Errorf("GRUB's setup did not report Done.; output:\n%s", transcript)
 	}
 	return transcript, nil
-}
-
-// qemuDriveEscape doubles commas, QEMU's option separator.
-func qemuDriveEscape(p string) string { return strings.ReplaceAll(p, ",", ",,") }
-
-// grubWatcher collects QEMU's serial output and stops QEMU as soon as GRUB
-// reports an error: GRUB then waits at "Press any key to continue" and
-// would otherwise sit until the timeout.
-type grubWatcher struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	err     bool
-	onError func()
-}
-
-func (w *grubWatcher) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if !w.err && grubErrorLine.Match(w.buf.Bytes()) {
-		w.err = true
-		w.onError()
-	}
-	return len(p), nil
-}
-
-func (w *grubWatcher) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-func (w *grubWatcher) failed() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
 
 // grubErrorLine matches GRUB Legacy's "Error NN: message" once the line is

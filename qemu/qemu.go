@@ -32,6 +32,8 @@ type Machine struct {
 	// Snapshot discards writes to Image (-drive snapshot=on). Run always
 	// uses it: a check must not change the image it checks.
 	Snapshot bool
+	// QEMU is the emulator binary; "" finds qemu-system-x86_64 in PATH.
+	QEMU string
 }
 
 // Step is one exchange of a scripted check: wait until Expect matches the
@@ -72,10 +74,16 @@ func Script(sends []string, expect string) ([]Step, error) {
 }
 
 // Binary finds qemu-system-x86_64.
-func Binary() (string, error) {
-	p, err := exec.LookPath("qemu-system-x86_64")
+func Binary() (string, error) { return Machine{}.binary() }
+
+func (m Machine) binary() (string, error) {
+	name := m.QEMU
+	if name == "" {
+		name = "qemu-system-x86_64"
+	}
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", errors.New("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+		return "", fmt.Errorf("%s not found (apt-get install qemu-system-x86)", name)
 	}
 	return p, nil
 }
@@ -202,40 +210,12 @@ func (t *transcript) snapshot() ([]byte, chan struct{}) {
 // error says which step failed and ends with the console's last lines.
 func (m Machine) Run(ctx context.Context, steps []Step, console io.Writer) ([]byte, error) {
 	m.Snapshot = true
-	bin, err := Binary()
+	p, err := m.start(console)
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "minidisk-qemu-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	args, err := m.args(tmp)
-	if err != nil {
-		return nil, err
-	}
-	tr := &transcript{changed: make(chan struct{}), console: console}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = tr, tr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}()
+	defer p.stop()
+	tr, stdin, exited := p.tr, p.stdin, p.exited
 
 	start := time.Now()
 	pos := 0 // matching resumes after the previous match
@@ -271,6 +251,91 @@ func (m Machine) Run(ctx context.Context, steps []Step, console io.Writer) ([]by
 	}
 	out, _ := tr.snapshot()
 	return out, nil
+}
+
+// process is a running QEMU whose console output is collected.
+type process struct {
+	tr     *transcript
+	stdin  io.WriteCloser
+	exited chan error // receives Wait's result once
+	cmd    *exec.Cmd
+	tmp    string
+}
+
+// start launches QEMU in its own process group, console output into a
+// transcript (and console, if not nil).
+func (m Machine) start(console io.Writer) (*process, error) {
+	bin, err := m.binary()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "minidisk-qemu-")
+	if err != nil {
+		return nil, err
+	}
+	args, err := m.args(tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	p := &process{tr: &transcript{changed: make(chan struct{}), console: console}, exited: make(chan error, 1), tmp: tmp}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.tr, p.tr
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("starting %s: %v", bin, err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	return p, nil
+}
+
+// stop kills QEMU's process group unless it has exited, and cleans up.
+func (p *process) stop() {
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	default:
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		p.exited <- <-p.exited
+	}
+	os.RemoveAll(p.tmp)
+}
+
+// RunToExit boots the machine and waits until QEMU exits by itself (the
+// guest halts or powers off; -no-reboot turns a reboot into an exit).
+// Writes reach Image unless Snapshot is set. QEMU is stopped early when
+// abort (may be nil) matches the console output — aborted is then true —
+// or when ctx ends; it is killed on every path.
+func (m Machine) RunToExit(ctx context.Context, abort *regexp.Regexp, console io.Writer) (out []byte, aborted bool, err error) {
+	p, err := m.start(console)
+	if err != nil {
+		return nil, false, err
+	}
+	defer p.stop()
+	for {
+		out, changed := p.tr.snapshot()
+		if abort != nil && abort.Match(out) {
+			return out, true, nil
+		}
+		select {
+		case <-changed:
+		case werr := <-p.exited:
+			p.exited <- werr
+			out, _ := p.tr.snapshot()
+			if werr != nil {
+				return out, false, fmt.Errorf("%s: QEMU exited (%v); console ends:\n%s", m.Image, werr, Tail(out, 15))
+			}
+			return out, abort != nil && abort.Match(out), nil
+		case <-ctx.Done():
+			out, _ := p.tr.snapshot()
+			return out, false, ctx.Err()
+		}
+	}
 }
 
 func exitText(err error) string {

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,5 +166,42 @@ func TestGuideImageBootsToShell(t *testing.T) {
 	}
 	if qemuRunning(img) {
 		t.Error("QEMU still running after Run")
+	}
+}
+
+// TestRunToExit: an abort pattern stops QEMU as soon as it appears; a
+// deadline stops it too; a machine that powers off by itself (here: the
+// kernel alone, which panics and, with -no-reboot and panic=-1, exits)
+// returns without an error. QEMU is gone on every path.
+func TestRunToExit(t *testing.T) {
+	testutil.RequireTool(t, "qemu-system-x86_64", "qemu-system-x86")
+	img := blankImage(t)
+	m := Machine{Image: img, MemoryMiB: 64, Snapshot: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, aborted, err := m.RunToExit(ctx, regexp.MustCompile(`not a bootable disk`), nil)
+	if err != nil || !aborted || !strings.Contains(string(out), "SeaBIOS") {
+		t.Fatalf("abort: aborted=%v err=%v\n%s", aborted, err, out)
+	}
+	if qemuRunning(img) {
+		t.Error("QEMU still running after an abort")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	if _, aborted, err := m.RunToExit(ctx2, nil, nil); aborted || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: aborted=%v err=%v", aborted, err)
+	}
+	if qemuRunning(img) {
+		t.Error("QEMU still running after the deadline")
+	}
+	// -no-reboot turns the guest's reset into QEMU's exit: a kernel that
+	// panics with panic=-1 resets at once.
+	k := kerneltest.Legacy(t)
+	m.ExtraArgs = []string{"-kernel", k, "-append", "console=ttyS0 panic=-1"}
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel3()
+	out, aborted, err = m.RunToExit(ctx3, nil, nil)
+	if err != nil || aborted || !strings.Contains(string(out), "Kernel panic") {
+		t.Fatalf("exit by itself: aborted=%v err=%v\n%s", aborted, err, Tail(out, 10))
 	}
 }
