@@ -1,14 +1,12 @@
 package grub
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,24 +62,6 @@ func TestInstallImageWithExt2Reader(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for QEMU's output goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // An image with our install boots in QEMU (SeaBIOS, TCG) through stage1
 // and the stage1.5 to GRUB's menu on the serial console.
 func TestNativeInstallBootsToMenu(t *testing.T) {
@@ -124,7 +104,7 @@ func bootUntil(t *testing.T, qemu, img string, timeout time.Duration, markers ..
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd := exec.CommandContext(ctx, qemu, "-m", "64", "-nodefaults", "-display", "none", "-serial", "stdio",
 		"-drive", "file="+img+",format=raw,if=ide,snapshot=on", "-no-reboot")
 	cmd.Stdout, cmd.Stderr = out, out

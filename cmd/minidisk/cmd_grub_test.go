@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +100,7 @@ func TestGrubConfigCLIRewritesAndStillBoots(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu, "-m", "64", "-nodefaults", "-display", "none", "-serial", "stdio",
 		"-drive", "file="+img+",format=raw,if=ide,snapshot=on", "-no-reboot")
-	serial := &grubSerialBuffer{}
+	serial := &testutil.SyncBuffer{}
 	cmd.Stdout = serial
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -117,22 +116,4 @@ func TestGrubConfigCLIRewritesAndStillBoots(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// grubSerialBuffer collects QEMU's serial output across goroutines.
-type grubSerialBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *grubSerialBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *grubSerialBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
