@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/internal/testutil"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/kernel/kerneltest"
@@ -38,7 +39,7 @@ func TestEFIBoot(t *testing.T) {
 	// A hard link to BusyBox that sorts after it: the newc writer puts the
 	// data on the group's last member only, so /bin/busybox (and with it
 	// /init's #!/bin/sh) works only if the kernel links the members.
-	tree, err := InitramfsTree(InitramfsOptions{BusyBox: bb, Epoch: testEpoch})
+	tree, err := initramfs.Tree(initramfs.Options{BusyBox: bb, Epoch: testEpoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestEFIBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	var archive bytes.Buffer
-	if err := WriteInitramfs(&archive, tree, cpio.Gzip); err != nil {
+	if err := initramfs.Write(&archive, tree, cpio.Gzip); err != nil {
 		t.Fatal(err)
 	}
 	cpioPath := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
@@ -85,7 +86,7 @@ func TestEFIBoot(t *testing.T) {
 	start := time.Now()
 	var console bytes.Buffer
 	_, err = qemu.Machine{Image: img, EFI: true}.Run(ctx, []qemu.Step{
-		{Expect: regexp.MustCompile(regexp.QuoteMeta(Banner))},
+		{Expect: regexp.MustCompile(regexp.QuoteMeta(initramfs.Banner))},
 		{Expect: regexp.MustCompile(regexp.QuoteMeta(qemu.PromptPattern)), Send: "echo MARK$((6*7))"},
 		{Expect: regexp.MustCompile(`MARK42`)},
 		{Expect: regexp.MustCompile(regexp.QuoteMeta(qemu.PromptPattern)), Send: "[ /bin/busybox -ef /sbin/zz-busybox ] && echo LINK$((6*7))"},
@@ -104,7 +105,10 @@ func TestBuildDeterministic(t *testing.T) {
 		t.Skip("may build a kernel")
 	}
 	bb := staticBusyBox(t)
-	cpioPath, _ := writeCpio(t, InitramfsOptions{BusyBox: bb})
+	cpioPath := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
+	if _, err := initramfs.Build(cpioPath, false, initramfs.Options{BusyBox: bb, Epoch: testEpoch}, cpio.Gzip); err != nil {
+		t.Fatal(err)
+	}
 	kerneltest.EFI(t, cpioPath) // build (or find) it under the test's skip rules
 	dir := t.TempDir()
 	var imgs [2][]byte
@@ -112,7 +116,7 @@ func TestBuildDeterministic(t *testing.T) {
 		out := filepath.Join(dir, "efi"+string(rune('a'+i))+".img")
 		efiOut := filepath.Join(dir, "BOOTX64"+string(rune('a'+i))+".EFI")
 		start := time.Now()
-		res, err := Build(context.Background(), Options{Out: out, EFIOut: efiOut, Epoch: testEpoch, Initramfs: InitramfsOptions{BusyBox: bb}})
+		res, err := Build(context.Background(), Options{Out: out, EFIOut: efiOut, Epoch: testEpoch, Initramfs: initramfs.Options{BusyBox: bb}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,5 +132,53 @@ func TestBuildDeterministic(t *testing.T) {
 	}
 	if !bytes.Equal(imgs[0], imgs[1]) {
 		t.Error("two runs give different images")
+	}
+}
+
+// staticBusyBox returns Debian's static BusyBox from the cache that
+// scripts/fetch-busybox-static.sh fills.
+func staticBusyBox(t testing.TB) string {
+	t.Helper()
+	return testutil.RequireFile(t, initramfs.StaticBusyBoxPath(), "run scripts/fetch-busybox-static.sh")
+}
+
+// TestBadInputs: a kernel source that is not a Linux tree, a prebuilt
+// kernel that is not EFI: each a one-line error naming the file, and no
+// output file.
+func TestBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "busybox.bad")
+	os.WriteFile(notELF, []byte("#!/bin/sh\necho not busybox\n"), 0o755)
+	notLinux := filepath.Join(dir, "src")
+	os.MkdirAll(notLinux, 0o755)
+	os.WriteFile(filepath.Join(notLinux, "Makefile"), []byte("all:\n"), 0o644)
+	bb := staticBusyBox(t)
+	cases := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"kernel source not Linux", func() error {
+			_, err := Build(context.Background(), Options{Out: filepath.Join(dir, "efi.img"), KernelSource: notLinux, Initramfs: initramfs.Options{BusyBox: bb}})
+			return err
+		}, "src: not a Linux source tree"},
+		{"prebuilt kernel not EFI", func() error {
+			_, err := Build(context.Background(), Options{Out: filepath.Join(dir, "efi.img"), Kernel: notELF})
+			return err
+		}, "busybox.bad"},
+	}
+	for _, c := range cases {
+		err := c.run()
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line containing %q", c.name, err, c.want)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		switch e.Name() {
+		case "busybox.bad", "src":
+		default:
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }

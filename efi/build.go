@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs/cpio"
 )
@@ -24,7 +25,7 @@ type Options struct {
 	// KernelSource is a kernel tree or tarball for the efi profile; empty
 	// means the kernel package's default (Debian's linux-source).
 	KernelSource string
-	Initramfs    InitramfsOptions
+	Initramfs    initramfs.Options
 	// EFIOut, when set, also receives the bare BOOTX64.EFI.
 	EFIOut string
 	// Epoch is SOURCE_DATE_EPOCH; zero means the inputs' newest time for
@@ -80,7 +81,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if ib.Epoch.IsZero() {
 			ib.Epoch = o.Epoch
 		}
-		tree, err := InitramfsTree(ib)
+		tree, err := initramfs.Tree(ib)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +95,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := WriteInitramfs(f, tree, cpio.Gzip); err != nil {
+		if err := initramfs.Write(f, tree, cpio.Gzip); err != nil {
 			f.Close()
 			return nil, err
 		}

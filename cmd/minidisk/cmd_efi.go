@@ -13,6 +13,7 @@ import (
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/efi"
+	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
@@ -26,10 +27,10 @@ func initramfsFlags() []cli.Flag {
 	}
 }
 
-func initramfsOptions(c *cli.Context) (efi.InitramfsOptions, error) {
-	o := efi.InitramfsOptions{BusyBox: c.String("busybox"), Init: c.String("init")}
+func initramfsOptions(c *cli.Context) (initramfs.Options, error) {
+	o := initramfs.Options{BusyBox: c.String("busybox"), Init: c.String("init")}
 	for _, s := range c.StringSlice("add") {
-		a, err := efi.ParseAdd(s)
+		a, err := initramfs.ParseAdd(s)
 		if err != nil {
 			return o, err
 		}
@@ -66,7 +67,7 @@ func initramfsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			n, err := efi.BuildInitramfs(c.Args().First(), c.Bool("force"), o, comp)
+			n, err := initramfs.Build(c.Args().First(), c.Bool("force"), o, comp)
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,9 @@
-package efi
+package initramfs
 
 import (
+	"time"
+
 	"bytes"
-	"context"
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -17,18 +18,21 @@ import (
 
 // staticBusyBox returns Debian's static BusyBox from the cache that
 // scripts/fetch-busybox-static.sh fills.
+// testEpoch is SOURCE_DATE_EPOCH for reproducible archives.
+var testEpoch = time.Unix(1735689600, 0).UTC() // 2025-01-01
+
 func staticBusyBox(t testing.TB) string {
 	t.Helper()
 	return testutil.RequireFile(t, StaticBusyBoxPath(), "run scripts/fetch-busybox-static.sh")
 }
 
-func writeCpio(t testing.TB, o InitramfsOptions) (string, []byte) {
+func writeCpio(t testing.TB, o Options) (string, []byte) {
 	t.Helper()
 	if o.Epoch.IsZero() {
 		o.Epoch = testEpoch
 	}
 	out := filepath.Join(t.TempDir(), "initramfs.cpio.gz")
-	if _, err := BuildInitramfs(out, false, o, cpio.Gzip); err != nil {
+	if _, err := Build(out, false, o, cpio.Gzip); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -53,8 +57,8 @@ func extract(t *testing.T, archive string) string {
 
 func TestInitramfsStatic(t *testing.T) {
 	bb := staticBusyBox(t)
-	path, a := writeCpio(t, InitramfsOptions{BusyBox: bb})
-	_, b := writeCpio(t, InitramfsOptions{BusyBox: bb})
+	path, a := writeCpio(t, Options{BusyBox: bb})
+	_, b := writeCpio(t, Options{BusyBox: bb})
 	if !bytes.Equal(a, b) {
 		t.Error("two runs give different archives")
 	}
@@ -128,7 +132,7 @@ func TestInitramfsDynamic(t *testing.T) {
 	if interp == "" {
 		t.Skip("/bin/busybox is static here")
 	}
-	path, _ := writeCpio(t, InitramfsOptions{BusyBox: bb})
+	path, _ := writeCpio(t, Options{BusyBox: bb})
 	dir := extract(t, path)
 	if _, err := os.Stat(filepath.Join(dir, interp)); err != nil {
 		t.Errorf("interpreter %s does not resolve inside the tree: %v", interp, err)
@@ -148,7 +152,7 @@ func TestInitramfsAddAndInit(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "tree/sub/f"), []byte("f"), 0o600)
 	init := filepath.Join(src, "myinit")
 	os.WriteFile(init, []byte("#!/bin/sh\necho custom\nexec sh\n"), 0o755)
-	tree, err := InitramfsTree(InitramfsOptions{BusyBox: bb, Init: init, Epoch: testEpoch,
+	tree, err := Tree(Options{BusyBox: bb, Init: init, Epoch: testEpoch,
 		Adds: []Add{{Src: filepath.Join(src, "motd"), Dst: "/etc/motd"}, {Src: filepath.Join(src, "tree"), Dst: "/opt/tree"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -169,8 +173,7 @@ func TestInitramfsAddAndInit(t *testing.T) {
 }
 
 // TestBadInputs: a BusyBox that is not ELF, an /init that is not
-// executable or not a script, a kernel source that is not a Linux tree:
-// each a one-line error naming the file, and no output file.
+// executable or not a script: each a one-line error naming the file, and no output file.
 func TestBadInputs(t *testing.T) {
 	dir := t.TempDir()
 	notELF := filepath.Join(dir, "busybox.bad")
@@ -179,9 +182,6 @@ func TestBadInputs(t *testing.T) {
 	os.WriteFile(noExec, []byte("#!/bin/sh\nexec sh\n"), 0o644)
 	noShebang := filepath.Join(dir, "init.text")
 	os.WriteFile(noShebang, []byte("mount -t proc none /proc\n"), 0o755)
-	notLinux := filepath.Join(dir, "src")
-	os.MkdirAll(notLinux, 0o755)
-	os.WriteFile(filepath.Join(notLinux, "Makefile"), []byte("all:\n"), 0o644)
 	bb := staticBusyBox(t)
 
 	out := filepath.Join(dir, "out.cpio.gz")
@@ -191,29 +191,21 @@ func TestBadInputs(t *testing.T) {
 		want string
 	}{
 		{"busybox not ELF", func() error {
-			_, err := BuildInitramfs(out, false, InitramfsOptions{BusyBox: notELF}, cpio.Gzip)
+			_, err := Build(out, false, Options{BusyBox: notELF}, cpio.Gzip)
 			return err
 		}, "busybox.bad: not an ELF file"},
 		{"busybox missing", func() error {
-			_, err := BuildInitramfs(out, false, InitramfsOptions{BusyBox: filepath.Join(dir, "nope")}, cpio.Gzip)
+			_, err := Build(out, false, Options{BusyBox: filepath.Join(dir, "nope")}, cpio.Gzip)
 			return err
 		}, "nope: no such file"},
 		{"init not executable", func() error {
-			_, err := BuildInitramfs(out, false, InitramfsOptions{BusyBox: bb, Init: noExec}, cpio.Gzip)
+			_, err := Build(out, false, Options{BusyBox: bb, Init: noExec}, cpio.Gzip)
 			return err
 		}, "init.noexec: not executable"},
 		{"init not a script", func() error {
-			_, err := BuildInitramfs(out, false, InitramfsOptions{BusyBox: bb, Init: noShebang}, cpio.Gzip)
+			_, err := Build(out, false, Options{BusyBox: bb, Init: noShebang}, cpio.Gzip)
 			return err
 		}, "init.text: neither a #! script nor an ELF binary"},
-		{"kernel source not Linux", func() error {
-			_, err := Build(context.Background(), Options{Out: filepath.Join(dir, "efi.img"), KernelSource: notLinux, Initramfs: InitramfsOptions{BusyBox: bb}})
-			return err
-		}, "src: not a Linux source tree"},
-		{"prebuilt kernel not EFI", func() error {
-			_, err := Build(context.Background(), Options{Out: filepath.Join(dir, "efi.img"), Kernel: notELF})
-			return err
-		}, "busybox.bad"},
 	}
 	for _, c := range cases {
 		err := c.run()
@@ -224,7 +216,7 @@ func TestBadInputs(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		switch e.Name() {
-		case "busybox.bad", "init.noexec", "init.text", "src":
+		case "busybox.bad", "init.noexec", "init.text":
 		default:
 			t.Errorf("left behind: %s", e.Name())
 		}
@@ -246,7 +238,7 @@ func BenchmarkInitramfsStatic(b *testing.B) {
 	bb := staticBusyBox(b)
 	out := filepath.Join(b.TempDir(), "initramfs.cpio.gz")
 	for b.Loop() {
-		if _, err := BuildInitramfs(out, true, InitramfsOptions{BusyBox: bb, Epoch: testEpoch}, cpio.Gzip); err != nil {
+		if _, err := Build(out, true, Options{BusyBox: bb, Epoch: testEpoch}, cpio.Gzip); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,4 @@
-// Package efi builds the modern EFI-stub variant of a minidisk image (the
-// "2025 recipe"): a BusyBox initramfs, a kernel with that initramfs linked
-// in, and a GPT disk whose FAT32 EFI System Partition holds the kernel as
-// \EFI\BOOT\BOOTX64.EFI, the removable-media path UEFI firmware boots
-// without any boot entry (UEFI 2.10 §3.5.1.1).
-package efi
+package initramfs
 
 import (
 	"bytes"
@@ -64,8 +59,8 @@ func ParseAdd(s string) (Add, error) {
 	return a, nil
 }
 
-// InitramfsOptions says what goes into the initramfs.
-type InitramfsOptions struct {
+// Options says what goes into the initramfs.
+type Options struct {
 	// BusyBox is the host path of the BusyBox binary (static or dynamic).
 	BusyBox string
 	// Init is a host file to use as /init; empty means DefaultInit.
@@ -105,11 +100,11 @@ func StaticBusyBoxPath() string {
 	return filepath.Join(base, "minidisk", "busybox-static", "bin", "busybox")
 }
 
-// InitramfsTree assembles the initramfs tree: base directories, BusyBox
+// Tree assembles the initramfs tree: base directories, BusyBox
 // at /bin/busybox with a symlink per applet, its libraries when dynamic,
 // /init, /dev/console, and the extra files. Inputs are checked first, so a
 // bad input is reported before anything is written.
-func InitramfsTree(o InitramfsOptions) (*rootfs.Tree, error) {
+func Tree(o Options) (*rootfs.Tree, error) {
 	bb := o.BusyBox
 	if bb == "" {
 		bb = DefaultBusyBox()
@@ -189,8 +184,8 @@ func InitramfsTree(o InitramfsOptions) (*rootfs.Tree, error) {
 	return t, nil
 }
 
-// WriteInitramfs writes the tree as a compressed newc archive.
-func WriteInitramfs(w io.Writer, t *rootfs.Tree, c cpio.Compression) error {
+// Write writes the tree as a compressed newc archive.
+func Write(w io.Writer, t *rootfs.Tree, c cpio.Compression) error {
 	zw, err := cpio.Compress(w, c)
 	if err != nil {
 		return err
@@ -201,10 +196,10 @@ func WriteInitramfs(w io.Writer, t *rootfs.Tree, c cpio.Compression) error {
 	return zw.Close()
 }
 
-// BuildInitramfs assembles the tree and writes it to out atomically,
+// Build assembles the tree and writes it to out atomically,
 // returning the archive's size.
-func BuildInitramfs(out string, force bool, o InitramfsOptions, c cpio.Compression) (int64, error) {
-	t, err := InitramfsTree(o)
+func Build(out string, force bool, o Options, c cpio.Compression) (int64, error) {
+	t, err := Tree(o)
 	if err != nil {
 		return 0, err
 	}
@@ -213,7 +208,7 @@ func BuildInitramfs(out string, force bool, o InitramfsOptions, c cpio.Compressi
 		return 0, err
 	}
 	defer f.Abort()
-	if err := WriteInitramfs(f, t, c); err != nil {
+	if err := Write(f, t, c); err != nil {
 		return 0, fmt.Errorf("%s: %v", out, err)
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
@@ -239,7 +234,7 @@ func checkBusyBox(p string) error {
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return fmt.Errorf("%s: a %v %v binary; the EFI image is x86-64 (give --busybox an x86-64 BusyBox)", p, f.Class, f.Machine)
+		return fmt.Errorf("%s: a %v %v binary; the image is x86-64 (give --busybox an x86-64 BusyBox)", p, f.Class, f.Machine)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("%s: ELF type %v is not an executable (give --busybox a BusyBox binary)", p, f.Type)
