@@ -43,3 +43,9 @@ clean:
 	rm -rf bin demo.img
 
 -include mk/*.mk
+
+# The man page, generated from the command tree (no network): man/minidisk.1
+.PHONY: man
+man:
+	mkdir -p man
+	$(GO) run ./cmd/minidisk man > man/minidisk.1.tmp && mv man/minidisk.1.tmp man/minidisk.1

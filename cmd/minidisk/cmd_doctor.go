@@ -24,7 +24,7 @@ func doctorCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return cli.Exit("usage: minidisk doctor IMG [--json] [--verbose]", 2)
+				return usagef("usage: minidisk doctor IMG [--json] [--verbose]")
 			}
 			img := c.Args().First()
 			// Read-only: doctor never changes the image.

@@ -87,7 +87,7 @@ func grubCommand() *cli.Command {
 					&cli.StringFlag{Name: "title", Value: "minidisk", Usage: "menu entry title"},
 					&cli.StringFlag{Name: "root", Value: "(hd0,0)", Usage: "GRUB root device"},
 					&cli.IntFlag{Name: "timeout", Value: 1, Usage: "menu timeout in seconds"},
-					&cli.IntFlag{Name: "default", Usage: "default entry"},
+					&cli.IntFlag{Name: "default", Usage: "menu entry booted when no key is pressed, counted from 0"},
 					&cli.BoolFlag{Name: "no-serial", Usage: "menu on VGA only (default: also on COM1 at 115200, for qemu -nographic)"},
 					&cli.StringFlag{Name: "out", Usage: "write to this file instead of stdout"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an existing --out file"},

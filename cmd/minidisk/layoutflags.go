@@ -71,7 +71,7 @@ func imageSize(path string) (int64, error) {
 // needArgs checks the positional argument count.
 func needArgs(c *cli.Context, n int, usage string) error {
 	if c.NArg() != n {
-		return fmt.Errorf("usage: minidisk %s %s", c.Command.FullName(), usage)
+		return usagef("usage: %s %s", c.Command.HelpName, usage)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -30,19 +29,9 @@ func newApp() *cli.App {
 			doctorCommand(),
 			lsCommand(), catCommand(), mountCommand(), umountCommand(),
 		},
-		HideHelpCommand: true,
 	}
 }
 
 func main() {
-	app := newApp()
-	if err := app.Run(interspersed(app, os.Args)); err != nil {
-		// One line: the packages name the file and the fix in their errors.
-		fmt.Fprintln(os.Stderr, "minidisk:", err)
-		code := 1
-		if ec, ok := err.(cli.ExitCoder); ok {
-			code = ec.ExitCode()
-		}
-		os.Exit(code)
-	}
+	os.Exit(runCLI(os.Args, os.Stdout, os.Stderr))
 }

@@ -11,7 +11,7 @@ import (
 // `create` and `rootfs add`.
 func payloadFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "kernel", Required: true, Usage: "bzImage to boot (see `minidisk kernel`)"},
+		&cli.StringFlag{Name: "kernel", Required: true, Usage: "`BZIMAGE` to boot (make one with: minidisk kernel --profile legacy)"},
 		&cli.StringFlag{Name: "busybox", Usage: "BusyBox binary (default: busybox in PATH)"},
 		&cli.StringFlag{Name: "append", Usage: "extra kernel arguments"},
 		&cli.StringFlag{Name: "applets", Value: "sh,ln,ls", Usage: "BusyBox applet links in /bin, or all"},
