@@ -26,7 +26,7 @@ func newApp() *cli.App {
 			grubCommand(),
 			kernelCommand(),
 			bootCommand(),
-			doctorCommand(),
+			doctorCommand(), explainCommand(),
 			lsCommand(), catCommand(), mountCommand(), umountCommand(),
 		},
 	}
