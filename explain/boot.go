@@ -67,7 +67,7 @@ func (d *Disk) explainBoot() (*View, error) {
 	}
 	for i, r := range info.Blocklist {
 		add(Step{Stage: fmt.Sprintf("%s's first sector (its loader), blocklist entry %d", info.Kind, i),
-			Reads: fmt.Sprintf("sectors %d..%d (bytes %d..%d) to segment 0x%04X", r.Start, uint64(r.Start)+uint64(r.Count)-1, int64(r.Start)*512, (int64(r.Start)+int64(r.Count))*512-1, r.Segment),
+			Reads:  fmt.Sprintf("sectors %d..%d (bytes %d..%d) to segment 0x%04X", r.Start, uint64(r.Start)+uint64(r.Count)-1, int64(r.Start)*512, (int64(r.Start)+int64(r.Count))*512-1, r.Segment),
 			Offset: int64(r.Start) * 512, Size: int64(r.Count) * 512, Does: fmt.Sprintf("the rest of the %s, then jumps into it", info.Kind),
 			Refs: []string{fmt.Sprintf("gap.blocklist%d.count", i)}})
 	}
@@ -86,7 +86,7 @@ func (d *Disk) explainBoot() (*View, error) {
 	sbOff := g.base + 1024
 	if stage2 != "" {
 		add(Step{Stage: info.Kind + " mounts the root partition",
-			Reads: fmt.Sprintf("partition entry %d (start LBA %d), the superblock (bytes %d..%d) and the group descriptors (from byte %d)", part+1, g.base/512, sbOff, sbOff+1023, g.descBase),
+			Reads:  fmt.Sprintf("partition entry %d (start LBA %d), the superblock (bytes %d..%d) and the group descriptors (from byte %d)", part+1, g.base/512, sbOff, sbOff+1023, g.descBase),
 			Offset: sbOff, Size: 1024, Does: fmt.Sprintf("stage2 device %s, from the header setup wrote", grub.PartitionName(byte(info.Stage2Device>>24), info.Stage2Device)),
 			Refs: []string{pe, "fs.magic", "gap.stage2_device"}})
 		d.addFileStep(g, add, info.Kind+" loads stage2", stage2, "to 0x8000 and jumps to it; stage2 reads the menu (GRUB's menu.lst) named after it", "gap.stage2_path")

@@ -433,7 +433,9 @@ func (d *Disk) mapBlocks(g *fsGeometry, v *View, w *Walk) error {
 	return nil
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 // WalkPath returns the path walk as data (the path view's numbers).
 func (d *Disk) WalkPath(p string) (*Walk, error) {
