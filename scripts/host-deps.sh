@@ -10,7 +10,7 @@ want=(
   linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc
 )
 if [ "${1:-test}" = test ]; then
-  want+=(chromium)
+  want+=(chromium binutils sbsigntool)
 fi
 missing=()
 for p in "${want[@]}"; do
