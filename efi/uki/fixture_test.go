@@ -45,7 +45,7 @@ func makeStub(t testing.TB, s stubSpec) []byte {
 	binary.LittleEndian.PutUint16(c[18:], 0x206)
 	o := b[0x98:]
 	binary.LittleEndian.PutUint16(o[0:], magicPE32Plus)
-	binary.LittleEndian.PutUint32(o[4:], 0x200)  // SizeOfCode
+	binary.LittleEndian.PutUint32(o[4:], 0x200)   // SizeOfCode
 	binary.LittleEndian.PutUint32(o[16:], 0x1000) // entry point
 	binary.LittleEndian.PutUint32(o[32:], 0x1000) // SectionAlignment
 	binary.LittleEndian.PutUint32(o[36:], 0x200)  // FileAlignment
