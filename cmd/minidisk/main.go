@@ -20,7 +20,7 @@ func newApp() *cli.App {
 			planCommand(),
 			createCommand(),
 			rootfsCommand(),
-			libsCommand(),
+			libsCommand(), modulesCommand(),
 			mkfsCommand(),
 			initramfsCommand(), efiCommand(), flashCommand(),
 			grubCommand(),
