@@ -135,7 +135,6 @@ func (d *Disk) explainGap() (*View, error) {
 				f.Text += " " + info.ConfigPath
 			}
 			f.Patched = true
-			f.Refs = []string{"path.target"}
 			hdr.Fields = append(hdr.Fields, f)
 		} else if info.ID == 0 && o < s2HeaderDump {
 			end := bytes.IndexByte(h[o:s2HeaderDump], 0)

@@ -11,6 +11,7 @@ want=(
 )
 if [ "${1:-test}" = test ]; then
   want+=(chromium binutils sbsigntool)
+  want+=(tidy libxml2-utils) # explain --html: HTML validators
 fi
 missing=()
 for p in "${want[@]}"; do
