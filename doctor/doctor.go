@@ -12,6 +12,8 @@ package doctor
 
 import (
 	"fmt"
+
+	"github.com/minidisk/minidisk/rootfs/ext2"
 	"io"
 	"runtime/debug"
 	"sort"
@@ -50,19 +52,36 @@ type Area string
 const (
 	AreaImage     Area = "image"
 	AreaPartition Area = "partition table"
+	AreaBoot      Area = "boot code"
 	AreaFS        Area = "filesystem"
 	AreaGRUB      Area = "GRUB Legacy"
+	AreaGRUB2     Area = "GRUB 2"
+	AreaSyslinux  Area = "SYSLINUX"
 	AreaKernel    Area = "kernel"
 	AreaUserland  Area = "userland"
 	AreaUEFI      Area = "UEFI"
 )
 
-var areaOrder = map[Area]int{AreaImage: 0, AreaPartition: 1, AreaFS: 2, AreaGRUB: 3, AreaKernel: 4, AreaUserland: 5, AreaUEFI: 6}
+var areaOrder = map[Area]int{AreaImage: 0, AreaPartition: 1, AreaBoot: 2, AreaFS: 3, AreaGRUB: 4, AreaGRUB2: 5, AreaSyslinux: 6, AreaKernel: 7, AreaUserland: 8, AreaUEFI: 9}
+
+// Scheme is how the image is laid out, as doctor identified it.
+type Scheme string
+
+const (
+	SchemeNone        Scheme = "none"
+	SchemeMBR         Scheme = "mbr"
+	SchemeGPT         Scheme = "gpt"
+	SchemeBareExt2    Scheme = "bare ext2"   // an ext2/3/4 filesystem from byte 0
+	SchemeSuperfloppy Scheme = "superfloppy" // a FAT filesystem from sector 0
+	SchemeGRUBFloppy  Scheme = "grub floppy" // stage1 + stage2 in raw sectors
+	SchemeISO         Scheme = "iso9660"
+	SchemeISOHybrid   Scheme = "iso9660 hybrid"
+)
 
 // Finding is one diagnosis.
 type Finding struct {
 	// ID is stable (tests and scripts match on it), e.g. "fs-beyond-partition".
-	ID       string   `json:"id"`
+	ID       ID       `json:"id"`
 	Area     Area     `json:"area"`
 	Severity Severity `json:"severity"`
 	Title    string   `json:"title"`
@@ -86,11 +105,16 @@ type Options struct {
 
 // PartitionInfo is one used MBR entry as the report keeps it.
 type PartitionInfo struct {
-	Index    int    `json:"index"` // 1..4
-	Type     byte   `json:"type"`
+	Index    int    `json:"index"` // as Linux numbers it: 1..4 primary, 5.. logical; GPT slot
+	Type     byte   `json:"type"`  // MBR type; 0 for GPT
 	Bootable bool   `json:"bootable"`
 	Start    uint64 `json:"start"`   // first sector
 	Sectors  uint64 `json:"sectors"` // length
+	Logical  bool   `json:"logical,omitempty"`
+	// GPT: the type (as a name when doctor knows it, else the GUID) and
+	// the partition's own GUID (PARTUUID=).
+	GPTType string `json:"gpt_type,omitempty"`
+	GUID    string `json:"guid,omitempty"`
 }
 
 // End is the last sector (inclusive).
@@ -148,10 +172,13 @@ type Report struct {
 	Image       string          `json:"image"`
 	SizeBytes   int64           `json:"size_bytes"`
 	DiskSectors uint64          `json:"disk_sectors"`
-	Scheme      string          `json:"scheme"` // "mbr", "gpt", "bare ext2", "none"
+	Scheme      Scheme          `json:"scheme"`
+	Boot        *BootInfo       `json:"boot,omitempty"`
 	Partitions  []PartitionInfo `json:"partitions,omitempty"`
 	FS          *FSInfo         `json:"filesystem,omitempty"`
 	GRUB        *GRUBInfo       `json:"grub,omitempty"`
+	GRUB2       *GRUB2Info      `json:"grub2,omitempty"`
+	Syslinux    *SyslinuxInfo   `json:"syslinux,omitempty"`
 	Findings    []Finding       `json:"findings"`
 	// Unreadable is set when the image could not be read at all (exit 2).
 	Unreadable bool `json:"unreadable,omitempty"`
@@ -186,7 +213,7 @@ func (r *Report) ExitCode() int {
 }
 
 // Has returns the first finding with the given ID, or nil.
-func (r *Report) Has(id string) *Finding {
+func (r *Report) Has(id ID) *Finding {
 	for i := range r.Findings {
 		if r.Findings[i].ID == id {
 			return &r.Findings[i]
@@ -207,6 +234,27 @@ type diag struct {
 	menu    *menu
 	initrd  bool // the boot entry has an initrd: root= and init are its business
 	cmdline map[string]string
+	// target is what the loader boots, as far as doctor followed it: the
+	// kernel, initrd and command line. nil when the chain stopped earlier.
+	target *bootTarget
+	// parts are all partitions, logical and GPT ones included.
+	parts []PartitionInfo
+	// rootSB is the root filesystem's superblock when the filesystem
+	// itself could not be opened (features the reader does not follow).
+	rootSB *ext2.Superblock
+}
+
+// bootTarget is what a boot loader hands over: the kernel and initrds (and
+// the filesystem they are read from) and the kernel command line. The
+// loader checks fill it; the root filesystem, kernel, initrd and userland
+// checks read it, whichever loader it came from.
+type bootTarget struct {
+	Loader   Loader
+	Where    string    // the config file and line, for evidence
+	loaderFS *loaderFS // the filesystem the loader reads the kernel from
+	Kernel   string    // path in loaderFS
+	Initrds  []string
+	Cmdline  string
 }
 
 func (d *diag) add(f Finding) { d.rep.Findings = append(d.rep.Findings, f) }
@@ -221,15 +269,22 @@ func Diagnose(r io.ReaderAt, size int64, opt Options) *Report {
 	if opt.MaxFiles <= 0 {
 		opt.MaxFiles = 200000
 	}
-	rep := &Report{Image: opt.Name, SizeBytes: size, DiskSectors: uint64(max(size, 0)) / sectorSize, Scheme: "none"}
+	rep := &Report{Image: opt.Name, SizeBytes: size, DiskSectors: uint64(max(size, 0)) / sectorSize, Scheme: SchemeNone}
 	d := &diag{r: r, size: size, opt: opt, rep: rep}
+	// The boot in order: identify the path first (sector 0 and what it
+	// points to), then judge the partition table, the loader by its own
+	// rules, and what the loader boots. A check for a new loader goes into
+	// checkBootLoader; a check of what a loader boots (kernel, initrd,
+	// modules, UKI) reads d.target and goes after checkKernel.
 	steps := []struct {
 		area Area
 		run  func()
 	}{
 		{AreaImage, d.checkImage},
+		{AreaBoot, d.identify},
 		{AreaPartition, d.checkPartitions},
 		{AreaUEFI, d.checkUEFI},
+		{AreaBoot, d.checkBootLoader},
 		{AreaFS, d.checkFS},
 		{AreaGRUB, d.checkGRUB},
 		{AreaKernel, d.checkKernel},
@@ -252,7 +307,7 @@ func Diagnose(r io.ReaderAt, size int64, opt Options) *Report {
 func (d *diag) guard(area Area, run func()) {
 	defer func() {
 		if p := recover(); p != nil {
-			d.add(Finding{ID: "internal-error", Area: area, Severity: Error,
+			d.add(Finding{ID: IDInternalError, Area: area, Severity: Error,
 				Title:    "doctor crashed while checking the " + string(area),
 				Evidence: fmt.Sprintf("panic: %v\n%s", p, debug.Stack()),
 				Fix:      "report this as a minidisk bug with the image (or `minidisk doctor --json` output)"})
@@ -279,7 +334,7 @@ func readFull(r io.ReaderAt, b []byte, off int64) error {
 func (d *diag) checkImage() {
 	if d.size < sectorSize {
 		d.rep.Unreadable = true
-		d.add(Finding{ID: "image-too-small", Area: AreaImage, Severity: Error,
+		d.add(Finding{ID: IDImageTooSmall, Area: AreaImage, Severity: Error,
 			Title:    "the image is smaller than one sector",
 			Evidence: fmt.Sprintf("%d bytes; a disk needs at least the 512-byte MBR", d.size),
 			Fix:      "give doctor the whole disk image (not a partition or a truncated copy)"})
@@ -288,14 +343,14 @@ func (d *diag) checkImage() {
 	b := make([]byte, sectorSize)
 	if err := readFull(d.r, b, 0); err != nil {
 		d.rep.Unreadable = true
-		d.add(Finding{ID: "image-unreadable", Area: AreaImage, Severity: Error,
+		d.add(Finding{ID: IDImageUnreadable, Area: AreaImage, Severity: Error,
 			Title: "sector 0 cannot be read", Evidence: err.Error(),
 			Fix: "check that the file is readable and not truncated"})
 		return
 	}
 	d.mbr = b
 	if d.size%sectorSize != 0 {
-		d.add(Finding{ID: "image-odd-size", Area: AreaImage, Severity: Warning,
+		d.add(Finding{ID: IDImageOddSize, Area: AreaImage, Severity: Warning,
 			Title:    "the image size is not a whole number of 512-byte sectors",
 			Evidence: fmt.Sprintf("%d bytes = %d sectors + %d bytes; the trailing bytes are invisible to the BIOS and to Linux", d.size, d.size/sectorSize, d.size%sectorSize),
 			Fix:      fmt.Sprintf("truncate -s %d %s (round up to whole sectors)", (d.size/sectorSize+1)*sectorSize, d.opt.Name)})

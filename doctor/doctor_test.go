@@ -11,7 +11,7 @@ func TestGoodHandMadeImage(t *testing.T) {
 	if rep.ExitCode() != 0 || rep.Warnings() != 0 {
 		t.Fatalf("exit %d, %d warnings:\n%s", rep.ExitCode(), rep.Warnings(), dump(rep))
 	}
-	for _, id := range []string{"part-ok", "fs-ok", "grub-stage15-ok", "grub-ok", "kernel-ok", "init-ok", "console-ok"} {
+	for _, id := range []ID{"part-ok", "fs-ok", "grub-stage15-ok", "grub-ok", "kernel-ok", "init-ok", "console-ok"} {
 		want(t, rep, id, OK)
 	}
 	t.Logf("\n%s", dump(rep))

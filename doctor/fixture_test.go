@@ -290,7 +290,7 @@ func diagnoseFile(t testing.TB, img string) *Report {
 
 // want asserts that the report has finding id with the given severity and
 // that its evidence mentions every string in ev.
-func want(t testing.TB, rep *Report, id string, sev Severity, ev ...string) *Finding {
+func want(t testing.TB, rep *Report, id ID, sev Severity, ev ...string) *Finding {
 	t.Helper()
 	f := rep.Has(id)
 	if f == nil {

@@ -56,17 +56,26 @@ func (d *diag) findRoot() (PartitionInfo, bool) {
 // checkFS opens the root filesystem and compares it with its partition.
 func (d *diag) checkFS() {
 	var v fsView
+	if d.rep.Boot.Loader == LoaderUEFI && d.target == nil {
+		return // the EFI application carries its own root (checkUEFI)
+	}
 	switch d.rep.Scheme {
-	case "mbr":
-		p, ok := d.findRoot()
+	case SchemeMBR, SchemeGPT:
+		p, ok, decided := d.rootFromTarget()
+		if !decided {
+			p, ok = d.findRoot()
+		}
 		if !ok {
+			if decided {
+				return
+			}
 			if p.Index != 0 {
-				d.add(Finding{ID: "fs-missing", Area: AreaFS, Severity: Error,
+				d.add(Finding{ID: IDFSMissing, Area: AreaFS, Severity: Error,
 					Title:    fmt.Sprintf("partition %d holds no ext2 filesystem", p.Index),
 					Evidence: fmt.Sprintf("no ext2 magic (0xEF53) at byte %d (partition start %d × 512 + 1080)", int64(p.Start)*sectorSize+1080, p.Start),
 					Fix:      fmt.Sprintf("make the filesystem and copy it in: mke2fs -t ext2 -b 1024 -I 128 -d ROOT part.img BLOCKS; dd if=part.img of=IMG bs=512 seek=%d conv=notrunc", p.Start)})
 			} else if len(d.rep.Partitions) > 0 {
-				d.add(Finding{ID: "fs-missing", Area: AreaFS, Severity: Error,
+				d.add(Finding{ID: IDFSMissing, Area: AreaFS, Severity: Error,
 					Title:    "no partition holds an ext2 filesystem",
 					Evidence: fmt.Sprintf("none of the %d partitions is type 83 or has ext2 magic", len(d.rep.Partitions)),
 					Fix:      "create a Linux (83) partition and an ext2 filesystem in it"})
@@ -74,7 +83,7 @@ func (d *diag) checkFS() {
 			return
 		}
 		v = fsView{part: p, base: int64(p.Start) * sectorSize, bytes: int64(p.Sectors) * sectorSize}
-	case "bare ext2":
+	case SchemeBareExt2:
 		v = fsView{base: 0, bytes: d.size}
 	default:
 		return
@@ -85,8 +94,17 @@ func (d *diag) checkFS() {
 	// Open without a limit first: the superblock says how large the
 	// filesystem thinks it is, which may be more than the partition.
 	raw, err := ext2.Open(d.r, v.base, 0)
+	if sb := d.readSuperblock(v.base); err != nil && sb != nil && sb.Validate() == nil {
+		// A sound superblock whose features the reader does not follow
+		// (ext4's extents, 64bit, ...): the files are unchecked, not broken.
+		d.rootSB = sb
+		d.add(Finding{ID: IDFSUnchecked, Area: AreaFS, Severity: Info,
+			Title:    fmt.Sprintf("the %s filesystem in %s is not readable by doctor: its files are unchecked", ext2Kind(sb), partName(v.part)),
+			Evidence: err.Error()})
+		return
+	}
 	if err != nil {
-		d.add(Finding{ID: "fs-unreadable", Area: AreaFS, Severity: Error,
+		d.add(Finding{ID: IDFSUnreadable, Area: AreaFS, Severity: Error,
 			Title:    fmt.Sprintf("the ext2 filesystem in %s cannot be read", partName(v.part)),
 			Evidence: err.Error(),
 			Fix:      "check it with `e2fsck -fn` on the partition (dd it out first), or recreate it"})
@@ -102,42 +120,42 @@ func (d *diag) checkFS() {
 		info.OverrunBlocks = info.Blocks - info.PartitionBlocks
 		d.beyondPartition(raw, v, info)
 	} else if fsBytes > avail {
-		d.add(Finding{ID: "fs-past-image-end", Area: AreaFS, Severity: Error,
+		d.add(Finding{ID: IDFSPastImageEnd, Area: AreaFS, Severity: Error,
 			Title:    "the filesystem runs past the end of the image file",
 			Evidence: fmt.Sprintf("%d blocks × %d bytes = %d bytes from byte %d, but the image has only %d bytes after it: the image was truncated", sb.BlocksCount, bs, fsBytes, v.base, avail),
 			Fix:      fmt.Sprintf("restore the full image, or grow it: truncate -s %d IMG", v.base+fsBytes)})
 	}
 	if info.OverrunBlocks == 0 && info.PartitionBlocks-info.Blocks > info.PartitionBlocks/10 && info.PartitionBlocks-info.Blocks > 1024 {
-		d.add(Finding{ID: "fs-smaller-than-partition", Area: AreaFS, Severity: Info,
+		d.add(Finding{ID: IDFSSmallerThanPartition, Area: AreaFS, Severity: Info,
 			Title:    "the filesystem does not fill its partition",
 			Evidence: fmt.Sprintf("%d of the partition's %d blocks are used by the filesystem; %d blocks (%s) lie unused", info.Blocks, info.PartitionBlocks, info.PartitionBlocks-info.Blocks, disk.FormatSize(int64(info.PartitionBlocks-info.Blocks)*bs)),
 			Fix:      fmt.Sprintf("resize2fs the filesystem to %d blocks if the space is wanted", info.PartitionBlocks)})
 	}
 	if per := int64(disk.PageSize) / bs; per > 1 && int64(sb.BlocksCount)%per != 0 {
-		d.add(Finding{ID: "fs-blocks-not-page-multiple", Area: AreaFS, Severity: Warning,
+		d.add(Finding{ID: IDFSBlocksNotPageMultiple, Area: AreaFS, Severity: Warning,
 			Title:    "the block count is not a multiple of the page size",
 			Evidence: fmt.Sprintf("%d blocks of %d bytes = %d bytes, not a multiple of %d: the last %d blocks share a page with no block device behind it (the 2007 recipe rounds the count down to a multiple of %d)", sb.BlocksCount, bs, fsBytes, disk.PageSize, int64(sb.BlocksCount)%per, per),
 			Fix:      fmt.Sprintf("make the filesystem %d blocks (mke2fs ... %d)", int64(min(info.Blocks, info.PartitionBlocks))/per*per, int64(min(info.Blocks, info.PartitionBlocks))/per*per)})
 	}
 	if v.bytes%bs >= 1024 && info.OverrunBlocks == 0 { // a half-KiB tail is part-odd-size
-		d.add(Finding{ID: "fs-partition-not-block-multiple", Area: AreaFS, Severity: Info,
+		d.add(Finding{ID: IDFSPartitionNotBlockMultiple, Area: AreaFS, Severity: Info,
 			Title:    "the partition is not a whole number of filesystem blocks",
 			Evidence: fmt.Sprintf("%d bytes = %d blocks of %d + %d bytes that no block can use", v.bytes, v.bytes/bs, bs, v.bytes%bs)})
 	}
 	if sb.State&ext2.StateValid == 0 || sb.State&2 != 0 {
-		d.add(Finding{ID: "fs-not-clean", Area: AreaFS, Severity: Warning,
+		d.add(Finding{ID: IDFSNotClean, Area: AreaFS, Severity: Warning,
 			Title:    "the filesystem is not marked clean",
 			Evidence: fmt.Sprintf("s_state = %#x (1 = cleanly unmounted, 2 = errors found); the kernel mounts it but e2fsck should look first", sb.State),
 			Fix:      "e2fsck -f the partition before booting"})
 	}
 	if sb.FeatureCompat&ext2.FeatureCompatHasJournal != 0 {
-		d.add(Finding{ID: "fs-has-journal", Area: AreaFS, Severity: Info,
+		d.add(Finding{ID: IDFSHasJournal, Area: AreaFS, Severity: Info,
 			Title:    "the filesystem has a journal (ext3)",
 			Evidence: "has_journal is set; the kernel needs CONFIG_EXT3_FS or CONFIG_EXT4_FS to mount it read-write as ext3, GRUB Legacy reads it as ext2"})
 	}
 	lim, err := ext2.Open(d.r, v.base, v.bytes)
 	if err != nil {
-		d.add(Finding{ID: "fs-unreadable", Area: AreaFS, Severity: Error,
+		d.add(Finding{ID: IDFSUnreadable, Area: AreaFS, Severity: Error,
 			Title:    fmt.Sprintf("the ext2 filesystem in %s cannot be read within its partition", partName(v.part)),
 			Evidence: err.Error(),
 			Fix:      "recreate the filesystem with a block count that fits the partition (`minidisk plan IMG`)"})
@@ -146,7 +164,7 @@ func (d *diag) checkFS() {
 	v.fs, v.sb = lim, lim.Superblock()
 	d.fs = &v
 	if !d.hasArea(AreaFS, Warning, Error) {
-		d.add(Finding{ID: "fs-ok", Area: AreaFS, Severity: OK,
+		d.add(Finding{ID: IDFSOK, Area: AreaFS, Severity: OK,
 			Title: "ext2 filesystem fits its partition",
 			Evidence: fmt.Sprintf("%s: %d blocks of %d bytes in %d-block room, %d-byte inodes, %d free blocks", partName(v.part),
 				sb.BlocksCount, bs, info.PartitionBlocks, info.InodeSize, sb.FreeBlocksCount)})
@@ -238,7 +256,7 @@ func (d *diag) beyondPartition(raw *ext2.Reader, v fsView, info *FSInfo) {
 		listed = listed[:maxFilesListed]
 	}
 	fit := info.PartitionBlocks / uint64(max(disk.PageSize/bs, 1)) * uint64(max(disk.PageSize/bs, 1))
-	d.add(Finding{ID: "fs-beyond-partition", Area: AreaFS, Severity: Error,
+	d.add(Finding{ID: IDFSBeyondPartition, Area: AreaFS, Severity: Error,
 		Title:    fmt.Sprintf("the filesystem is %d blocks larger than its partition", info.OverrunBlocks),
 		Evidence: ev,
 		Fix: fmt.Sprintf("recreate the filesystem with the partition's block count: mke2fs -b %d ... part.img %d (mke2fs on the image from the offset without a count takes the whole file); or resize2fs it to %d blocks",

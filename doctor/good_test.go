@@ -41,7 +41,7 @@ func TestMinidiskCreateImageIsClean(t *testing.T) {
 			if rep.ExitCode() != 0 || rep.Warnings() != 0 {
 				t.Fatalf("exit %d, %d warnings:\n%s", rep.ExitCode(), rep.Warnings(), dump(rep))
 			}
-			for _, id := range []string{"fs-ok", "grub-stage15-ok", "grub-ok", "kernel-ok", "init-ok", "console-ok"} {
+			for _, id := range []ID{"fs-ok", "grub-stage15-ok", "grub-ok", "kernel-ok", "init-ok", "console-ok"} {
 				want(t, rep, id, OK)
 			}
 		})

@@ -13,8 +13,9 @@ import (
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
-// GRUB Legacy facts (GRUB 0.97 stage1/stage1.h, stage2/shared.h, measured
-// in ../shared/notes/grub-legacy.md).
+// GRUB Legacy facts (GRUB 0.97 stage1/stage1.h, stage2/shared.h; the
+// field offsets are checked against the GRUB shell's own install in
+// grub/oracle_test.go).
 const (
 	stage15LoadAddress = 0x2000
 	stage2LoadAddress  = 0x8000
@@ -28,7 +29,7 @@ const (
 // stage it loads (stage1.5 in the gap, or stage2 by blocklist), stage2 in
 // the filesystem, the menu, and the files the menu names.
 func (d *diag) checkGRUB() {
-	if d.rep.Scheme != "mbr" && d.rep.Scheme != "bare ext2" {
+	if d.rep.Boot.Loader != LoaderGRUBLegacy {
 		return
 	}
 	info := &GRUBInfo{}
@@ -36,10 +37,10 @@ func (d *diag) checkGRUB() {
 	configPath, stage2Path := defaultConfig, defaultStage2
 	s1, s1err := grub.ParseStage1(d.mbr)
 	switch {
-	case s1err != nil && s1 == nil:
-		d.noStage1()
+	case s1 == nil: // identify saw stage1 here; cannot happen
+		return
 	case s1err != nil:
-		d.add(Finding{ID: "grub-stage1-version", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage1Version, Area: AreaGRUB, Severity: Error,
 			Title: "the MBR's GRUB stage1 is not GRUB 0.97's", Evidence: s1err.Error(),
 			Fix: "reinstall: printf 'root (hd0,0)\\nsetup (hd0)\\n' | grub --batch --device-map=MAP"})
 	default:
@@ -50,33 +51,15 @@ func (d *diag) checkGRUB() {
 		}
 	}
 	if d.fs == nil {
+		if d.rootSB != nil {
+			d.checkGRUBFilesystem(d.rootSB)
+		}
 		return
 	}
 	d.checkGRUBPartitionType()
-	d.checkGRUBFilesystem()
+	d.checkGRUBFilesystem(d.fs.sb)
 	d.checkStage2File(stage2Path)
 	d.checkMenu(configPath)
-}
-
-// noStage1 explains what sits in the MBR instead of GRUB's stage1.
-func (d *diag) noStage1() {
-	code := d.mbr[:440]
-	ev := ""
-	switch {
-	case bytes.Count(code, []byte{0}) == len(code):
-		ev = "bytes 0..439 (boot code) are all zero: the BIOS finds the 55 AA signature, jumps to sector 0 and runs nothing (SeaBIOS hangs after \"Booting from Hard Disk...\")"
-	case bytes.Contains(code, []byte("GRUB \x00")) || bytes.Contains(code, []byte("GRUB\x20")):
-		d.add(Finding{ID: "grub-not-legacy", Area: AreaGRUB, Severity: Info,
-			Title:    "the MBR holds another GRUB (GRUB 2's boot.img?), not GRUB Legacy",
-			Evidence: "the boot code names GRUB but does not start with GRUB Legacy's jmp 0x4A; doctor checks GRUB Legacy installs only"})
-		return
-	default:
-		ev = fmt.Sprintf("the boot code starts %02X %02X, not GRUB Legacy's EB 48 (jmp 0x4A): some other boot loader, or none", code[0], code[1])
-	}
-	d.add(Finding{ID: "grub-stage1-missing", Area: AreaGRUB, Severity: Error,
-		Title:    "GRUB Legacy's stage1 is not in the MBR",
-		Evidence: ev,
-		Fix:      "install GRUB: printf 'root (hd0,0)\\nsetup (hd0)\\n' | qemu-i386 /usr/sbin/grub --batch --no-floppy --device-map=MAP (or `minidisk grub install IMG`)"})
 }
 
 // checkNextStage reads the stage stage1 loads and checks it; it returns the
@@ -84,7 +67,7 @@ func (d *diag) noStage1() {
 func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stage2 string) {
 	sec := uint64(s1.Stage2Sector)
 	if sec+2 > d.rep.DiskSectors {
-		d.add(Finding{ID: "grub-stage2-sector-outside", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage2SectorOutside, Area: AreaGRUB, Severity: Error,
 			Title:    "stage1 loads a sector past the end of the image",
 			Evidence: fmt.Sprintf("stage2_sector = %d, the image has %d sectors: GRUB prints \"Read Error\" or hangs after \"GRUB \"", sec, d.rep.DiskSectors),
 			Fix:      "reinstall GRUB with setup (hd0)"})
@@ -92,7 +75,7 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 	}
 	b := make([]byte, 2*sectorSize)
 	if err := readFull(d.r, b, int64(sec)*sectorSize); err != nil {
-		d.add(Finding{ID: "grub-stage2-sector-outside", Area: AreaGRUB, Severity: Error, Title: "the stage stage1 loads cannot be read", Evidence: err.Error()})
+		d.add(Finding{ID: IDGRUBStage2SectorOutside, Area: AreaGRUB, Severity: Error, Title: "the stage stage1 loads cannot be read", Evidence: err.Error()})
 		return "", ""
 	}
 	st, err := grub.ParseStage15(b)
@@ -101,7 +84,7 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 		if p := d.partitionAt(sec); p != nil {
 			where = fmt.Sprintf("partition %d", p.Index)
 		}
-		d.add(Finding{ID: "grub-stage2-sector-wrong", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage2SectorWrong, Area: AreaGRUB, Severity: Error,
 			Title: "stage1 points at a sector that holds no GRUB stage",
 			Evidence: fmt.Sprintf("stage2_sector = %d (in %s) holds no GRUB 0.97 stage header (%v): the sectors were overwritten after setup (re-partitioning, a filesystem written over the gap, or stage2 moved)",
 				sec, where, err),
@@ -114,7 +97,7 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 		wantAddr = stage2LoadAddress
 	}
 	if s1.Stage2Address != wantAddr {
-		d.add(Finding{ID: "grub-stage-address-mismatch", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStageAddressMismatch, Area: AreaGRUB, Severity: Error,
 			Title:    "stage1's load address does not match the stage it loads",
 			Evidence: fmt.Sprintf("stage1 loads sector %d at 0x%04X, but that sector holds a %s, which runs at 0x%04X", sec, s1.Stage2Address, st.Kind, wantAddr),
 			Fix:      "reinstall GRUB with setup (hd0)"})
@@ -150,17 +133,17 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 		bad = append(bad, fmt.Sprintf("the blocklist adds up to %d sectors, more than any GRUB stage", total))
 	}
 	if len(bad) > 0 {
-		d.add(Finding{ID: "grub-blocklist-outside-gap", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBBlocklistOutsideGap, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("the %s's blocklist points outside the gap", st.Kind),
 			Evidence: strings.Join(bad, "; "),
 			Fix:      "leave at least 20 free sectors before the first partition (start at 63 or 2048) and run setup (hd0) again"})
 	} else if embedded {
-		d.add(Finding{ID: "grub-stage15-ok", Area: AreaGRUB, Severity: OK,
+		d.add(Finding{ID: IDGRUBStage15OK, Area: AreaGRUB, Severity: OK,
 			Title:    fmt.Sprintf("stage1 loads an embedded %s", st.Kind),
 			Evidence: fmt.Sprintf("stage1: stage2_sector %d at 0x%04X; %s (%s) in sectors %d..%d, before the first partition at %d", sec, s1.Stage2Address, st.Kind, st.VersionString, sec, sec+total-1, first)})
 	}
 	if st.ID == 0 && len(bad) == 0 && !embedded {
-		d.add(Finding{ID: "grub-stage2-blocklist-ok", Area: AreaGRUB, Severity: OK,
+		d.add(Finding{ID: IDGRUBStage2BlocklistOK, Area: AreaGRUB, Severity: OK,
 			Title:    "stage1 loads stage2 directly (no stage1.5)",
 			Evidence: fmt.Sprintf("stage1: stage2_sector %d at 0x%04X, %d sectors by blocklist inside the partition", sec, s1.Stage2Address, total)})
 	}
@@ -176,7 +159,7 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 	info.ConfigPath = st.ConfigPath
 	if d.fs != nil && d.fs.part.Index != 0 {
 		if part != 0xFF && part != d.fs.part.Index-1 {
-			d.add(Finding{ID: "grub-install-partition", Area: AreaGRUB, Severity: Error,
+			d.add(Finding{ID: IDGRUBInstallPartition, Area: AreaGRUB, Severity: Error,
 				Title: "the stage1.5 looks for stage2 on another partition",
 				Evidence: fmt.Sprintf("the %s reads %s on GRUB partition %d = partition %d, but the root filesystem is partition %d: GRUB stops with \"Error 17\" or \"Error 15\"",
 					st.Kind, st.Stage2Path, part, part+1, d.fs.part.Index),
@@ -187,7 +170,7 @@ func (d *diag) checkNextStage(s1 *grub.Stage1Info, info *GRUBInfo) (config, stag
 		c := d.sniff(int64(p.Start) * sectorSize)
 		wantKind := map[content]string{contentExt2: "e2fs_stage1_5", contentFAT: "fat_stage1_5"}[c]
 		if wantKind != "" && wantKind != st.Kind {
-			d.add(Finding{ID: "grub-stage15-fs-mismatch", Area: AreaGRUB, Severity: Error,
+			d.add(Finding{ID: IDGRUBStage15FSMismatch, Area: AreaGRUB, Severity: Error,
 				Title:    "the stage1.5 cannot read the partition's filesystem",
 				Evidence: fmt.Sprintf("embedded stage is %s, partition %d holds %s (needs %s): GRUB stops with \"Error 17: Cannot mount selected partition\"", st.Kind, p.Index, c, wantKind),
 				Fix:      "run setup (hd0) again so GRUB embeds the stage1.5 for this filesystem"})
@@ -212,7 +195,7 @@ func (d *diag) checkStage2Blocklist(sec uint64, st *grub.Stage15Info) {
 	base := uint64(d.fs.base / sectorSize)
 	want := base + uint64(blocks[0])*spb
 	if want != sec {
-		d.add(Finding{ID: "grub-stage2-moved", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage2Moved, Area: AreaGRUB, Severity: Error,
 			Title:    "stage1 points at old sectors of stage2",
 			Evidence: fmt.Sprintf("stage1 loads sector %d, but %s now starts at sector %d (block %d): the file was rewritten after setup", sec, defaultStage2, want, blocks[0]),
 			Fix:      "run setup (hd0) again after copying stage2"})
@@ -260,7 +243,7 @@ func (d *diag) checkGRUBPartitionType() {
 	if p.Index == 0 || p.Type == typeLinux || p.Type == 0xfd {
 		return
 	}
-	d.add(Finding{ID: "grub-partition-type", Area: AreaGRUB, Severity: Error,
+	d.add(Finding{ID: IDGRUBPartitionType, Area: AreaGRUB, Severity: Error,
 		Title:    fmt.Sprintf("GRUB Legacy will not mount partition %d: its type is 0x%02X, not 83", p.Index, p.Type),
 		Evidence: fmt.Sprintf("partition %d holds ext2 but has type 0x%02X; GRUB 0.97 reads ext2 only from type 0x83 (or 0xFD) partitions: \"Filesystem type unknown, partition type 0x%x\", \"Error 17: Cannot mount selected partition\"", p.Index, p.Type, p.Type),
 		Fix:      fmt.Sprintf("sfdisk --part-type IMG %d 83", p.Index)})
@@ -268,13 +251,19 @@ func (d *diag) checkGRUBPartitionType() {
 
 // checkGRUBFilesystem flags filesystem features stock GRUB 0.97's ext2
 // reader (stage2/fsys_ext2fs.c) does not understand.
-func (d *diag) checkGRUBFilesystem() {
-	sb := d.fs.sb
+func (d *diag) checkGRUBFilesystem(sb *ext2.Superblock) {
+	build, buildEv := d.grubBuild()
 	if sz := sb.InodeSizeOrDefault(); sz != 128 {
-		d.add(Finding{ID: "grub-inode-size", Area: AreaGRUB, Severity: Error,
-			Title:    fmt.Sprintf("%d-byte inodes: stock GRUB Legacy cannot read this filesystem", sz),
-			Evidence: fmt.Sprintf("s_inode_size = %d; GRUB 0.97's ext2 reader assumes 128-byte inodes and reads the wrong inode (\"Error 2: Bad file or directory type\" or \"Error 15: File not found\"); only distribution-patched GRUBs cope", sz),
-			Fix:      "recreate the filesystem with mke2fs -I 128 (minidisk does)"})
+		if build == grubBuildPatched {
+			d.add(Finding{ID: IDGRUBInodeSize, Area: AreaGRUB, Severity: Info,
+				Title:    fmt.Sprintf("%d-byte inodes: this GRUB Legacy build reads them", sz),
+				Evidence: fmt.Sprintf("s_inode_size = %d; upstream GRUB 0.97 reads only 128-byte inodes, but the installed stage2 is a distribution-patched build (%s), which reads larger ones", sz, buildEv)})
+		} else {
+			d.add(Finding{ID: IDGRUBInodeSize, Area: AreaGRUB, Severity: Error,
+				Title:    fmt.Sprintf("%d-byte inodes: stock GRUB Legacy cannot read this filesystem", sz),
+				Evidence: fmt.Sprintf("s_inode_size = %d; GRUB 0.97's ext2 reader assumes 128-byte inodes and reads the wrong inode (\"Error 2: Bad file or directory type\" or \"Error 15: File not found\"); only distribution-patched GRUBs cope (%s)", sz, buildEv),
+				Fix:      "recreate the filesystem with mke2fs -I 128 (minidisk does)"})
+		}
 	}
 	var bad []string
 	if sb.FeatureIncompat&ext2.FeatureIncompatExtents != 0 {
@@ -290,7 +279,7 @@ func (d *diag) checkGRUBFilesystem() {
 		bad = append(bad, "inline_data")
 	}
 	if len(bad) > 0 {
-		d.add(Finding{ID: "grub-fs-features", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBFSFeatures, Area: AreaGRUB, Severity: Error,
 			Title:    "the filesystem uses ext4 features GRUB Legacy cannot read",
 			Evidence: fmt.Sprintf("incompatible features %s (s_feature_incompat %#x): GRUB 0.97 reads classic ext2/ext3 only", strings.Join(bad, ", "), sb.FeatureIncompat),
 			Fix:      "recreate it as ext2: mke2fs -t ext2 -I 128 (no -t ext4)"})
@@ -305,7 +294,7 @@ func (d *diag) checkStage2File(p string) {
 	}
 	b, err := d.readHead(p, 2*sectorSize)
 	if err != nil {
-		d.add(Finding{ID: "grub-stage2-missing", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage2Missing, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("%s cannot be read", p),
 			Evidence: fmt.Sprintf("the stage1.5 loads %s from %s: %v", p, partName(d.fs.part), errText(err)),
 			Fix:      fmt.Sprintf("copy GRUB's stage2 to %s (from /usr/lib/grub/i386-pc) and run setup (hd0) again", p)})
@@ -317,7 +306,7 @@ func (d *diag) checkStage2File(p string) {
 		if err == nil {
 			kind = "a " + st.Kind
 		}
-		d.add(Finding{ID: "grub-stage2-invalid", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBStage2Invalid, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("%s is not GRUB 0.97's stage2", p),
 			Evidence: fmt.Sprintf("%s is %s", p, kind),
 			Fix:      fmt.Sprintf("copy stage2 from the grub-legacy package to %s", p)})
@@ -376,7 +365,7 @@ func (d *diag) checkMenu(configPath string) {
 	d.rep.GRUB.ConfigPath = configPath
 	dev, p, hasDev := parseDevice(configPath)
 	if hasDev && dev.Partition >= 0 && d.fs.part.Index != 0 && dev.Partition != d.fs.part.Index-1 {
-		d.add(Finding{ID: "grub-config-other-partition", Area: AreaGRUB, Severity: Warning,
+		d.add(Finding{ID: IDGRUBConfigOtherPartition, Area: AreaGRUB, Severity: Warning,
 			Title:    "GRUB's config file is on another partition",
 			Evidence: fmt.Sprintf("stage2 reads %s; the root filesystem is partition %d; doctor did not check that partition", configPath, d.fs.part.Index)})
 		return
@@ -388,7 +377,7 @@ func (d *diag) checkMenu(configPath string) {
 		f.Close()
 	}
 	if err != nil {
-		d.add(Finding{ID: "grub-config-missing", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBConfigMissing, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("GRUB's menu %s cannot be read", p),
 			Evidence: fmt.Sprintf("%s%s: %s; GRUB drops to the grub> prompt instead of booting", p, d.describeLink(p), errText(err)),
 			Fix:      fmt.Sprintf("write the menu: %s (or grub.conf with ln -s grub.conf %s)", p, p)})
@@ -397,7 +386,7 @@ func (d *diag) checkMenu(configPath string) {
 	m := parseMenu(string(text))
 	d.menu = m
 	if len(m.Entries) == 0 {
-		d.add(Finding{ID: "grub-menu-empty", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBMenuEmpty, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("%s has no boot entry", p),
 			Evidence: fmt.Sprintf("%d bytes%s, no \"title\" line: GRUB shows the grub> prompt", len(text), d.describeLink(p)),
 			Fix:      "add: title Linux / root (hd0,0) / kernel /boot/vmlinuz root=/dev/sda1 rw"})
@@ -405,7 +394,7 @@ func (d *diag) checkMenu(configPath string) {
 	}
 	idx := m.Default
 	if idx < 0 || idx >= len(m.Entries) {
-		d.add(Finding{ID: "grub-default-out-of-range", Area: AreaGRUB, Severity: Warning,
+		d.add(Finding{ID: IDGRUBDefaultOutOfRange, Area: AreaGRUB, Severity: Warning,
 			Title:    fmt.Sprintf("default %d names no entry", m.Default),
 			Evidence: fmt.Sprintf("%s line %d: default %d, but there are %d entries (0..%d); GRUB falls back to entry 0", p, m.DefaultLine, m.Default, len(m.Entries), len(m.Entries)-1),
 			Fix:      "set default 0"})
@@ -421,7 +410,7 @@ func (d *diag) checkMenu(configPath string) {
 	if e.Root != "" {
 		rd, _, ok := parseDevice(e.Root)
 		if !ok {
-			d.add(Finding{ID: "grub-root-mismatch", Area: AreaGRUB, Severity: Error,
+			d.add(Finding{ID: IDGRUBRootMismatch, Area: AreaGRUB, Severity: Error,
 				Title:    "the entry's root device cannot be parsed",
 				Evidence: fmt.Sprintf("%s: root %s", where, e.Root),
 				Fix:      fmt.Sprintf("root %s", grubDevice{Disk: "hd0", Partition: d.fs.part.Index - 1})})
@@ -431,7 +420,7 @@ func (d *diag) checkMenu(configPath string) {
 		}
 	}
 	if e.Kernel == "" {
-		d.add(Finding{ID: "grub-kernel-missing", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBKernelMissing, Area: AreaGRUB, Severity: Error,
 			Title:    "the boot entry has no kernel line",
 			Evidence: where + ": no \"kernel\" command (GRUB: \"Error 8: Kernel must be loaded before booting\")",
 			Fix:      "add: kernel /boot/vmlinuz root=/dev/sda1 rw"})
@@ -443,7 +432,7 @@ func (d *diag) checkMenu(configPath string) {
 	}
 	d.checkRootArg(where, e)
 	if !d.hasArea(AreaGRUB, Error, Warning) {
-		d.add(Finding{ID: "grub-ok", Area: AreaGRUB, Severity: OK,
+		d.add(Finding{ID: IDGRUBOK, Area: AreaGRUB, Severity: OK,
 			Title:    "GRUB Legacy chain is complete",
 			Evidence: fmt.Sprintf("%s%s: %s %s %s", p, d.describeLink(p), e.Root, e.Kernel, e.Args)})
 	}
@@ -454,7 +443,7 @@ func (d *diag) checkRootDevice(where string, rd grubDevice) {
 	want := grubDevice{Disk: "hd0", Partition: d.fs.part.Index - 1}
 	switch {
 	case rd.Disk != "hd0":
-		d.add(Finding{ID: "grub-root-mismatch", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBRootMismatch, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("root %s is not this disk", rd),
 			Evidence: fmt.Sprintf("%s: root %s; booting from this disk makes it hd0", where, rd),
 			Fix:      fmt.Sprintf("root %s", want)})
@@ -463,7 +452,7 @@ func (d *diag) checkRootDevice(where string, rd grubDevice) {
 		if p := d.partitionByGRUBNumber(rd.Partition); p != nil {
 			other = fmt.Sprintf("partition %d, type 0x%02X", p.Index, p.Type)
 		}
-		d.add(Finding{ID: "grub-root-mismatch", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDGRUBRootMismatch, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("root %s is not the partition with the files", rd),
 			Evidence: fmt.Sprintf("%s: root %s is %s, but the root filesystem is partition %d = %s (GRUB numbers partitions from 0): GRUB stops with \"Error 22: No such partition\" or \"Error 17\"", where, rd, other, d.fs.part.Index, want),
 			Fix:      fmt.Sprintf("root %s", want)})
@@ -485,7 +474,10 @@ func (d *diag) checkMenuFile(where, what, file string, root grubDevice) {
 	if strings.Contains(p, "+") && !strings.Contains(p, "/") {
 		return // a blocklist ("300+1"), not a file
 	}
-	id := "grub-" + what + "-missing"
+	id := IDGRUBKernelMissing
+	if what == "initrd" {
+		id = IDGRUBInitrdMissing
+	}
 	fi, err := d.fs.fs.Stat(fsName(p))
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%s is a %v, not a regular file", p, fi.Mode().Type())
@@ -520,7 +512,7 @@ func (d *diag) checkRootArg(where string, e menuEntry) {
 		if e.Initrd != "" {
 			return // the initrd decides where the root is
 		}
-		d.add(Finding{ID: "kernel-root-missing", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDKernelRootMissing, Area: AreaGRUB, Severity: Error,
 			Title:    "the kernel line has no root=",
 			Evidence: fmt.Sprintf("%s: %q: without an initrd the kernel panics \"VFS: Unable to mount root fs on unknown-block(0,0)\"", where, e.Args),
 			Fix:      fmt.Sprintf("add root=/dev/sda%d rw to the kernel line", want)})
@@ -536,17 +528,17 @@ func (d *diag) checkRootArg(where string, e menuEntry) {
 			sev = Error
 			ev += fmt.Sprintf("; it also names partition %d, the root filesystem is partition %d", num, want)
 		}
-		d.add(Finding{ID: "kernel-root-hd", Area: AreaGRUB, Severity: sev,
+		d.add(Finding{ID: IDKernelRootHD, Area: AreaGRUB, Severity: sev,
 			Title:    fmt.Sprintf("root=%s uses the old IDE name", root),
 			Evidence: ev,
 			Fix:      fmt.Sprintf("root=/dev/sda%d for a libata kernel (keep hda only for a pre-5.14 kernel with CONFIG_IDE)", want)})
 	case (disk == "/dev/sda" || disk == "/dev/vda" || disk == "/dev/xvda") && num != 0 && num != want:
-		d.add(Finding{ID: "kernel-root-partition", Area: AreaGRUB, Severity: Error,
+		d.add(Finding{ID: IDKernelRootPartition, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("root=%s names partition %d, the root filesystem is partition %d", root, num, want),
 			Evidence: fmt.Sprintf("%s: root=%s; the filesystem is in partition %d: \"VFS: Cannot open root device\" or the wrong filesystem", where, root, want),
 			Fix:      fmt.Sprintf("root=%s%d", disk, want)})
 	case disk == "/dev/vda" || disk == "/dev/xvda":
-		d.add(Finding{ID: "kernel-root-virtio", Area: AreaGRUB, Severity: Warning,
+		d.add(Finding{ID: IDKernelRootVirtio, Area: AreaGRUB, Severity: Warning,
 			Title:    fmt.Sprintf("root=%s is a virtio disk name", root),
 			Evidence: fmt.Sprintf("%s: %s needs CONFIG_VIRTIO_BLK and QEMU's if=virtio; an IDE disk (the BIOS's hd0) is sda", where, root),
 			Fix:      fmt.Sprintf("root=/dev/sda%d for -drive ...,if=ide", want)})
@@ -554,12 +546,12 @@ func (d *diag) checkRootArg(where string, e menuEntry) {
 		u := d.fs.sb.UUID
 		got := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 		if !strings.EqualFold(strings.TrimPrefix(root, "UUID="), got) {
-			d.add(Finding{ID: "kernel-root-uuid", Area: AreaGRUB, Severity: Error,
+			d.add(Finding{ID: IDKernelRootUUID, Area: AreaGRUB, Severity: Error,
 				Title:    "root=UUID= does not match the filesystem",
 				Evidence: fmt.Sprintf("%s: %s, the filesystem's UUID is %s; also, UUID= needs an initramfs (the kernel alone understands PARTUUID= only)", where, root, got),
 				Fix:      fmt.Sprintf("root=/dev/sda%d", want)})
 		} else if e.Initrd == "" {
-			d.add(Finding{ID: "kernel-root-uuid", Area: AreaGRUB, Severity: Error,
+			d.add(Finding{ID: IDKernelRootUUID, Area: AreaGRUB, Severity: Error,
 				Title:    "root=UUID= needs an initramfs",
 				Evidence: fmt.Sprintf("%s: %s with no initrd: the kernel itself resolves only /dev names and PARTUUID=", where, root),
 				Fix:      fmt.Sprintf("root=/dev/sda%d", want)})
@@ -581,4 +573,31 @@ func splitDevName(s string) (string, int) {
 		n = n*10 + int(c-'0')
 	}
 	return s[:i], n
+}
+
+// GRUB Legacy builds doctor tells apart.
+const (
+	grubBuildUnknown  = ""
+	grubBuildUpstream = "upstream"
+	grubBuildPatched  = "patched"
+)
+
+// grubBuild identifies the installed GRUB Legacy build from its stage2:
+// Debian's 0.97-80 (and Fedora's) carry the graphics/splashimage patch and
+// the patch that reads s_inode_size, so 256-byte inodes (ext3's default)
+// work; upstream 0.97 has neither. The splashimage strings are the marker
+// (Debian's /usr/lib/grub/x86_64-pc/stage2 has "Failed to set splash image
+// and/or graphics mode").
+func (d *diag) grubBuild() (string, string) {
+	if d.fs == nil {
+		return grubBuildUnknown, "stage2 not read"
+	}
+	b, err := d.fs.fs.ReadFile(fsName(defaultStage2))
+	if err != nil || len(b) < 2*sectorSize {
+		return grubBuildUnknown, "stage2 not read"
+	}
+	if bytes.Contains(b, []byte("splashimage")) {
+		return grubBuildPatched, fmt.Sprintf("%s has the splashimage command of Debian's 0.97-80 patch set", defaultStage2)
+	}
+	return grubBuildUpstream, fmt.Sprintf("%s has no distribution patch markers", defaultStage2)
 }

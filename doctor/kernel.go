@@ -1,8 +1,11 @@
 package doctor
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 
@@ -17,17 +20,29 @@ const maxKernelBytes = 256 << 20
 // and whether the drivers needed to mount an ext2 root on an IDE disk are
 // built in (a module cannot be loaded before the root is mounted).
 func (d *diag) checkKernel() {
-	if d.fs == nil {
-		return
+	if d.target != nil {
+		d.cmdline = parseCmdline(d.target.Cmdline)
+		d.initrd = len(d.target.Initrds) > 0
+		d.checkTargetCmdline()
 	}
+	var kfs fs.FS
 	p := ""
-	if d.menu != nil && d.rep.GRUB != nil && d.rep.GRUB.Kernel != "" {
+	switch {
+	case d.target != nil && d.target.loaderFS != nil:
+		kfs = d.target.loaderFS.fsys
+		_, p, _ = statCaseless(d.target.loaderFS, d.target.Kernel)
+		p = "/" + p
+	case d.fs == nil:
+		return
+	case d.menu != nil && d.rep.GRUB != nil && d.rep.GRUB.Kernel != "":
+		kfs = d.fs.fs
 		dev, rest, hasDev := parseDevice(d.rep.GRUB.Kernel)
 		if hasDev && dev.Partition != d.fs.part.Index-1 {
 			return
 		}
 		p = rest
-	} else {
+	default:
+		kfs = d.fs.fs
 		for _, c := range []string{"/boot/vmlinuz", "/vmlinuz", "/boot/bzImage"} {
 			if _, err := d.fs.fs.Stat(fsName(c)); err == nil {
 				p = c
@@ -38,22 +53,41 @@ func (d *diag) checkKernel() {
 			return
 		}
 	}
-	f, err := d.fs.fs.Open(fsName(p))
+	f, err := kfs.Open(fsName(p))
 	if err != nil {
-		return // reported by the menu check
+		return // reported by the loader's check
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxKernelBytes {
 		return
 	}
 	ra, ok := f.(io.ReaderAt)
-	if !ok || fi.Size() > maxKernelBytes {
-		return
+	if !ok {
+		b, err := io.ReadAll(io.LimitReader(f, maxKernelBytes))
+		if err != nil {
+			return
+		}
+		ra = bytes.NewReader(b)
 	}
-	info, err := kernel.Inspect(ra, fi.Size())
+	// A distribution kernel's config file beside it answers what is built
+	// in without decompressing tens of megabytes.
+	info, err := kernel.InspectHeader(ra, fi.Size())
+	cfgFile := ""
+	if err == nil && info.Version != "" {
+		rel := strings.Fields(info.Version)[0]
+		for _, c := range []string{path.Join(path.Dir(p), "config-"+rel), "/boot/config-" + rel} {
+			if b, err := fs.ReadFile(kfs, fsName(c)); err == nil {
+				info.Config, cfgFile = parseKernelConfig(b), c
+				break
+			}
+		}
+	}
+	if cfgFile == "" {
+		info, err = kernel.Inspect(ra, fi.Size())
+	}
 	if err != nil {
-		d.add(Finding{ID: "kernel-invalid", Area: AreaKernel, Severity: Error,
+		d.add(Finding{ID: IDKernelInvalid, Area: AreaKernel, Severity: Error,
 			Title:    fmt.Sprintf("%s is not a bootable kernel", p),
 			Evidence: fmt.Sprintf("%s (%d bytes): %v; GRUB says \"Error 13: Invalid or unsupported executable format\"", p, fi.Size(), err),
 			Fix:      "copy arch/x86/boot/bzImage (not vmlinux) to " + p})
@@ -64,33 +98,45 @@ func (d *diag) checkKernel() {
 		ver = "(no version string)"
 	}
 	if !info.LoadedHigh {
-		d.add(Finding{ID: "kernel-not-bzimage", Area: AreaKernel, Severity: Warning,
+		d.add(Finding{ID: IDKernelNotBzimage, Area: AreaKernel, Severity: Warning,
 			Title:    fmt.Sprintf("%s is a zImage, not a bzImage", p),
 			Evidence: fmt.Sprintf("loadflags %#x: the kernel loads below 1 MiB and must be smaller than 512 KiB", info.LoadFlags),
 			Fix:      "build with make bzImage"})
 	}
 	missing := 0
-	for _, need := range []struct{ feature, what, panic string }{
-		{"ext2", "the ext2 filesystem", "VFS: Unable to mount root fs on unknown-block(8,1)"},
-		{"ata", "an IDE/SATA disk driver (ata_piix or ahci)", "VFS: Cannot open root device \"sda1\" or unknown-block(0,0)"},
+	fsFeature, fsWhat := "ext2", "the ext2 filesystem"
+	if d.fs != nil && d.fs.sb != nil && ext2Kind(d.fs.sb) == "ext4" || d.rootSB != nil && ext2Kind(d.rootSB) == "ext4" {
+		fsFeature, fsWhat = "ext4", "the ext4 filesystem"
+	}
+	for _, need := range []struct {
+		id                   ID
+		feature, what, panic string
+	}{
+		{IDKernelNoExt2, fsFeature, fsWhat, "VFS: Unable to mount root fs on unknown-block(8,1)"},
+		{IDKernelNoATA, "ata", "an IDE/SATA disk driver (ata_piix or ahci)", "VFS: Cannot open root device \"sda1\" or unknown-block(0,0)"},
 	} {
 		ok, ev := info.Builtin(need.feature)
 		if ok {
 			continue
 		}
+		if d.initrd {
+			// A module in the initramfs can provide it; the initramfs
+			// checks judge that.
+			continue
+		}
 		missing++
-		d.add(Finding{ID: "kernel-no-" + need.feature, Area: AreaKernel, Severity: Warning,
+		d.add(Finding{ID: need.id, Area: AreaKernel, Severity: Warning,
 			Title:    fmt.Sprintf("the kernel may not have %s built in", need.what),
 			Evidence: fmt.Sprintf("%s %s: %s; without it: \"%s\"", p, ver, ev, need.panic),
-			Fix:      fmt.Sprintf("enable CONFIG_%s=y (not m) and rebuild (`minidisk kernel build` does)", map[string]string{"ext2": "EXT2_FS", "ata": "ATA_PIIX"}[need.feature])})
+			Fix:      fmt.Sprintf("enable CONFIG_%s=y (not m) and rebuild (`minidisk kernel --profile legacy` does), or boot it with an initramfs that loads the module", map[string]string{"ext2": "EXT2_FS", "ext4": "EXT4_FS", "ata": "ATA_PIIX"}[need.feature])})
 	}
 	if old, why := oldForLibata(info.Version); old && d.cmdline != nil && strings.HasPrefix(d.cmdline["root"], "/dev/sd") {
-		d.add(Finding{ID: "kernel-old-ide", Area: AreaKernel, Severity: Info,
+		d.add(Finding{ID: IDKernelOldIDE, Area: AreaKernel, Severity: Info,
 			Title:    "an old kernel: the disk may be hda, not sda",
 			Evidence: why})
 	}
 	if missing == 0 {
-		d.add(Finding{ID: "kernel-ok", Area: AreaKernel, Severity: OK,
+		d.add(Finding{ID: IDKernelOK, Area: AreaKernel, Severity: OK,
 			Title:    "the kernel is a bzImage with ext2 and ATA built in",
 			Evidence: fmt.Sprintf("%s: %s, boot protocol %d.%02d, %d bytes, %s payload", p, ver, info.Protocol>>8, info.Protocol&0xFF, info.Size, info.Compression)})
 	}
@@ -113,4 +159,38 @@ func oldForLibata(version string) (bool, string) {
 		return true, fmt.Sprintf("Linux %d.%d.%d predates libata's ata_piix as the usual IDE driver; with CONFIG_IDE the disk is /dev/hda", a, b, c)
 	}
 	return false, ""
+}
+
+// parseKernelConfig reads a .config ("CONFIG_X=y" lines) into the form
+// kernel.Info.Config has: names without CONFIG_.
+func parseKernelConfig(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.HasPrefix(k, "CONFIG_") {
+			m[strings.TrimPrefix(k, "CONFIG_")] = strings.Trim(v, "\"")
+		}
+	}
+	return m
+}
+
+// checkTargetCmdline checks root= of a GRUB 2 or SYSLINUX command line
+// (GRUB Legacy's menu has its own check, checkRootArg): without an initrd,
+// the kernel itself must find the root, and it knows device names and
+// PARTUUID= only.
+func (d *diag) checkTargetCmdline() {
+	t := d.target
+	root, has := d.cmdline["root"]
+	switch {
+	case !has && !d.initrd:
+		d.add(Finding{ID: IDKernelRootMissing, Area: AreaKernel, Severity: Error,
+			Title:    "the kernel command line has no root=",
+			Evidence: fmt.Sprintf("%s: %q: without an initrd the kernel panics \"VFS: Unable to mount root fs on unknown-block(0,0)\"", t.Where, t.Cmdline),
+			Fix:      "add root=/dev/sdaN (the root partition) to the command line"})
+	case has && !d.initrd && (strings.HasPrefix(root, "UUID=") || strings.HasPrefix(root, "LABEL=")):
+		d.add(Finding{ID: IDKernelRootUUID, Area: AreaKernel, Severity: Error,
+			Title:    fmt.Sprintf("root=%s needs an initramfs", root),
+			Evidence: fmt.Sprintf("%s: root=%s with no initrd: the kernel itself resolves only device names and PARTUUID=", t.Where, root),
+			Fix:      "use root=/dev/sdaN or root=PARTUUID=..., or load an initrd"})
+	}
 }

@@ -70,27 +70,34 @@ func isExtendedType(t byte) bool {
 
 // checkPartitions reads the MBR's four primary entries.
 func (d *diag) checkPartitions() {
+	switch d.rep.Scheme {
+	case SchemeSuperfloppy, SchemeGRUBFloppy, SchemeISO, SchemeISOHybrid:
+		// Sector 0 is a boot sector or a filesystem, not a partition
+		// table: its bytes 446..509 are code or data.
+		return
+	case SchemeBareExt2:
+		if d.rep.Boot.Loader == LoaderNothing {
+			d.add(Finding{ID: IDMBRBareFilesystem, Area: AreaPartition, Severity: Error,
+				Title:    "this is a bare ext2 filesystem, not a partitioned disk",
+				Evidence: "ext2 magic at byte 1080 and no boot code in the boot block: a BIOS boots sector 0, which here is the filesystem's unused boot block",
+				Fix:      "make a disk: truncate a larger image, partition it (sfdisk or `minidisk part`), then dd this filesystem to the partition's offset"})
+		}
+		return
+	}
 	m, err := disk.ParseMBR(d.mbr)
 	if err != nil { // cannot happen: checkImage read 512 bytes
-		d.add(Finding{ID: "mbr-unreadable", Area: AreaPartition, Severity: Error, Title: "the MBR cannot be parsed", Evidence: err.Error()})
+		d.add(Finding{ID: IDMBRUnreadable, Area: AreaPartition, Severity: Error, Title: "the MBR cannot be parsed", Evidence: err.Error()})
 		return
 	}
 	if !m.HasSignature {
-		if d.sniff(0) == contentExt2 {
-			d.rep.Scheme = "bare ext2"
-			d.add(Finding{ID: "mbr-bare-filesystem", Area: AreaPartition, Severity: Error,
-				Title:    "this is a bare ext2 filesystem, not a partitioned disk",
-				Evidence: fmt.Sprintf("no 55 AA at bytes 510-511, ext2 magic at byte 1080; a BIOS boots sector 0, which here is the filesystem's unused boot block"),
-				Fix:      "make a disk: truncate a larger image, partition it (sfdisk or `minidisk part`), then dd this filesystem to the partition's offset"})
-			return
-		}
-		d.add(Finding{ID: "mbr-signature-missing", Area: AreaPartition, Severity: Error,
+		d.add(Finding{ID: IDMBRSignatureMissing, Area: AreaPartition, Severity: Error,
 			Title:    "no MBR boot signature",
 			Evidence: fmt.Sprintf("bytes 510-511 are %02X %02X, not 55 AA: the BIOS will not boot this disk and Linux sees no partitions", d.mbr[510], d.mbr[511]),
 			Fix:      "partition the image: `echo 'start=63, type=83, bootable' | sfdisk IMG` or `minidisk part IMG`"})
 		return
 	}
-	d.rep.Scheme = "mbr"
+	defer d.listPartitions()
+	d.rep.Scheme = SchemeMBR
 	diskSectors := d.rep.DiskSectors
 	var used []PartitionInfo
 	for i, e := range m.Entries {
@@ -100,19 +107,19 @@ func (d *diag) checkPartitions() {
 		}
 		if e.Type == typeGPT {
 			// A protective MBR: the GPT describes the disk (checkUEFI).
-			d.rep.Scheme = "gpt"
+			d.rep.Scheme = SchemeGPT
 			d.rep.Partitions = append(d.rep.Partitions, PartitionInfo{Index: idx, Type: e.Type, Start: uint64(e.StartLBA), Sectors: uint64(e.Sectors)})
 			return
 		}
 		if e.Sectors == 0 {
-			d.add(Finding{ID: "part-zero-size", Area: AreaPartition, Severity: Warning,
+			d.add(Finding{ID: IDPartZeroSize, Area: AreaPartition, Severity: Warning,
 				Title:    fmt.Sprintf("partition %d has a type but no sectors", idx),
 				Evidence: fmt.Sprintf("entry %d: type 0x%02X, start %d, 0 sectors; Linux ignores it", idx, e.Type, e.StartLBA),
 				Fix:      "delete the entry or give it a size (sfdisk IMG)"})
 			continue
 		}
 		if e.Type == 0 {
-			d.add(Finding{ID: "part-type-zero", Area: AreaPartition, Severity: Warning,
+			d.add(Finding{ID: IDPartTypeZero, Area: AreaPartition, Severity: Warning,
 				Title:    fmt.Sprintf("partition %d has sectors but type 0 (empty)", idx),
 				Evidence: fmt.Sprintf("entry %d: start %d, %d sectors, type 0x00; GRUB and many tools treat it as unused", idx, e.StartLBA, e.Sectors),
 				Fix:      fmt.Sprintf("set the type: sfdisk --part-type IMG %d 83", idx)})
@@ -121,19 +128,19 @@ func (d *diag) checkPartitions() {
 		p := PartitionInfo{Index: idx, Type: e.Type, Bootable: e.Status == 0x80, Start: uint64(e.StartLBA), Sectors: uint64(e.Sectors)}
 		used = append(used, p)
 		if e.Status != 0x00 && e.Status != 0x80 {
-			d.add(Finding{ID: "part-status-invalid", Area: AreaPartition, Severity: Warning,
+			d.add(Finding{ID: IDPartStatusInvalid, Area: AreaPartition, Severity: Warning,
 				Title:    fmt.Sprintf("partition %d has an invalid status byte", idx),
 				Evidence: fmt.Sprintf("status 0x%02X; only 0x00 and 0x80 (bootable) are valid, and DOS-style MBR code rejects the table (\"Invalid partition table\")", e.Status),
 				Fix:      fmt.Sprintf("sfdisk --activate IMG %d (or rewrite the table)", idx)})
 		}
 		if p.Start == 0 {
-			d.add(Finding{ID: "part-overlaps-mbr", Area: AreaPartition, Severity: Error,
+			d.add(Finding{ID: IDPartOverlapsMBR, Area: AreaPartition, Severity: Error,
 				Title:    fmt.Sprintf("partition %d starts at sector 0, on top of the MBR", idx),
 				Evidence: fmt.Sprintf("start 0, %d sectors: writing the filesystem destroys the partition table and boot code", p.Sectors),
 				Fix:      "start the partition at sector 63 (2007 recipe) or 2048"})
 		}
 		if end := p.Start + p.Sectors; end > diskSectors {
-			d.add(Finding{ID: "part-past-end", Area: AreaPartition, Severity: Error,
+			d.add(Finding{ID: IDPartPastEnd, Area: AreaPartition, Severity: Error,
 				Title: fmt.Sprintf("partition %d ends past the end of the image", idx),
 				Evidence: fmt.Sprintf("sectors %d..%d, but the image has %d sectors (%d bytes): %d sectors missing; reads there fail (\"attempt to access beyond end of device\")",
 					p.Start, p.End(), diskSectors, d.size, end-diskSectors),
@@ -142,7 +149,7 @@ func (d *diag) checkPartitions() {
 		if p.Sectors%2 != 0 && !isExtendedType(p.Type) {
 			// Harmless (the guide's own sfdisk partition is odd), but it is the
 			// mark of sizes computed by hand.
-			d.add(Finding{ID: "part-odd-size", Area: AreaPartition, Severity: Info,
+			d.add(Finding{ID: IDPartOddSize, Area: AreaPartition, Severity: Info,
 				Title:    fmt.Sprintf("partition %d is an odd number of sectors", idx),
 				Evidence: fmt.Sprintf("%d sectors = %d KiB + 512 bytes; the last sector can never hold a 1 KiB filesystem block", p.Sectors, p.Sectors/2)})
 		}
@@ -151,7 +158,7 @@ func (d *diag) checkPartitions() {
 	}
 	d.rep.Partitions = used
 	if len(used) == 0 {
-		d.add(Finding{ID: "mbr-no-partitions", Area: AreaPartition, Severity: Error,
+		d.add(Finding{ID: IDMBRNoPartitions, Area: AreaPartition, Severity: Error,
 			Title:    "the partition table is empty",
 			Evidence: "all four primary entries are unused",
 			Fix:      "create a partition: `echo 'start=63, type=83, bootable' | sfdisk IMG`"})
@@ -166,14 +173,14 @@ func (d *diag) checkPartitions() {
 			}
 			if a.Start <= b.End() && b.Start <= a.End() {
 				lo, hi := max(a.Start, b.Start), min(a.End(), b.End())
-				d.add(Finding{ID: "part-overlap", Area: AreaPartition, Severity: Error,
+				d.add(Finding{ID: IDPartOverlap, Area: AreaPartition, Severity: Error,
 					Title:    fmt.Sprintf("partitions %d and %d overlap", a.Index, b.Index),
 					Evidence: fmt.Sprintf("partition %d is sectors %d..%d, partition %d is %d..%d: %d shared sectors (%d..%d); writing one corrupts the other", a.Index, a.Start, a.End(), b.Index, b.Start, b.End(), hi-lo+1, lo, hi),
 					Fix:      "rewrite the table so the partitions are disjoint (sfdisk IMG)"})
 			}
 		}
 	}
-	if d.rep.Scheme == "gpt" {
+	if d.rep.Scheme == SchemeGPT {
 		return // the protective MBR's flags mean nothing; checkUEFI takes over
 	}
 	boot := 0
@@ -184,12 +191,12 @@ func (d *diag) checkPartitions() {
 	}
 	switch {
 	case boot == 0:
-		d.add(Finding{ID: "part-no-bootable", Area: AreaPartition, Severity: Warning,
+		d.add(Finding{ID: IDPartNoBootable, Area: AreaPartition, Severity: Warning,
 			Title:    "no partition is marked bootable",
 			Evidence: "no entry has status 0x80; GRUB's stage1 and SeaBIOS do not care, but some BIOSes skip a disk without an active partition",
 			Fix:      fmt.Sprintf("sfdisk --activate IMG %d", d.linuxPartitionIndex(used))})
 	case boot > 1:
-		d.add(Finding{ID: "part-many-bootable", Area: AreaPartition, Severity: Warning,
+		d.add(Finding{ID: IDPartManyBootable, Area: AreaPartition, Severity: Warning,
 			Title:    fmt.Sprintf("%d partitions are marked bootable", boot),
 			Evidence: "DOS-style MBR code refuses a table with more than one active partition",
 			Fix:      "leave exactly one partition active (sfdisk --activate IMG N)"})
@@ -199,7 +206,7 @@ func (d *diag) checkPartitions() {
 		for _, p := range used {
 			parts = append(parts, fmt.Sprintf("%d: type %02X, sectors %d..%d%s", p.Index, p.Type, p.Start, p.End(), map[bool]string{true: ", bootable"}[p.Bootable]))
 		}
-		d.add(Finding{ID: "part-ok", Area: AreaPartition, Severity: OK,
+		d.add(Finding{ID: IDPartOK, Area: AreaPartition, Severity: OK,
 			Title: "partition table is consistent", Evidence: strings.Join(parts, "; ")})
 	}
 }
@@ -246,7 +253,7 @@ func (d *diag) checkCHS(idx int, e disk.Entry) {
 		}
 	}
 	g := disk.DefaultGeometry
-	d.add(Finding{ID: "part-chs-mismatch", Area: AreaPartition, Severity: Warning,
+	d.add(Finding{ID: IDPartCHSMismatch, Area: AreaPartition, Severity: Warning,
 		Title: fmt.Sprintf("partition %d's CHS fields disagree with its LBA fields", idx),
 		Evidence: fmt.Sprintf("stored CHS %v..%v, but sectors %d..%d are %v..%v in the 255/63 geometry; BIOSes that boot by CHS would read the wrong sectors",
 			start, end, e.StartLBA, last, g.CHS(uint64(e.StartLBA)), g.CHS(last)),
@@ -256,7 +263,7 @@ func (d *diag) checkCHS(idx int, e disk.Entry) {
 // checkType compares the partition type with what the partition holds.
 func (d *diag) checkType(p PartitionInfo) {
 	if isExtendedType(p.Type) {
-		d.add(Finding{ID: "part-extended", Area: AreaPartition, Severity: Info,
+		d.add(Finding{ID: IDPartExtended, Area: AreaPartition, Severity: Info,
 			Title:    fmt.Sprintf("partition %d is an extended partition", p.Index),
 			Evidence: fmt.Sprintf("type 0x%02X; logical partitions inside it are not checked", p.Type)})
 		return
@@ -279,7 +286,7 @@ func (d *diag) checkType(p PartitionInfo) {
 	if want == "" {
 		return
 	}
-	d.add(Finding{ID: "part-type-mismatch", Area: AreaPartition, Severity: Warning,
+	d.add(Finding{ID: IDPartTypeMismatch, Area: AreaPartition, Severity: Warning,
 		Title:    fmt.Sprintf("partition %d's type does not match its content", p.Index),
 		Evidence: fmt.Sprintf("type 0x%02X, but sector %d holds a %s filesystem; tools that trust the type (and a human reading fdisk -l) are misled", p.Type, p.Start, c),
 		Fix:      fmt.Sprintf("sfdisk --part-type IMG %d %s", p.Index, strings.Fields(want)[0])})

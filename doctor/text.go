@@ -27,6 +27,9 @@ func (s Severity) mark(symbols bool) string {
 func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d bytes (%d sectors), %s\n", r.Image, r.SizeBytes, r.DiskSectors, r.Scheme)
+	if r.Boot != nil && r.Boot.Summary != "" {
+		fmt.Fprintf(&b, "boot: %s\n", r.Boot.Summary)
+	}
 	var area Area
 	for _, f := range r.Findings {
 		if f.Area != area {

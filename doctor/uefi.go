@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
 	"debug/pe"
 	"errors"
@@ -30,7 +29,6 @@ const (
 	peMachineAMD64      = 0x8664
 	peSubsystemEFIApp   = 10
 	maxEFIBytes         = 256 << 20
-	maxVmlinuxBytes     = 256 << 20
 	maxInitramfsEntries = 100000
 	maxInitramfsTries   = 64 // gzip streams tried as the built-in initramfs
 )
@@ -109,14 +107,17 @@ func safely(what string, f func() error) (err error) {
 // removable-media loader and, for a Linux EFI-stub kernel, its built-in
 // initramfs.
 func (d *diag) checkUEFI() {
-	if d.rep.Scheme != "gpt" {
+	if d.rep.Scheme != SchemeGPT || d.rep.Boot.MBRCode.biosLoader() {
 		return
 	}
+	d.rep.Boot.Firmware = "UEFI"
+	d.rep.Boot.Loader = LoaderUEFI
+	d.rep.Boot.Summary = "UEFI: a GPT disk; the firmware boots \\EFI\\BOOT\\BOOTX64.EFI from the EFI System Partition"
 	st := &readOnlyStorage{r: d.r, size: d.size}
 	var table *gpt.Table
 	err := safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return })
 	if err != nil {
-		d.add(Finding{ID: "uefi-gpt-unreadable", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIGPTUnreadable, Area: AreaUEFI, Severity: Error,
 			Title:    "the GPT cannot be read",
 			Evidence: fmt.Sprintf("the MBR is a protective one (type EE), but the GPT header at sector 1 is unreadable: %v", err),
 			Fix:      "repair it with sgdisk -e / gdisk, or recreate the image (`minidisk efi`)"})
@@ -130,7 +131,7 @@ func (d *diag) checkUEFI() {
 		}
 	}
 	if esp == nil {
-		d.add(Finding{ID: "uefi-esp-missing", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIESPMissing, Area: AreaUEFI, Severity: Error,
 			Title:    "no EFI System Partition",
 			Evidence: fmt.Sprintf("the GPT has %d partitions, none of type C12A7328-F81F-11D2-BA4B-00A0C93EC93B: the firmware finds no loader (\"BdsDxe: No bootable option or device was found\")", countParts(table)),
 			Fix:      "make the partition type EF00 (sgdisk -t 1:ef00) and format it FAT32"})
@@ -138,7 +139,7 @@ func (d *diag) checkUEFI() {
 	}
 	start, end := esp.Start, esp.End
 	if end < start || int64(end+1)*sectorSize > d.size {
-		d.add(Finding{ID: "uefi-esp-past-end", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIESPPastEnd, Area: AreaUEFI, Severity: Error,
 			Title:    "the ESP runs past the end of the image",
 			Evidence: fmt.Sprintf("ESP sectors %d..%d, the image has %d sectors", start, end, d.rep.DiskSectors),
 			Fix:      "recreate the image; it was truncated"})
@@ -154,12 +155,12 @@ func (d *diag) checkUEFI() {
 		boot := make([]byte, sectorSize)
 		_ = readFull(d.r, boot, int64(start)*sectorSize)
 		if strings.HasPrefix(string(boot[0x36:0x3e]), "FAT1") {
-			d.add(Finding{ID: "uefi-fat16", Area: AreaUEFI, Severity: Info,
+			d.add(Finding{ID: IDUEFIFAT16, Area: AreaUEFI, Severity: Info,
 				Title:    "the ESP is FAT12/16; doctor reads FAT32 only",
 				Evidence: fmt.Sprintf("the boot sector says %q; firmware reads it, but BOOTX64.EFI was not checked", strings.TrimSpace(string(boot[0x36:0x3e])))})
 			return
 		}
-		d.add(Finding{ID: "uefi-fat-unreadable", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIFATUnreadable, Area: AreaUEFI, Severity: Error,
 			Title:    "the ESP's FAT filesystem cannot be read",
 			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %v", start, end, err),
 			Fix:      "format it: mkfs.vfat -F 32 on the partition, then copy EFI/BOOT/BOOTX64.EFI"})
@@ -176,7 +177,7 @@ func (d *diag) checkUEFI() {
 		return err
 	})
 	if err != nil {
-		d.add(Finding{ID: "uefi-bootx64-missing", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIBootX64Missing, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " cannot be read",
 			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %v; without it the firmware has nothing to boot from a removable disk", start, end, err),
 			Fix:      "copy the EFI-stub kernel (bzImage) to EFI/BOOT/BOOTX64.EFI on the ESP (mcopy -i ESP bzImage ::EFI/BOOT/BOOTX64.EFI)"})
@@ -202,7 +203,7 @@ func countParts(t *gpt.Table) int {
 func (d *diag) checkPE(data []byte) bool {
 	pf, err := pe.NewFile(bytes.NewReader(data))
 	if err != nil {
-		d.add(Finding{ID: "uefi-bootx64-not-pe", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIBootX64NotPE, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not a PE/COFF executable",
 			Evidence: fmt.Sprintf("%d bytes, starts % x: %v; the firmware refuses it (\"Unsupported\" / \"Load Error\")", len(data), data[:min(len(data), 4)], err),
 			Fix:      "use a kernel built with CONFIG_EFI_STUB=y (its bzImage is a PE/COFF EFI application)"})
@@ -210,7 +211,7 @@ func (d *diag) checkPE(data []byte) bool {
 	}
 	defer pf.Close()
 	if pf.Machine != peMachineAMD64 {
-		d.add(Finding{ID: "uefi-bootx64-wrong-arch", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIBootX64WrongArch, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not an x86-64 program",
 			Evidence: fmt.Sprintf("COFF machine %#04x, x86-64 firmware runs %#04x (AMD64)", pf.Machine, peMachineAMD64),
 			Fix:      "build the kernel for x86_64 with CONFIG_EFI_STUB=y"})
@@ -224,13 +225,13 @@ func (d *diag) checkPE(data []byte) bool {
 		sub = oh.Subsystem
 	}
 	if sub != peSubsystemEFIApp {
-		d.add(Finding{ID: "uefi-bootx64-not-efi-app", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIBootX64NotEFIApp, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not an EFI application",
 			Evidence: fmt.Sprintf("PE subsystem %d, an EFI application is %d", sub, peSubsystemEFIApp),
 			Fix:      "install an EFI application (an EFI-stub kernel, or a boot loader's EFI binary)"})
 		return false
 	}
-	d.add(Finding{ID: "uefi-bootx64-ok", Area: AreaUEFI, Severity: OK,
+	d.add(Finding{ID: IDUEFIBootX64OK, Area: AreaUEFI, Severity: OK,
 		Title:    bootX64Path + " is an x86-64 EFI application",
 		Evidence: fmt.Sprintf("%d bytes, PE32+ machine %#04x, subsystem %d", len(data), pf.Machine, sub)})
 	return true
@@ -240,20 +241,20 @@ func (d *diag) checkPE(data []byte) bool {
 func (d *diag) checkEFIKernel(data []byte) {
 	info, err := kernel.Inspect(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		d.add(Finding{ID: "uefi-not-linux", Area: AreaUEFI, Severity: Info,
+		d.add(Finding{ID: IDUEFINotLinux, Area: AreaUEFI, Severity: Info,
 			Title:    "the EFI application is not a Linux kernel",
 			Evidence: err.Error() + "; doctor does not follow other boot loaders"})
 		return
 	}
-	vm, why := decompressPayload(data, info)
+	vm, why := decompressPayload(info)
 	if vm == nil {
-		d.add(Finding{ID: "uefi-initramfs-unchecked", Area: AreaUEFI, Severity: Info,
+		d.add(Finding{ID: IDUEFIInitramfsUnchecked, Area: AreaUEFI, Severity: Info,
 			Title: "the built-in initramfs was not checked", Evidence: why})
 		return
 	}
 	entries, init, ok := findInitramfs(vm)
 	if !ok {
-		d.add(Finding{ID: "uefi-initramfs-missing", Area: AreaUEFI, Severity: Warning,
+		d.add(Finding{ID: IDUEFIInitramfsMissing, Area: AreaUEFI, Severity: Warning,
 			Title:    "no built-in initramfs found in the kernel",
 			Evidence: fmt.Sprintf("%s: no gzip'd or plain newc cpio archive in the %d-byte decompressed kernel; without one (and no root= on a disk) the kernel panics \"VFS: Unable to mount root fs\"", info.Version, len(vm)),
 			Fix:      "build with CONFIG_INITRAMFS_SOURCE=initramfs.cpio.gz (`minidisk efi` does)"})
@@ -262,23 +263,23 @@ func (d *diag) checkEFIKernel(data []byte) {
 	h, has := entries["/init"]
 	switch {
 	case !has:
-		d.add(Finding{ID: "uefi-init-missing", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIInitMissing, Area: AreaUEFI, Severity: Error,
 			Title:    "the initramfs has no /init",
 			Evidence: fmt.Sprintf("%d entries, no /init: the kernel falls back to the (absent) disk root and panics", len(entries)),
 			Fix:      "add /init (a #!/bin/sh script, or a link to busybox) to the initramfs"})
 	case h.Type != rootfs.TypeReg && h.Type != rootfs.TypeSymlink:
-		d.add(Finding{ID: "uefi-init-bad-format", Area: AreaUEFI, Severity: Error, Title: "/init in the initramfs is not a file", Evidence: "/init is a " + h.Type.String(), Fix: "make /init a program or script"})
+		d.add(Finding{ID: IDUEFIInitBadFormat, Area: AreaUEFI, Severity: Error, Title: "/init in the initramfs is not a file", Evidence: "/init is a " + h.Type.String(), Fix: "make /init a program or script"})
 	case h.Type == rootfs.TypeReg && h.Mode&0o111 == 0:
-		d.add(Finding{ID: "uefi-init-not-executable", Area: AreaUEFI, Severity: Error,
+		d.add(Finding{ID: IDUEFIInitNotExecutable, Area: AreaUEFI, Severity: Error,
 			Title:    "/init in the initramfs is not executable",
 			Evidence: fmt.Sprintf("mode %04o: the kernel cannot run it (\"Failed to execute /init (error -13)\")", h.Mode),
 			Fix:      "chmod 755 init before packing the cpio"})
 	case h.Type == rootfs.TypeReg:
 		if p := initramfsExec(entries, init); p != "" {
-			d.add(Finding{ID: "uefi-init-bad-format", Area: AreaUEFI, Severity: Error,
+			d.add(Finding{ID: IDUEFIInitBadFormat, Area: AreaUEFI, Severity: Error,
 				Title: "/init in the initramfs cannot run", Evidence: p, Fix: "make /init a static x86-64 program or a script whose interpreter is in the archive"})
 		} else {
-			d.add(Finding{ID: "uefi-init-ok", Area: AreaUEFI, Severity: OK, Title: "the initramfs has an executable /init",
+			d.add(Finding{ID: IDUEFIInitOK, Area: AreaUEFI, Severity: OK, Title: "the initramfs has an executable /init",
 				Evidence: fmt.Sprintf("%s; %d entries", info.Version, len(entries))})
 		}
 	}
@@ -290,32 +291,17 @@ func (d *diag) checkEFIKernel(data []byte) {
 	})
 }
 
-// decompressPayload returns the decompressed kernel (gzip payloads; other
-// compressions are named in why).
-func decompressPayload(data []byte, info *kernel.Info) (vm []byte, why string) {
-	// kernel.Info decompresses every format it knows (xz, zstd, gzip) but
-	// keeps the result unexported; use it when the kernel package offers it.
-	if v, ok := any(info).(interface{ Vmlinux() []byte }); ok {
-		if vm := v.Vmlinux(); len(vm) > 0 {
-			return vm, ""
-		}
+// decompressPayload returns the decompressed kernel kernel.Inspect made
+// (every format the kernel package reads: gzip, xz, zstd, lz4, ...), or why
+// there is none.
+func decompressPayload(info *kernel.Info) (vm []byte, why string) {
+	if vm := info.Vmlinux(); len(vm) > 0 {
+		return vm, ""
 	}
-	if info.Compression != "gzip" {
-		return nil, fmt.Sprintf("the kernel payload is %s-compressed; doctor looks into gzip payloads only (kernel.Info does not expose its decompressed image)", info.Compression)
+	if info.DecompressError != "" {
+		return nil, fmt.Sprintf("the %s payload could not be decompressed: %s", info.Compression, info.DecompressError)
 	}
-	if info.PayloadOffset < 0 || info.PayloadOffset+info.PayloadLength > int64(len(data)) {
-		return nil, "the payload lies outside the file"
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(data[info.PayloadOffset : info.PayloadOffset+info.PayloadLength]))
-	if err != nil {
-		return nil, "payload: " + err.Error()
-	}
-	zr.Multistream(false)
-	vm, err = io.ReadAll(io.LimitReader(zr, maxVmlinuxBytes))
-	if len(vm) == 0 {
-		return nil, fmt.Sprintf("payload: %v", err)
-	}
-	return vm, ""
+	return nil, fmt.Sprintf("the kernel payload is %s-compressed, a format the kernel package does not read", info.Compression)
 }
 
 // findInitramfs looks for the built-in initramfs (the .init.ramfs

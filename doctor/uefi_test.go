@@ -117,7 +117,7 @@ func TestUEFIImages(t *testing.T) {
 		name    string
 		espType string
 		loader  []byte
-		id      string
+		id      ID
 		sev     Severity
 		ev      []string
 		exit    int

@@ -23,8 +23,9 @@ const maxScriptDepth = 4
 
 // execProblem is why a file would not run as init.
 type execProblem struct {
-	id, evidence, fix string
-	files             []string
+	id            ID
+	evidence, fix string
+	files         []string
 }
 
 // checkUserland finds the init the kernel would run and checks that it can
@@ -35,7 +36,7 @@ func (d *diag) checkUserland() {
 		return
 	}
 	if d.initrd {
-		d.add(Finding{ID: "init-in-initrd", Area: AreaUserland, Severity: Info,
+		d.add(Finding{ID: IDInitInInitrd, Area: AreaUserland, Severity: Info,
 			Title:    "the boot entry loads an initrd",
 			Evidence: fmt.Sprintf("initrd %s: the kernel runs its /init first; doctor checks the disk's init as the one the initrd hands over to", d.rep.GRUB.Initrd)})
 	}
@@ -47,7 +48,7 @@ func (d *diag) checkUserland() {
 				Evidence: p.evidence + fmt.Sprintf("; the kernel panics \"Requested init %s failed\"", want),
 				Fix:      p.fix, Files: p.files})
 		} else {
-			d.add(Finding{ID: "init-ok", Area: AreaUserland, Severity: OK,
+			d.add(Finding{ID: IDInitOK, Area: AreaUserland, Severity: OK,
 				Title: fmt.Sprintf("init=%s can run", want), Evidence: d.execSummary(res, want)})
 		}
 	} else {
@@ -59,7 +60,7 @@ func (d *diag) checkUserland() {
 				found = c
 				break
 			}
-			if p.id != "init-missing" {
+			if p.id != IDInitMissing {
 				skipped = append(skipped, *p)
 			}
 		}
@@ -75,17 +76,17 @@ func (d *diag) checkUserland() {
 		}
 		switch {
 		case found == "" && len(skipped) == 0:
-			d.add(Finding{ID: "init-missing", Area: AreaUserland, Severity: Error,
+			d.add(Finding{ID: IDInitMissing, Area: AreaUserland, Severity: Error,
 				Title:    "no init program: the kernel panics \"No working init found\"",
 				Evidence: fmt.Sprintf("none of %s exists in %s, and the kernel line has no init=", strings.Join(initCandidates, ", "), partName(d.fs.part)),
 				Fix:      "install BusyBox as /bin/busybox with /bin/sh -> busybox (and /sbin/init -> ../bin/busybox), or pass init=/bin/sh"})
 		case found == "":
-			d.add(Finding{ID: "init-none-works", Area: AreaUserland, Severity: Error,
+			d.add(Finding{ID: IDInitNoneWorks, Area: AreaUserland, Severity: Error,
 				Title:    "no init candidate can run: the kernel panics \"No working init found\"",
 				Evidence: fmt.Sprintf("tried %s; see the findings above", strings.Join(initCandidates, ", ")),
 				Fix:      "fix the first candidate (usually /sbin/init or /bin/sh -> busybox)"})
 		default:
-			d.add(Finding{ID: "init-ok", Area: AreaUserland, Severity: OK,
+			d.add(Finding{ID: IDInitOK, Area: AreaUserland, Severity: OK,
 				Title: fmt.Sprintf("the kernel will run %s", found), Evidence: d.execSummary(res, found)})
 		}
 	}
@@ -127,20 +128,20 @@ func (d *diag) checkExec(res *libs.Resolver, p string, depth int) *execProblem {
 			if link != "" {
 				ev = fmt.Sprintf("%s%s, whose target does not exist", p, link)
 			}
-			return &execProblem{id: "init-missing", evidence: ev, fix: fmt.Sprintf("install %s (BusyBox: ln -s busybox /bin/sh)", p)}
+			return &execProblem{id: IDInitMissing, evidence: ev, fix: fmt.Sprintf("install %s (BusyBox: ln -s busybox /bin/sh)", p)}
 		}
-		return &execProblem{id: "init-unreadable", evidence: fmt.Sprintf("%s%s: %s", p, link, errText(err)), fix: "recreate the filesystem so it fits its partition"}
+		return &execProblem{id: IDInitUnreadable, evidence: fmt.Sprintf("%s%s: %s", p, link, errText(err)), fix: "recreate the filesystem so it fits its partition"}
 	}
 	if !fi.Mode().IsRegular() {
-		return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s is a %v, not a file", p, link, fi.Mode().Type()), fix: "point it at a program"}
+		return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s is a %v, not a file", p, link, fi.Mode().Type()), fix: "point it at a program"}
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
-		return &execProblem{id: "init-not-executable", evidence: fmt.Sprintf("%s%s has mode %v: no execute bit, so even root gets EACCES (error -13)", p, link, fi.Mode().Perm()),
+		return &execProblem{id: IDInitNotExecutable, evidence: fmt.Sprintf("%s%s has mode %v: no execute bit, so even root gets EACCES (error -13)", p, link, fi.Mode().Perm()),
 			fix: fmt.Sprintf("chmod 755 %s (debugfs -w -R \"sif %s mode 0100755\")", p, p)}
 	}
 	head, err := d.readHead(p, 256)
 	if err != nil {
-		return &execProblem{id: "init-unreadable", evidence: fmt.Sprintf("%s%s: %s", p, link, errText(err)), fix: "recreate the filesystem so it fits its partition"}
+		return &execProblem{id: IDInitUnreadable, evidence: fmt.Sprintf("%s%s: %s", p, link, errText(err)), fix: "recreate the filesystem so it fits its partition"}
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte("\x7fELF")):
@@ -149,22 +150,22 @@ func (d *diag) checkExec(res *libs.Resolver, p string, depth int) *execProblem {
 		line, _, _ := bytes.Cut(head[2:], []byte("\n"))
 		fields := strings.Fields(string(line))
 		if len(fields) == 0 {
-			return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s starts with \"#!\" but names no interpreter", p, link), fix: "make the first line #!/bin/sh"}
+			return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s starts with \"#!\" but names no interpreter", p, link), fix: "make the first line #!/bin/sh"}
 		}
 		interp := fields[0]
 		if depth >= maxScriptDepth {
-			return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s: interpreters nested more than %d deep (ELOOP)", p, maxScriptDepth), fix: "make the script's interpreter a binary"}
+			return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s: interpreters nested more than %d deep (ELOOP)", p, maxScriptDepth), fix: "make the script's interpreter a binary"}
 		}
 		if sub := d.checkExec(res, interp, depth+1); sub != nil {
 			sub.evidence = fmt.Sprintf("%s%s is a script for %s, which cannot run: %s", p, link, interp, sub.evidence)
-			if sub.id == "init-missing" {
-				sub.id = "init-interpreter-missing"
+			if sub.id == IDInitMissing {
+				sub.id = IDInitInterpreterMissing
 			}
 			return sub
 		}
 		return nil
 	}
-	return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s is neither an ELF executable nor a #! script (starts % x): ENOEXEC (error -8)", p, link, head[:min(len(head), 4)]),
+	return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s is neither an ELF executable nor a #! script (starts % x): ENOEXEC (error -8)", p, link, head[:min(len(head), 4)]),
 		fix: fmt.Sprintf("replace %s with a program built for x86-64 (BusyBox)", p)}
 }
 
@@ -173,7 +174,7 @@ func (d *diag) checkExec(res *libs.Resolver, p string, depth int) *execProblem {
 func (d *diag) checkELF(res *libs.Resolver, p, link string) *execProblem {
 	f, err := d.fs.fs.Open(fsName(p))
 	if err != nil {
-		return &execProblem{id: "init-unreadable", evidence: fmt.Sprintf("%s: %s", p, errText(err))}
+		return &execProblem{id: IDInitUnreadable, evidence: fmt.Sprintf("%s: %s", p, errText(err))}
 	}
 	defer f.Close()
 	ra, ok := f.(io.ReaderAt)
@@ -182,13 +183,13 @@ func (d *diag) checkELF(res *libs.Resolver, p, link string) *execProblem {
 	}
 	ef, err := elf.NewFile(ra)
 	if err != nil {
-		return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s: a damaged ELF file (%v)", p, link, err), fix: "copy the program again"}
+		return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s: a damaged ELF file (%v)", p, link, err), fix: "copy the program again"}
 	}
 	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
-		return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s is an ELF %v, not an executable", p, link, ef.Type), fix: "install the program, not an object file"}
+		return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s is an ELF %v, not an executable", p, link, ef.Type), fix: "install the program, not an object file"}
 	}
 	if ef.Machine != elf.EM_X86_64 && ef.Machine != elf.EM_386 {
-		return &execProblem{id: "init-wrong-arch", evidence: fmt.Sprintf("%s%s is built for %v; an x86 PC runs x86-64 (or i386 with IA32 emulation)", p, link, ef.Machine),
+		return &execProblem{id: IDInitWrongArch, evidence: fmt.Sprintf("%s%s is built for %v; an x86 PC runs x86-64 (or i386 with IA32 emulation)", p, link, ef.Machine),
 			fix: "install an x86-64 build (Debian's busybox or busybox-static for amd64)"}
 	}
 	real, _, err := res.Realpath(p)
@@ -210,19 +211,19 @@ func (d *diag) checkELF(res *libs.Resolver, p, link string) *execProblem {
 			files = append(files, m.Name)
 		}
 		if len(interp) > 0 {
-			return &execProblem{id: "interp-missing", files: files,
+			return &execProblem{id: IDInterpMissing, files: files,
 				evidence: fmt.Sprintf("%s%s needs the program interpreter %s, which is not in the image: the kernel fails with ENOENT (error -2) although the file exists", p, link, strings.Join(interp, ", ")),
 				fix:      fmt.Sprintf("copy %s (and its target) into the image, or use a static BusyBox", strings.Join(interp, ", "))}
 		}
-		return &execProblem{id: "lib-missing", files: files,
+		return &execProblem{id: IDLibMissing, files: files,
 			evidence: fmt.Sprintf("%s%s: ld.so cannot find %s in the image: \"error while loading shared libraries\", init exits and the kernel panics", p, link, strings.Join(libsMissing, ", ")),
 			fix:      "copy the missing libraries into /lib/x86_64-linux-gnu (ldd on the host lists them), or use a static BusyBox"}
 	case err != nil:
-		return &execProblem{id: "init-bad-format", evidence: fmt.Sprintf("%s%s: %v", p, link, err), fix: "copy the program again"}
+		return &execProblem{id: IDInitBadFormat, evidence: fmt.Sprintf("%s%s: %v", p, link, err), fix: "copy the program again"}
 	}
 	if c.Interpreter != nil {
 		if fi, err := d.fs.fs.Stat(fsName(c.Interpreter.Real)); err == nil && fi.Mode().Perm()&0o111 == 0 {
-			return &execProblem{id: "init-not-executable", files: []string{c.Interpreter.Real},
+			return &execProblem{id: IDInitNotExecutable, files: []string{c.Interpreter.Real},
 				evidence: fmt.Sprintf("%s's interpreter %s (%s) has mode %v: the kernel needs execute permission on it (EACCES)", p, c.Interpreter.Name, c.Interpreter.Real, fi.Mode().Perm()),
 				fix:      fmt.Sprintf("chmod 755 %s", c.Interpreter.Real)}
 		}
@@ -254,7 +255,7 @@ func (d *diag) checkConsoleHeader(area Area, where string, initramfs bool, get f
 	h, err := get()
 	switch {
 	case err != nil:
-		d.add(Finding{ID: "console-missing", Area: area, Severity: sev,
+		d.add(Finding{ID: IDConsoleMissing, Area: area, Severity: sev,
 			Title:    "/dev/console is missing",
 			Evidence: fmt.Sprintf("no /dev/console in %s: init starts with no stdin/stdout (\"Warning: unable to open an initial console.\")", where),
 			Fix:      fix})
@@ -263,12 +264,12 @@ func (d *diag) checkConsoleHeader(area Area, where string, initramfs bool, get f
 		if h.Type == rootfs.TypeChar || h.Type == rootfs.TypeBlock {
 			got += fmt.Sprintf(" %d,%d", h.Devmajor, h.Devminor)
 		}
-		d.add(Finding{ID: "console-wrong", Area: area, Severity: sev,
+		d.add(Finding{ID: IDConsoleWrong, Area: area, Severity: sev,
 			Title:    "/dev/console is not the console device",
 			Evidence: fmt.Sprintf("/dev/console in %s is a %s, not char device 5,1", where, got),
 			Fix:      "replace it: rm /dev/console; mknod -m 600 /dev/console c 5 1"})
 	default:
-		d.add(Finding{ID: "console-ok", Area: area, Severity: OK,
+		d.add(Finding{ID: IDConsoleOK, Area: area, Severity: OK,
 			Title: "/dev/console is char device 5,1", Evidence: fmt.Sprintf("in %s, mode %04o", where, h.Mode)})
 	}
 }

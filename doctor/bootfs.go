@@ -1,0 +1,278 @@
+package doctor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/diskfs/go-diskfs/filesystem/fat12"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/minidisk/minidisk/rootfs/ext2"
+)
+
+// loaderFS is a filesystem a boot loader reads its files from: its
+// configuration, the kernel and the initrd. It may be the root filesystem
+// or another one (a FAT boot partition, the ESP).
+type loaderFS struct {
+	part  PartitionInfo // Index 0: the whole image
+	kind  string        // "ext2", "ext4", "FAT12", ...
+	fsys  fs.StatFS
+	uuid  string // as blkid prints it, for root=UUID= and GRUB's search
+	label string
+}
+
+// name says which filesystem this is, for evidence.
+func (l *loaderFS) name() string {
+	return fmt.Sprintf("the %s filesystem in %s", l.kind, partName(l.part))
+}
+
+// ext2Kind names an ext2-family filesystem by its features, as blkid does.
+func ext2Kind(sb *ext2.Superblock) string {
+	switch {
+	case sb.FeatureIncompat&(ext2.FeatureIncompatExtents|ext2.FeatureIncompat64Bit) != 0:
+		return "ext4"
+	case sb.FeatureCompat&ext2.FeatureCompatHasJournal != 0:
+		return "ext3"
+	}
+	return "ext2"
+}
+
+func ext2UUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// readSuperblock reads an ext2-family superblock at base, or nil.
+func (d *diag) readSuperblock(base int64) *ext2.Superblock {
+	b := make([]byte, 1024)
+	if readFull(d.r, b, base+1024) != nil || binary.LittleEndian.Uint16(b[56:]) != 0xEF53 {
+		return nil
+	}
+	sb := &ext2.Superblock{}
+	if sb.Unmarshal(b) != nil {
+		return nil
+	}
+	return sb
+}
+
+// errFSUnsupported: the filesystem is there but doctor cannot read it
+// (features the reader does not follow); what is in it is unchecked.
+var errFSUnsupported = errors.New("doctor cannot read this filesystem")
+
+// openLoaderFS opens the filesystem in partition p (Index 0: the image).
+func (d *diag) openLoaderFS(p PartitionInfo) (*loaderFS, error) {
+	base, size := int64(p.Start)*sectorSize, int64(p.Sectors)*sectorSize
+	if p.Index == 0 {
+		base, size = 0, d.size
+	}
+	if base < 0 || base >= d.size {
+		return nil, fmt.Errorf("%s starts past the end of the image", partName(p))
+	}
+	size = min(size, d.size-base)
+	if sb := d.readSuperblock(base); sb != nil {
+		l := &loaderFS{part: p, kind: ext2Kind(sb), uuid: ext2UUID(sb.UUID), label: sb.Label()}
+		r, err := ext2.Open(d.r, base, size)
+		if err != nil {
+			return l, fmt.Errorf("%w: %s: %w", errFSUnsupported, l.kind, err)
+		}
+		l.fsys = r
+		return l, nil
+	}
+	boot := make([]byte, sectorSize)
+	if err := readFull(d.r, boot, base); err != nil {
+		return nil, err
+	}
+	kind := fatBPB(boot)
+	if kind == "" {
+		return nil, fmt.Errorf("%s holds no filesystem doctor knows (no ext2 magic, no FAT boot sector)", partName(p))
+	}
+	l := &loaderFS{part: p, kind: kind, uuid: fatSerial(boot, kind)}
+	st := &readOnlyStorage{r: d.r, size: d.size}
+	err := safely(kind, func() (err error) {
+		switch kind {
+		case "FAT32":
+			var f *fat32.FileSystem
+			f, err = fat32.Read(st, size, base, sectorSize)
+			if err == nil {
+				l.fsys = safeFS{f}
+			}
+		case "FAT16":
+			var f *fat16.FileSystem
+			f, err = fat16.Read(st, size, base, sectorSize)
+			if err == nil {
+				l.fsys = safeFS{f}
+			}
+		default:
+			var f *fat12.FileSystem
+			f, err = fat12.Read(st, size, base, sectorSize)
+			if err == nil {
+				l.fsys = safeFS{f}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return l, fmt.Errorf("%w: %s: %w", errFSUnsupported, kind, err)
+	}
+	return l, nil
+}
+
+// fatSerial is the volume serial number as blkid prints it (the UUID of a
+// FAT filesystem): XXXX-XXXX from the extended BPB.
+func fatSerial(b []byte, kind string) string {
+	off := 0x27
+	if kind == "FAT32" {
+		off = 0x43
+	}
+	v := binary.LittleEndian.Uint32(b[off:])
+	return fmt.Sprintf("%04X-%04X", v>>16, v&0xffff)
+}
+
+// safeFS turns a panic of the third-party FAT reader on corrupt data into
+// an error, and makes names relative as io/fs wants them.
+type safeFS struct{ f fs.StatFS }
+
+func (s safeFS) Open(name string) (file fs.File, err error) {
+	err = safely("FAT", func() (e error) { file, e = s.f.Open(name); return })
+	return
+}
+
+func (s safeFS) Stat(name string) (fi fs.FileInfo, err error) {
+	err = safely("FAT", func() (e error) { fi, e = s.f.Stat(name); return })
+	return
+}
+
+// fsPath turns a loader's absolute path into an io/fs name.
+func fsPath(p string) string {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// statCaseless finds p in fsys; on FAT, names are case-insensitive, as
+// SYSLINUX and GRUB read them there.
+func statCaseless(l *loaderFS, p string) (fs.FileInfo, string, error) {
+	name := fsPath(p)
+	fi, err := l.fsys.Stat(name)
+	if err == nil || !strings.HasPrefix(l.kind, "FAT") {
+		return fi, name, err
+	}
+	for _, c := range []string{strings.ToUpper(name), strings.ToLower(name)} {
+		if fi, err2 := l.fsys.Stat(c); err2 == nil {
+			return fi, c, nil
+		}
+	}
+	return nil, name, err
+}
+
+// readLoaderFile reads at most limit bytes of p.
+func readLoaderFile(l *loaderFS, p string, limit int64) ([]byte, error) {
+	_, name, err := statCaseless(l, p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := l.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var b []byte
+	err = safely("file", func() (e error) { b, e = io.ReadAll(io.LimitReader(f, limit)); return })
+	return b, err
+}
+
+// listPartitions fills d.parts: every partition, logical and GPT ones
+// included, numbered as Linux numbers them.
+func (d *diag) listPartitions() {
+	d.parts = append([]PartitionInfo(nil), d.rep.Partitions...)
+	if d.rep.Scheme == SchemeGPT {
+		d.parts = nil
+		st := &readOnlyStorage{r: d.r, size: d.size}
+		var table *gpt.Table
+		if safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return }) != nil {
+			return
+		}
+		for i, p := range table.Partitions {
+			if p == nil || p.Type == gpt.Unused || p.End < p.Start {
+				continue
+			}
+			d.parts = append(d.parts, PartitionInfo{Index: i + 1, Start: p.Start, Sectors: p.End - p.Start + 1,
+				Bootable: p.Attributes&gptLegacyBIOSBootable != 0, GPTType: gptTypeName(p.Type), GUID: strings.ToLower(p.GUID)})
+		}
+		return
+	}
+	for _, p := range d.rep.Partitions {
+		if isExtendedType(p.Type) {
+			d.parts = append(d.parts, d.logicalPartitions(p)...)
+		}
+	}
+}
+
+// gptLegacyBIOSBootable is GPT attribute bit 2 (UEFI 2.10 §5.3.3), which
+// SYSLINUX's gptmbr.bin looks for.
+const gptLegacyBIOSBootable = 1 << 2
+
+// GPT partition types doctor names (UEFI spec; GRUB's BIOS boot partition
+// "Hah!IdontNeedEFI").
+const gptBIOSBoot gpt.Type = "21686148-6449-6E6F-744E-656564454649"
+
+func gptTypeName(t gpt.Type) string {
+	switch strings.ToUpper(string(t)) {
+	case strings.ToUpper(string(gpt.EFISystemPartition)):
+		return "EFI System"
+	case string(gptBIOSBoot):
+		return "BIOS boot"
+	case strings.ToUpper(string(gpt.LinuxFilesystem)):
+		return "Linux filesystem"
+	}
+	return strings.ToUpper(string(t))
+}
+
+// maxLogical bounds the EBR chain doctor follows (Linux numbers at most
+// 256 partitions).
+const maxLogical = 252
+
+// logicalPartitions follows the chain of extended boot records inside ext
+// (each EBR's first entry is a logical partition relative to the EBR, its
+// second links the next EBR relative to ext), stopping at loops, at the
+// image end and after maxLogical.
+func (d *diag) logicalPartitions(ext PartitionInfo) []PartitionInfo {
+	var out []PartitionInfo
+	seen := map[uint64]bool{}
+	ebr := ext.Start
+	b := make([]byte, sectorSize)
+	for n := 5; len(out) < maxLogical; {
+		if seen[ebr] || ebr >= d.rep.DiskSectors || readFull(d.r, b, int64(ebr)*sectorSize) != nil || b[510] != 0x55 || b[511] != 0xAA {
+			break
+		}
+		seen[ebr] = true
+		e1, e2 := b[0x1be:], b[0x1ce:]
+		if t, cnt := e1[4], binary.LittleEndian.Uint32(e1[12:]); t != 0 && cnt != 0 {
+			out = append(out, PartitionInfo{Index: n, Type: t, Bootable: e1[0] == 0x80, Start: ebr + uint64(binary.LittleEndian.Uint32(e1[8:])), Sectors: uint64(cnt), Logical: true})
+			n++
+		}
+		if !isExtendedType(e2[4]) || binary.LittleEndian.Uint32(e2[12:]) == 0 {
+			break
+		}
+		ebr = ext.Start + uint64(binary.LittleEndian.Uint32(e2[8:]))
+	}
+	return out
+}
+
+// partitionByIndex finds a partition by its Linux number.
+func (d *diag) partitionByIndex(n int) *PartitionInfo {
+	for i := range d.parts {
+		if d.parts[i].Index == n {
+			return &d.parts[i]
+		}
+	}
+	return nil
+}
