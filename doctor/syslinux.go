@@ -226,4 +226,3 @@ func parseSyslinuxConfig(text string) (*syslinuxEntry, string) {
 	e.Append = strings.Join(args, " ")
 	return e, ""
 }
-
