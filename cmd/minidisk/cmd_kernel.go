@@ -21,10 +21,19 @@ func kernelCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "also copy the bzImage to `PATH`"},
 			&cli.BoolFlag{Name: "force", Usage: "replace --out if it exists"},
 			&cli.IntFlag{Name: "jobs", Usage: "make -j (default: all cores)"},
+			&cli.BoolFlag{Name: "debian", Usage: "instead of building, fetch Debian's linux-image package (apt-get download + dpkg-deb -x into the cache, no root); its modules tree sits beside the kernel"},
+			&cli.BoolFlag{Name: "refresh", Usage: "with --debian: ask apt for a newer package even when one is cached"},
+			&cli.StringFlag{Name: "flavour", Value: "cloud-amd64", Usage: "with --debian: cloud-amd64 (virtual hardware: ide, virtio, nvme) or amd64 (generic: also ahci, usb)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("kernel takes no arguments (got %q)", c.Args().First())
+			}
+			if c.Bool("debian") {
+				return debianKernel(c)
+			}
+			if c.IsSet("flavour") {
+				return fmt.Errorf("--flavour selects a Debian kernel: add --debian")
 			}
 			profile, err := kernel.ParseProfile(c.String("profile"))
 			if err != nil {
@@ -54,4 +63,30 @@ func kernelCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// debianKernel is `kernel --debian`: fetch, print the kernel's path, and
+// say where its modules are.
+func debianKernel(c *cli.Context) error {
+	for _, f := range []string{"profile", "src", "fragment", "initramfs", "jobs"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s builds a kernel; --debian fetches Debian's: give one or the other", f)
+		}
+	}
+	prog := kernel.NewProgress(os.Stderr)
+	k, err := kernel.FetchDebian(c.Context, kernel.DebianOptions{Flavour: c.String("flavour"), Refresh: c.Bool("refresh"), Progress: prog})
+	prog.Close()
+	if err != nil {
+		return err
+	}
+	path := k.Kernel
+	if out := c.String("out"); out != "" {
+		if err := kernel.CopyOut(k.Kernel, out, c.Bool("force")); err != nil {
+			return err
+		}
+		path = out
+	}
+	fmt.Fprintf(os.Stderr, "kernel: %s %s; modules: %s\n", k.Package, k.Version, k.ModulesDir)
+	fmt.Println(path)
+	return nil
 }
