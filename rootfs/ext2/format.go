@@ -1,6 +1,21 @@
-// Package ext2 writes (and reads) classic revision-1 ext2 filesystems: the
+// Package ext2 writes classic revision-1 ext2 filesystems (the
 // block-mapped layout mke2fs makes without extents, which GRUB Legacy's
-// e2fs_stage1_5 can read.
+// e2fs_stage1_5 can read) and reads ext2, ext3 and ext4 ones.
+//
+// Reading: Open returns a Reader, an io/fs.FS (also fs.ReadDirFS, StatFS,
+// ReadLinkFS, ReadFileFS) over the filesystem at an offset of an
+// io.ReaderAt, read-only: block maps and extent trees (uninitialised
+// extents read as zeros), 64bit (48-bit block numbers, 64-byte group
+// descriptors), flex_bg, meta_bg, htree directories (read linearly),
+// inline data, 128- to 1024-byte inodes, huge_file, dir_nlink. Journals are
+// not replayed (Superblock.NeedsRecovery reports an unreplayed one) and
+// metadata_csum checksums are not verified. Superblock.Kind says "ext2",
+// "ext3" or "ext4" as blkid does; HasExtents, Is64Bit, FeatureNames and
+// InodeSizeOrDefault let callers judge what a boot loader can read. Probe
+// recognises a filesystem from one 1 KiB read (label, UUID, size).
+// FileBlocks and InodeBlocks list where a file's blocks are. Corrupt or
+// hostile images give errors wrapping ErrCorrupt, never a panic, and cost
+// time and memory bounded by the image's size.
 //
 // This file is the on-disk format shared by the writer and the reader: the
 // superblock, the 32-byte group descriptor, the inode (128 bytes, plus the
@@ -330,13 +345,24 @@ func (s *Superblock) Validate() error {
 	if s.InodesPerGroup == 0 || s.InodesPerGroup > uint32(8*bs) {
 		return fmt.Errorf("superblock: %d inodes per group invalid (1..%d)", s.InodesPerGroup, 8*bs)
 	}
-	if s.BlocksCount <= s.FirstDataBlock {
-		return fmt.Errorf("superblock: block count %d not beyond first data block %d", s.BlocksCount, s.FirstDataBlock)
+	blocks := s.BlocksCount64()
+	if blocks <= uint64(s.FirstDataBlock) {
+		return fmt.Errorf("superblock: block count %d not beyond first data block %d", blocks, s.FirstDataBlock)
 	}
 	if s.FirstDataBlock > 1 {
 		return fmt.Errorf("superblock: first data block %d invalid", s.FirstDataBlock)
 	}
-	groups := (uint64(s.BlocksCount) - uint64(s.FirstDataBlock) + uint64(s.BlocksPerGroup) - 1) / uint64(s.BlocksPerGroup)
+	if s.Is64Bit() {
+		// ext4's 64bit descriptors: s_desc_size is a power of two from 64
+		// (EXT4_MIN_DESC_SIZE_64BIT) up to EXT4_MAX_DESC_SIZE (1024).
+		if d := int(s.DescSize); d < GroupDescSize64 || d > 1024 || d&(d-1) != 0 || d > bs {
+			return fmt.Errorf("superblock: 64bit group descriptor size %d invalid (64..1024, a power of two)", s.DescSize)
+		}
+		if blocks >= 1<<48 {
+			return fmt.Errorf("superblock: block count %d beyond ext4's 48-bit block numbers", blocks)
+		}
+	}
+	groups := (blocks - uint64(s.FirstDataBlock) + uint64(s.BlocksPerGroup) - 1) / uint64(s.BlocksPerGroup)
 	if uint64(s.InodesCount) > groups*uint64(s.InodesPerGroup) {
 		return fmt.Errorf("superblock: %d inodes exceed %d groups of %d", s.InodesCount, groups, s.InodesPerGroup)
 	}

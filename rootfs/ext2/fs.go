@@ -117,7 +117,7 @@ func (r *Reader) info(abs string, ino uint32, in *Inode) (*fileInfo, error) {
 		}
 		h = &rootfs.Header{Name: abs, Mode: uint32(in.Mode) & 0o7777, Uid: in.UID(), Gid: in.GID(), ModTime: r.inodeMtime(in)}
 	}
-	return &fileInfo{h: h, ino: ino, size: int64(fileSize(in)), mode: fsMode(in.Mode), nlink: in.LinksCount}, nil
+	return &fileInfo{h: h, ino: ino, size: int64(r.fileSize(in)), mode: fsMode(in.Mode), nlink: in.LinksCount}, nil
 }
 
 // Stat returns the file info of name, following symlinks.
@@ -208,7 +208,7 @@ func (r *Reader) ReadFile(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fmt.Errorf("%d bytes is more than ReadFile loads at once (read it through Open)", size)}
 	}
 	b := make([]byte, size)
-	if _, err := r.readInodeAt(ino, in, b, 0, new(indirectCache)); err != nil && err != io.EOF {
+	if _, err := r.readInodeAt(ino, in, b, 0, new(mapCache)); err != nil && err != io.EOF {
 		return nil, pathErr("readfile", name, err)
 	}
 	return b, nil
@@ -227,7 +227,7 @@ func (r *Reader) Open(name string) (fs.File, error) {
 	}
 	switch in.FileFormat() {
 	case ModeReg:
-		return &File{r: r, name: name, ino: ino, in: in, fi: fi, cache: new(indirectCache)}, nil
+		return &File{r: r, name: name, ino: ino, in: in, fi: fi, cache: new(mapCache)}, nil
 	case ModeDir:
 		return &dirFile{r: r, name: name, abs: abs, ino: ino, in: in, fi: fi}, nil
 	}
@@ -242,7 +242,7 @@ type File struct {
 	in     *Inode
 	fi     *fileInfo
 	off    int64
-	cache  *indirectCache
+	cache  *mapCache
 	closed bool
 }
 

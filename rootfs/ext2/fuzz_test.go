@@ -143,7 +143,7 @@ type rdCorruption struct {
 func rdInodeOffset(r *Reader, ino uint32) int64 {
 	g := (ino - 1) / r.sb.InodesPerGroup
 	idx := (ino - 1) % r.sb.InodesPerGroup
-	return int64(r.groups[g].InodeTable)*int64(r.bs) + int64(idx)*int64(r.isz)
+	return int64(r.inodeTables[g])*int64(r.bs) + int64(idx)*int64(r.isz)
 }
 
 // rdPatchInode rewrites inode ino of data through fn.

@@ -22,7 +22,34 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 	if !in.IsDir() {
 		return nil, fmt.Errorf("ext2: inode %d is not a directory", ino)
 	}
-	size := fileSize(in)
+	if in.Flags&InodeFlagEncrypt != 0 {
+		return nil, fmt.Errorf("ext2: directory inode %d is encrypted (fscrypt): its names cannot be read without the key", ino)
+	}
+	var out []dirent
+	add := func(d DirEntry) error {
+		if d.Inode == 0 {
+			return nil // unused space, an htree index block, a checksum tail
+		}
+		name := string(d.Name)
+		if name == "." || name == ".." {
+			return nil
+		}
+		if name == "" || strings.ContainsAny(name, "/\x00") {
+			return fmt.Errorf("ext2: directory inode %d: entry name %q invalid: %w", ino, name, ErrCorrupt)
+		}
+		if d.Inode > r.sb.InodesCount {
+			return fmt.Errorf("ext2: directory inode %d: entry %q names inode %d beyond %d: %w", ino, name, d.Inode, r.sb.InodesCount, ErrCorrupt)
+		}
+		out = append(out, dirent{name: name, ino: d.Inode})
+		return nil
+	}
+	if in.Flags&InodeFlagInline != 0 {
+		if err := r.inlineDirents(ino, in, add); err != nil {
+			return nil, err
+		}
+		return sortDirents(ino, out)
+	}
+	size := r.fileSize(in)
 	if size > maxDirSize {
 		return nil, fmt.Errorf("ext2: directory inode %d: size %d beyond the %d-byte limit: %w", ino, size, maxDirSize, ErrCorrupt)
 	}
@@ -30,9 +57,9 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 		return nil, fmt.Errorf("ext2: directory inode %d: size %d not a multiple of the %d-byte block: %w", ino, size, r.bs, ErrCorrupt)
 	}
 	nblocks := size / uint64(r.bs)
-	phys := make([]uint32, nblocks)
-	used := map[uint32]bool{}
-	err := r.walkBlocks(ino, in, nblocks, func(logical uint64, p uint32, meta bool) error {
+	phys := make([]uint64, nblocks)
+	used := map[uint64]bool{}
+	err := r.walkBlocks(ino, in, nblocks, func(logical uint64, p uint64, meta bool) error {
 		if meta {
 			return nil
 		}
@@ -46,7 +73,6 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 	if err != nil {
 		return nil, err
 	}
-	var out []dirent
 	buf := make([]byte, r.bs)
 	for lb, p := range phys {
 		if p == 0 {
@@ -67,22 +93,16 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 				return nil, fmt.Errorf("ext2: directory inode %d block %d offset %d: %v: %w", ino, p, off, err, ErrCorrupt)
 			}
 			off += int(d.RecLen)
-			if d.Inode == 0 {
-				continue
+			if err := add(d); err != nil {
+				return nil, err
 			}
-			name := string(d.Name)
-			if name == "." || name == ".." {
-				continue
-			}
-			if name == "" || strings.ContainsAny(name, "/\x00") {
-				return nil, fmt.Errorf("ext2: directory inode %d: entry name %q invalid: %w", ino, name, ErrCorrupt)
-			}
-			if d.Inode > r.sb.InodesCount {
-				return nil, fmt.Errorf("ext2: directory inode %d: entry %q names inode %d beyond %d: %w", ino, name, d.Inode, r.sb.InodesCount, ErrCorrupt)
-			}
-			out = append(out, dirent{name: name, ino: d.Inode})
 		}
 	}
+	return sortDirents(ino, out)
+}
+
+// sortDirents sorts entries bytewise by name and refuses duplicates.
+func sortDirents(ino uint32, out []dirent) ([]dirent, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	for i := 1; i < len(out); i++ {
 		if out[i].name == out[i-1].name {
@@ -375,9 +395,12 @@ func (r *Reader) FileBlocks(name string) ([]uint32, error) {
 		return nil, fmt.Errorf("%s: %d blocks is more than FileBlocks lists (%d)", clean, n, maxFileBlocks)
 	}
 	out := make([]uint32, n)
-	err = r.walkBlocks(ino, in, n, func(logical uint64, p uint32, meta bool) error {
+	err = r.walkBlocks(ino, in, n, func(logical uint64, p uint64, meta bool) error {
 		if !meta {
-			out[logical] = p
+			if p > 1<<32-1 {
+				return fmt.Errorf("ext2: inode %d: block %d does not fit the 32-bit block list (use InodeBlocks64)", ino, p)
+			}
+			out[logical] = uint32(p)
 		}
 		return nil
 	})
@@ -388,9 +411,31 @@ func (r *Reader) FileBlocks(name string) ([]uint32, error) {
 }
 
 // InodeBlocks returns every block inode ino owns: data blocks in file order
-// (holes omitted) and indirect blocks in the order the map reaches them.
-// Fast symlinks and device inodes own none (their i_block is not a map).
+// (holes omitted) and map blocks (indirect blocks, extent tree nodes) in
+// the order the map reaches them. Fast symlinks, inline-data inodes and
+// device inodes own none (their i_block is not a map). A block number
+// beyond 32 bits (a 64bit filesystem over 16 TiB) is an error here; use
+// InodeBlocks64.
 func (r *Reader) InodeBlocks(ino uint32) (data, meta []uint32, err error) {
+	d64, m64, err := r.InodeBlocks64(ino)
+	for _, l := range []struct {
+		in  []uint64
+		out *[]uint32
+	}{{d64, &data}, {m64, &meta}} {
+		for _, b := range l.in {
+			if b > 1<<32-1 {
+				return data, meta, fmt.Errorf("ext2: inode %d: block %d does not fit the 32-bit block list (use InodeBlocks64)", ino, b)
+			}
+			*l.out = append(*l.out, uint32(b))
+		}
+	}
+	return data, meta, err
+}
+
+// InodeBlocks64 is InodeBlocks with 64-bit block numbers. Blocks of
+// extents past the file's size (preallocated) are included: the inode owns
+// them.
+func (r *Reader) InodeBlocks64(ino uint32) (data, meta []uint64, err error) {
 	in, err := r.ReadInode(ino)
 	if err != nil {
 		return nil, nil, err
@@ -404,7 +449,11 @@ func (r *Reader) InodeBlocks(ino uint32) (data, meta []uint32, err error) {
 	default:
 		return nil, nil, nil
 	}
-	err = r.walkBlocks(ino, in, r.logicalBlocks(in), func(_ uint64, p uint32, m bool) error {
+	n := r.logicalBlocks(in)
+	if in.Flags&InodeFlagExtents != 0 {
+		n = 1 << 32
+	}
+	err = r.walkBlocks(ino, in, n, func(_ uint64, p uint64, m bool) error {
 		if m {
 			meta = append(meta, p)
 		} else {

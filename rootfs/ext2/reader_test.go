@@ -518,10 +518,10 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 		rdMust(t, err)
 		var all []string
 		var data []uint32
-		err = r.walkBlocks(ino, in, r.logicalBlocks(in), func(_ uint64, p uint32, meta bool) error {
-			all = append(all, strconv.FormatUint(uint64(p), 10))
+		err = r.walkBlocks(ino, in, r.logicalBlocks(in), func(_ uint64, p uint64, meta bool) error {
+			all = append(all, strconv.FormatUint(p, 10))
 			if !meta {
-				data = append(data, p)
+				data = append(data, uint32(p))
 			}
 			return nil
 		})
