@@ -35,6 +35,12 @@ type Options struct {
 	CacheDir string          // kernel cache; empty means the default
 	Jobs     int             // make -j
 	Progress kernel.Progress // kernel build progress; nil is silent
+
+	// UKI, when set, makes BOOTX64.EFI a Unified Kernel Image of any
+	// EFI-stub kernel (systemd stub + kernel + initramfs + command line)
+	// instead of a kernel with its initramfs linked in; Kernel,
+	// KernelSource and Initramfs are then unused.
+	UKI *UKIOptions
 }
 
 // Result reports what Build made.
@@ -44,6 +50,7 @@ type Result struct {
 	InitramfsSize int64  // gzip'd cpio bytes; 0 with a prebuilt kernel
 	EFISize       int64  // BOOTX64.EFI bytes (kernel with initramfs inside)
 	Image         *ImageInfo
+	UKI           *UKIResult // with Options.UKI
 }
 
 // Build makes the initramfs, the efi-profile kernel with it linked in (or
@@ -51,6 +58,9 @@ type Result struct {
 // output path is checked before the (long) kernel build, and outputs are
 // written atomically, so a failure leaves nothing behind.
 func Build(ctx context.Context, o Options) (*Result, error) {
+	if o.UKI != nil {
+		return buildUKIImage(ctx, o)
+	}
 	size := o.Size
 	if size == 0 {
 		size = DefaultImageSize

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/efi"
+	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
@@ -77,44 +78,159 @@ func initramfsCommand() *cli.Command {
 	}
 }
 
+// ukiFlags are the flags that make BOOTX64.EFI a Unified Kernel Image.
+func ukiFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "initrd", Usage: "the UKI's initramfs: auto (BusyBox, /init, /dev/console), none, or a `FILE`; with efi, builtin means --kernel has its initramfs linked in and is BOOTX64.EFI itself (default: auto)"},
+		&cli.StringFlag{Name: "cmdline", Usage: "kernel command line in the UKI's .cmdline (default: " + efi.DefaultCmdline + "; firmware passes none to BOOTX64.EFI)"},
+		&cli.StringFlag{Name: "stub", Usage: "systemd's EFI stub `FILE` (default: " + uki.HostStub + ", else Debian's systemd-boot-efi fetched into the cache)"},
+		&cli.StringFlag{Name: "modules", Usage: "kernel modules `DIR` (lib/modules/VERSION) for the automatic initramfs"},
+	}
+}
+
+func ukiOptions(c *cli.Context) (*efi.UKIOptions, error) {
+	iopts, err := initramfsOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	o := &efi.UKIOptions{
+		Kernel: c.String("kernel"), Initrd: c.String("initrd"), Cmdline: c.String("cmdline"),
+		Stub: c.String("stub"), Modules: c.String("modules"), Initramfs: iopts,
+		Log: func(s string) { fmt.Fprintln(os.Stderr, s) },
+	}
+	if o.Initrd == "" {
+		o.Initrd = efi.InitrdAuto
+	}
+	if o.Initrd != efi.InitrdAuto && (c.IsSet("busybox") || c.IsSet("init") || c.IsSet("add") || c.IsSet("modules")) {
+		return nil, usagef("--busybox, --init, --add and --modules build the initramfs; they need --initrd auto, not --initrd %s", o.Initrd)
+	}
+	if c.IsSet("cmdline") && o.Cmdline == "" {
+		return nil, usagef("--cmdline: empty; give the kernel command line, e.g. --cmdline 'console=ttyS0'")
+	}
+	return o, nil
+}
+
+// printUKI describes a UKI: where each part came from and each section.
+func printUKI(r *efi.UKIResult) {
+	fmt.Printf("stub         %s (%s, %s)\n", r.StubVersion, r.Stub.Path, r.Stub.Why)
+	fmt.Printf("kernel       %s (%s)\n", r.KernelVersion, r.KernelPath)
+	switch {
+	case r.AutoInitramfs:
+		kind := "dynamic, with its libraries"
+		if r.BusyBox.Static {
+			kind = "static"
+		}
+		fmt.Printf("initramfs    %9d bytes (automatic, gzip'd newc cpio; BusyBox %s: %s, %s)\n", r.InitramfsSize, r.BusyBox.Path, kind, r.BusyBox.Why)
+	case r.InitrdPath != "":
+		fmt.Printf("initramfs    %9d bytes (%s)\n", r.InitramfsSize, r.InitrdPath)
+	default:
+		fmt.Printf("initramfs    none\n")
+	}
+	fmt.Printf("cmdline      %s\n", r.Cmdline)
+	for _, s := range r.Added {
+		fmt.Printf("  section %-8s at %#09x, %9d bytes (file offset %#x)\n", s.Name, s.VirtualAddress, s.VirtualSize, s.Offset)
+	}
+	fmt.Printf("UKI          %9d bytes (PE32+, SizeOfImage %#x, checksum %#08x)\n", r.FileSize, r.SizeOfImage, r.CheckSum)
+}
+
+func ukiCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "uki",
+		Usage:     "write a Unified Kernel Image: systemd's EFI stub with any EFI-stub kernel, an initramfs and the command line as PE sections, one file firmware boots",
+		ArgsUsage: "OUT.efi",
+		Flags: append(append(initramfsFlags(), ukiFlags()...),
+			&cli.StringFlag{Name: "kernel", Usage: "EFI-stub kernel `FILE` (a distro /boot/vmlinuz-* works)"},
+			&cli.StringFlag{Name: "osrel", Usage: "os-release `FILE` for .osrel (default: NAME=minidisk and the kernel version)"},
+			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it exists"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("uki takes one argument, the output file (e.g. minidisk uki linux.efi --kernel /boot/vmlinuz-6.1.0-57-cloud-amd64)")
+			}
+			if !c.IsSet("kernel") {
+				return usagef("--kernel: give the EFI-stub kernel (e.g. --kernel /boot/vmlinuz-$(uname -r))")
+			}
+			o, err := ukiOptions(c)
+			if err != nil {
+				return err
+			}
+			o.OSRel = c.String("osrel")
+			r, err := efi.MakeUKI(c.Context, c.Args().First(), c.Bool("force"), *o)
+			if err != nil {
+				return err
+			}
+			printUKI(r)
+			return nil
+		},
+	}
+}
+
 func efiCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "efi",
-		Usage:     "build the UEFI variant: initramfs, EFI-stub kernel with it built in, GPT disk with a FAT32 ESP holding \\EFI\\BOOT\\BOOTX64.EFI",
+		Usage:     "build the UEFI variant: a GPT disk whose ESP holds \\EFI\\BOOT\\BOOTX64.EFI, either a UKI of any EFI-stub kernel (--kernel) or a kernel built with the initramfs linked in (--kernel-src, the default)",
 		ArgsUsage: "OUT.img",
-		Flags: append(initramfsFlags(),
+		Flags: append(append(initramfsFlags(), ukiFlags()...),
 			&cli.StringFlag{Name: "kernel-src", Usage: "kernel source `DIR|TARBALL` for the efi profile (default: newest /usr/src/linux-source-*.tar.xz)"},
-			&cli.StringFlag{Name: "kernel", Usage: "prebuilt EFI-stub kernel `FILE` with its initramfs already built in (skips the build)"},
+			&cli.StringFlag{Name: "kernel", Usage: "EFI-stub kernel `FILE` (a distro vmlinuz works): BOOTX64.EFI becomes a UKI of it, or the kernel itself with --initrd builtin"},
 			&cli.StringFlag{Name: "efi-out", Usage: "also write the bare BOOTX64.EFI to `FILE`"},
-			&cli.StringFlag{Name: "size", Value: "64M", Usage: "image `SIZE` (FAT32 needs an ESP of about 33 MiB at least)"},
+			&cli.StringFlag{Name: "size", Usage: "image `SIZE` (default: 64M, or room for two UKIs plus 16M when that is more)"},
 			&cli.IntFlag{Name: "jobs", Usage: "make -j for the kernel build (default: all cores)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace outputs that exist"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("efi takes one argument, the output image (e.g. minidisk efi efi.img)")
+				return usagef("efi takes one argument, the output image (e.g. minidisk efi efi.img)")
 			}
 			if c.IsSet("kernel") && c.IsSet("kernel-src") {
-				return fmt.Errorf("give --kernel (prebuilt) or --kernel-src (build), not both")
+				return usagef("give --kernel (prebuilt) or --kernel-src (build), not both")
 			}
-			if c.IsSet("kernel") && (c.IsSet("busybox") || c.IsSet("init") || c.IsSet("add")) {
-				return fmt.Errorf("--kernel already has its initramfs built in; --busybox, --init and --add only apply when the kernel is built (--kernel-src)")
+			builtin := c.String("initrd") == "builtin"
+			if !c.IsSet("kernel") {
+				for _, f := range []string{"initrd", "cmdline", "stub", "modules"} {
+					if c.IsSet(f) {
+						return usagef("--%s makes a UKI and needs --kernel; the built kernel (--kernel-src) has its initramfs and command line linked in", f)
+					}
+				}
+			} else if builtin {
+				for _, f := range []string{"busybox", "init", "add", "cmdline", "stub", "modules"} {
+					if c.IsSet(f) {
+						return usagef("--initrd builtin uses --kernel as BOOTX64.EFI as it is; --%s does not apply", f)
+					}
+				}
 			}
-			size, err := disk.ParseSize(c.String("size"))
-			if err != nil {
-				return fmt.Errorf("--size: %v", err)
+			var size int64
+			if c.IsSet("size") {
+				var err error
+				if size, err = disk.ParseSize(c.String("size")); err != nil {
+					return usagef("--size: %v", err)
+				}
 			}
 			iopts, err := initramfsOptions(c)
 			if err != nil {
 				return err
 			}
-			prog := kernel.NewProgress(os.Stderr)
-			res, err := efi.Build(c.Context, efi.Options{
+			o := efi.Options{
 				Out: c.Args().First(), Force: c.Bool("force"), Size: size,
 				Kernel: c.String("kernel"), KernelSource: c.String("kernel-src"),
 				Initramfs: iopts, EFIOut: c.String("efi-out"), Epoch: iopts.Epoch,
-				Jobs: c.Int("jobs"), Progress: prog,
-			})
+				Jobs: c.Int("jobs"),
+			}
+			if c.IsSet("kernel") && !builtin {
+				if o.UKI, err = ukiOptions(c); err != nil {
+					return err
+				}
+				res, err := efi.Build(c.Context, o)
+				if err != nil {
+					return err
+				}
+				printUKI(res.UKI)
+				printImage(res, c.Args().First())
+				return nil
+			}
+			prog := kernel.NewProgress(os.Stderr)
+			o.Progress = prog
+			res, err := efi.Build(c.Context, o)
 			prog.Close()
 			if err != nil {
 				return err
@@ -135,11 +251,16 @@ func efiCommand() *cli.Command {
 			} else {
 				fmt.Printf("kernel       %s (%s)\n", res.Kernel, how)
 			}
-			fmt.Printf("BOOTX64.EFI  %9d bytes (kernel with the initramfs built in)\n", res.EFISize)
-			fmt.Printf("image        %9d bytes (%s: GPT, ESP sectors %d-%d, FAT32)\n", res.Image.DiskSize, c.Args().First(), res.Image.Start, res.Image.End)
+			fmt.Printf("BOOTX64.EFI  %9d bytes (the kernel itself: initramfs and command line (CONFIG_CMDLINE) are linked in, so no systemd stub is needed)\n", res.EFISize)
+			printImage(res, c.Args().First())
 			return nil
 		},
 	}
+}
+
+// printImage describes the disk image and its ESP.
+func printImage(res *efi.Result, out string) {
+	fmt.Printf("image        %9d bytes (%s: GPT, ESP sectors %d-%d, FAT32)\n", res.Image.DiskSize, out, res.Image.Start, res.Image.End)
 }
 
 func flashCommand() *cli.Command {

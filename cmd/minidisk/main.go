@@ -22,7 +22,7 @@ func newApp() *cli.App {
 			rootfsCommand(),
 			libsCommand(), modulesCommand(),
 			mkfsCommand(),
-			initramfsCommand(), efiCommand(), flashCommand(),
+			initramfsCommand(), efiCommand(), ukiCommand(), flashCommand(),
 			grubCommand(),
 			kernelCommand(),
 			bootCommand(),
