@@ -105,74 +105,25 @@ func StaticBusyBoxPath() string {
 // /init, /dev/console, and the extra files. Inputs are checked first, so a
 // bad input is reported before anything is written.
 func Tree(o Options) (*rootfs.Tree, error) {
-	bb := o.BusyBox
-	if bb == "" {
-		bb = DefaultBusyBox()
-	}
-	bbAbs, err := filepath.Abs(bb)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", bb, err)
-	}
-	if err := checkBusyBox(bb); err != nil {
-		return nil, err
-	}
 	initData := []byte(DefaultInit)
 	if o.Init != "" {
+		var err error
 		if initData, err = readInit(o.Init); err != nil {
 			return nil, err
 		}
 	}
-	applets, err := listApplets(bb)
+	var extra []string
+	if o.Init != "" {
+		extra = append(extra, o.Init)
+	}
+	for _, a := range o.Adds {
+		extra = append(extra, a.Src)
+	}
+	t, epoch, err := base(o.BusyBox, o.Libs, o.Epoch, extra)
 	if err != nil {
-		return nil, err
-	}
-	resolver := o.Libs
-	if resolver == nil {
-		resolver = libs.Host()
-	}
-	closure, err := resolver.Resolve(bbAbs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot find its shared libraries: %v (give --busybox a static BusyBox: scripts/fetch-busybox-static.sh)", bb, err)
-	}
-
-	epoch := o.Epoch
-	if epoch.IsZero() {
-		epoch, err = newestInput(bb, o.Init, o.Adds, closure)
-		if err != nil {
-			return nil, err
-		}
-	}
-	t := rootfs.New(epoch)
-	for _, d := range baseDirs {
-		if err := t.Mkdir(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	// /tmp is world-writable with the sticky bit, as on any Unix.
-	if err := t.Mkdir("/tmp", 0o1777); err != nil {
-		return nil, err
-	}
-	if err := t.AddHostFile("/bin/busybox", bb); err != nil {
-		return nil, err
-	}
-	for _, a := range applets {
-		if a == "/bin/busybox" {
-			continue
-		}
-		if err := t.Symlink(a, "/bin/busybox"); err != nil {
-			return nil, fmt.Errorf("%s: applet %s: %v", bb, a, err)
-		}
-	}
-	if err := addClosure(t, closure); err != nil {
 		return nil, err
 	}
 	if err := t.AddBytes("/init", 0o755, initData); err != nil {
-		return nil, err
-	}
-	// The kernel opens /dev/console for init's stdin/out/err before /init
-	// runs (init/main.c console_on_rootfs); devtmpfs is not mounted yet, so
-	// without this node there is no console and init dies.
-	if err := t.Mknod("/dev/console", rootfs.TypeChar, 0o600, 5, 1); err != nil {
 		return nil, err
 	}
 	for _, a := range o.Adds {
@@ -182,6 +133,71 @@ func Tree(o Options) (*rootfs.Tree, error) {
 	}
 	t.ClampTimes(epoch)
 	return t, nil
+}
+
+// base is what every initramfs holds: the base directories, BusyBox at
+// /bin/busybox with a symlink per applet, its interpreter and libraries
+// when it is dynamic, and /dev/console. A zero epoch becomes the newest
+// modification time among BusyBox, its libraries and extraInputs.
+func base(bb string, resolver *libs.Resolver, epoch time.Time, extraInputs []string) (*rootfs.Tree, time.Time, error) {
+	if bb == "" {
+		bb = DefaultBusyBox()
+	}
+	bbAbs, err := filepath.Abs(bb)
+	if err != nil {
+		return nil, epoch, fmt.Errorf("%s: %v", bb, err)
+	}
+	if err := checkBusyBox(bb); err != nil {
+		return nil, epoch, err
+	}
+	applets, err := listApplets(bb)
+	if err != nil {
+		return nil, epoch, err
+	}
+	if resolver == nil {
+		resolver = libs.Host()
+	}
+	closure, err := resolver.Resolve(bbAbs)
+	if err != nil {
+		return nil, epoch, fmt.Errorf("%s: cannot find its shared libraries: %v (give --busybox a static BusyBox: scripts/fetch-busybox-static.sh)", bb, err)
+	}
+	if epoch.IsZero() {
+		epoch, err = newestInput(append([]string{bb}, extraInputs...), closure)
+		if err != nil {
+			return nil, epoch, err
+		}
+	}
+	t := rootfs.New(epoch)
+	for _, d := range baseDirs {
+		if err := t.Mkdir(d, 0o755); err != nil {
+			return nil, epoch, err
+		}
+	}
+	// /tmp is world-writable with the sticky bit, as on any Unix.
+	if err := t.Mkdir("/tmp", 0o1777); err != nil {
+		return nil, epoch, err
+	}
+	if err := t.AddHostFile("/bin/busybox", bb); err != nil {
+		return nil, epoch, err
+	}
+	for _, a := range applets {
+		if a == "/bin/busybox" {
+			continue
+		}
+		if err := t.Symlink(a, "/bin/busybox"); err != nil {
+			return nil, epoch, fmt.Errorf("%s: applet %s: %v", bb, a, err)
+		}
+	}
+	if err := addClosure(t, closure); err != nil {
+		return nil, epoch, err
+	}
+	// The kernel opens /dev/console for init's stdin/out/err before /init
+	// runs (init/main.c console_on_rootfs); devtmpfs is not mounted yet, so
+	// without this node there is no console and init dies.
+	if err := t.Mknod("/dev/console", rootfs.TypeChar, 0o600, 5, 1); err != nil {
+		return nil, epoch, err
+	}
+	return t, epoch, nil
 }
 
 // Write writes the tree as a compressed newc archive.
@@ -322,14 +338,8 @@ func addClosure(t *rootfs.Tree, c *libs.Closure) error {
 }
 
 // newestInput is the newest modification time among the input files.
-func newestInput(bb, init string, adds []Add, c *libs.Closure) (time.Time, error) {
-	files := []string{bb}
-	if init != "" {
-		files = append(files, init)
-	}
-	for _, a := range adds {
-		files = append(files, a.Src)
-	}
+func newestInput(inputs []string, c *libs.Closure) (time.Time, error) {
+	files := append([]string(nil), inputs...)
 	if c.Interpreter != nil {
 		files = append(files, c.Interpreter.Real)
 	}
