@@ -34,13 +34,16 @@ type LayoutOptions struct {
 	NoBootFlag    bool     // leave the partition without the active flag
 }
 
-// Partition is a primary MBR partition, in 512-byte sectors.
+// Partition is one partition, in 512-byte sectors: an MBR primary or
+// logical partition, or a GPT entry.
 type Partition struct {
-	Index    int    // 1..4, as in /dev/sda1
-	Start    uint64 // first sector (LBA)
-	Sectors  uint64 // length
-	Type     byte   // 0x83 Linux
-	Bootable bool   // the 0x80 "active" flag SeaBIOS and the MBR code look for
+	Index    int      // as Linux numbers it: 1..4 primary, 5.. logical (/dev/sda5); GPT slot 1..
+	Start    uint64   // first sector (LBA)
+	Sectors  uint64   // length
+	Type     byte     // MBR type, 0x83 Linux; 0 for a GPT entry
+	Bootable bool     // MBR 0x80 "active" flag SeaBIOS and the MBR code look for; GPT "legacy BIOS bootable"
+	Logical  bool     // inside an extended partition (described by an EBR)
+	TypeGUID [16]byte // GPT partition type, on-disk byte order; zero for MBR
 }
 
 // End is the last sector of the partition (inclusive, as fdisk prints it).

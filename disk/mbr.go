@@ -79,38 +79,35 @@ func ReadMBR(r io.ReaderAt) (*MBR, error) {
 	return ParseMBR(b)
 }
 
-// ErrNoPartition is returned by ReadLayout when the MBR has no Linux partition.
-var ErrNoPartition = errors.New("no Linux (type 83) partition in the MBR")
+// ErrNoPartition is returned when the partition table has no Linux partition.
+var ErrNoPartition = errors.New("no Linux (type 0x83) partition in the partition table")
 
 // ReadLayout recovers the layout of an existing image from its MBR: the
-// first used partition of type 0x83 (or, failing that, the first used
-// one). The geometry is not stored in an MBR; the default is assumed.
-func ReadLayout(r io.ReaderAt, imageBytes int64, blockSize int) (*Layout, error) {
-	m, err := ReadMBR(r)
+// partition FindRoot picks (holdsFS says which partitions hold a
+// filesystem; nil = any). The geometry is not stored in an MBR; the default
+// is assumed.
+func ReadLayout(r io.ReaderAt, imageBytes int64, blockSize int, holdsFS func(offset, length int64) bool) (*Layout, error) {
+	t, err := ReadPartitions(r, imageBytes)
+	if errors.Is(err, ErrNoTable) {
+		return nil, fmt.Errorf("no MBR (bytes 510-511 are not 55 AA); run `minidisk part` first")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !m.HasSignature {
-		return nil, fmt.Errorf("no MBR (bytes 510-511 are not 55 AA); run `minidisk part` first")
+	if t.Scheme != SchemeMBR {
+		return nil, fmt.Errorf("the image has a %s partition table; this command needs an MBR disk (`minidisk part`)", t.Scheme)
 	}
-	idx := -1
-	for i, e := range m.Entries {
-		if e.Used() && e.Type == TypeLinux {
-			idx = i
-			break
-		}
+	p, err := t.Root(imageBytes, holdsFS)
+	if err != nil {
+		return nil, fmt.Errorf("%w; run `minidisk part` first", err)
 	}
-	if idx < 0 {
-		return nil, fmt.Errorf("%w; run `minidisk part` first", ErrNoPartition)
-	}
-	e := m.Entries[idx]
 	if blockSize == 0 {
 		blockSize = 1024
 	}
 	l := &Layout{
 		DiskSectors: uint64(imageBytes / SectorSize),
 		Geometry:    DefaultGeometry,
-		Partition:   Partition{Index: idx + 1, Start: uint64(e.StartLBA), Sectors: uint64(e.Sectors), Type: e.Type, Bootable: e.Status == 0x80},
+		Partition:   p,
 		BlockSize:   blockSize,
 	}
 	if l.Partition.Start+l.Partition.Sectors > l.DiskSectors {

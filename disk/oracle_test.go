@@ -132,7 +132,7 @@ func TestPartKeepsExistingDiskID(t *testing.T) {
 	if err != nil || got != 0xCAFE0001 {
 		t.Fatalf("disk id %x, %v", got, err)
 	}
-	rl, err := ReadLayout(f, 8<<20, 1024)
+	rl, err := ReadLayout(f, 8<<20, 1024, nil)
 	if err != nil || rl.Partition != l.Partition {
 		t.Fatalf("ReadLayout %+v %v", rl, err)
 	}

@@ -26,20 +26,22 @@ type fsView struct {
 // still exact.
 const maxFilesListed = 50
 
-// findRoot picks the partition that holds the root filesystem: the first
-// Linux (83) partition with ext2 magic, else the first partition of any type
-// with ext2 magic, else the first Linux partition (reported as empty).
+// findRoot picks the partition that holds the root filesystem by the rule
+// every minidisk command uses (disk.FindRoot: the active Linux partition
+// holding ext2, else the first one holding ext2, logical partitions
+// included). When no Linux partition holds ext2, a partition of another
+// type that does is examined instead, as the one the user meant (its type
+// is a finding of its own); else the Linux partition the rule falls back to
+// is reported as empty.
 func (d *diag) findRoot() (PartitionInfo, bool) {
-	var firstLinux *PartitionInfo
-	for i, p := range d.rep.Partitions {
-		if isExtendedType(p.Type) || p.Start*sectorSize >= uint64(d.size) {
-			continue
-		}
-		if p.Type == typeLinux && firstLinux == nil {
-			firstLinux = &d.rep.Partitions[i]
-		}
-		if p.Type == typeLinux && d.sniff(int64(p.Start)*sectorSize) == contentExt2 {
-			return p, true
+	holds := func(off, _ int64) bool { return off < d.size && d.sniff(off) == contentExt2 }
+	var root PartitionInfo
+	if t, err := disk.ReadPartitions(d.r, d.size); err == nil {
+		if p, err := t.Root(d.size, holds); err == nil {
+			root = PartitionInfo{Index: p.Index, Type: p.Type, Bootable: p.Bootable, Start: p.Start, Sectors: p.Sectors}
+			if holds(int64(p.Start)*sectorSize, 0) {
+				return root, true
+			}
 		}
 	}
 	for _, p := range d.rep.Partitions {
@@ -47,10 +49,7 @@ func (d *diag) findRoot() (PartitionInfo, bool) {
 			return p, true
 		}
 	}
-	if firstLinux != nil {
-		return *firstLinux, false
-	}
-	return PartitionInfo{}, false
+	return root, false
 }
 
 // checkFS opens the root filesystem and compares it with its partition.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
 // Each bad input is refused with a message naming the problem, and the
@@ -44,13 +46,13 @@ func TestInstallRefusesBadImages(t *testing.T) {
 		}, want: "uses extent"},
 		{name: "fs-larger-than-partition", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"}, prepare: func(t *testing.T, b builtImage) {
 			mbr := readAt(t, b.path, 0, sectorSize)
-			mbr[mbrTableOff+12] = 0x10 // shrink partition 1 to 16 sectors
-			mbr[mbrTableOff+13], mbr[mbrTableOff+14], mbr[mbrTableOff+15] = 0, 0, 0
+			mbr[disk.TableOffset+12] = 0x10 // shrink partition 1 to 16 sectors
+			mbr[disk.TableOffset+13], mbr[disk.TableOffset+14], mbr[disk.TableOffset+15] = 0, 0, 0
 			writeAt(t, b.path, mbr, 0)
 		}, want: "Error 24"},
 		{name: "partition-past-image-end", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"}, prepare: func(t *testing.T, b builtImage) {
 			mbr := readAt(t, b.path, 0, sectorSize)
-			mbr[mbrTableOff+15] = 0x01
+			mbr[disk.TableOffset+15] = 0x01
 			writeAt(t, b.path, mbr, 0)
 		}, want: "runs past the end of the image"},
 	}

@@ -2,29 +2,36 @@ package grub
 
 import (
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
-// PartitionExtent returns the byte offset and size of primary partition
-// index (0..3) of an MBR disk image.
-func PartitionExtent(img interface {
-	ReadAt([]byte, int64) (int, error)
-}, index int) (offset, size int64, err error) {
-	mbr := make([]byte, sectorSize)
-	if _, err := img.ReadAt(mbr, 0); err != nil {
-		return 0, 0, fmt.Errorf("cannot read the MBR: %v", err)
-	}
-	parts, err := parseMBRPartitions(mbr)
+// PartitionExtent returns the byte offset and size of the partition GRUB
+// calls (hd0,index) in an MBR disk image: 0..3 primary, 4.. logical.
+func PartitionExtent(img io.ReaderAt, index int) (offset, size int64, err error) {
+	t, err := readPartitions(img)
 	if err != nil {
 		return 0, 0, err
 	}
-	if index < 0 || index >= mbrEntryCount || parts[index].Type == 0 {
+	p, ok := partitionByIndex(t, index)
+	if !ok || disk.IsExtended(p.Type) {
 		return 0, 0, fmt.Errorf("partition %d is empty", index+1)
 	}
-	p := parts[index]
 	return int64(p.Start) * sectorSize, int64(p.Sectors) * sectorSize, nil
+}
+
+// RootPartitionIndex is GRUB's number N in (hd0,N) of the partition
+// disk.FindRoot picks in the image: what `grub install` and the setup floppy
+// use when no --partition is given.
+func RootPartitionIndex(img io.ReaderAt, size int64) (int, error) {
+	p, err := disk.FindRoot(img, size, ext2.HoldsFilesystem(img))
+	if err != nil {
+		return 0, err
+	}
+	return p.Index - 1, nil
 }
 
 // InstallImage installs GRUB into the image file at path. It reads the

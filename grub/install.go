@@ -10,6 +10,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
 // ReadWriterAt is a disk image: Install reads it fully before writing.
@@ -140,30 +142,30 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 			return nil, fmt.Errorf("%q: GRUB paths must be absolute inside the partition, without spaces", p)
 		}
 	}
-	if opt.PartitionIndex < 0 || opt.PartitionIndex >= mbrEntryCount {
-		return nil, fmt.Errorf("partition index %d: GRUB Legacy's setup takes a primary partition 0..3", opt.PartitionIndex)
+	if opt.PartitionIndex < 0 {
+		return nil, fmt.Errorf("partition index %d: GRUB Legacy numbers partitions from 0 ((hd0,0) is partition 1)", opt.PartitionIndex)
 	}
 
 	mbr := make([]byte, sectorSize)
 	if _, err := img.ReadAt(mbr, 0); err != nil {
 		return nil, fmt.Errorf("%s: cannot read the MBR: %v", name, err)
 	}
-	parts, err := parseMBRPartitions(mbr)
+	table, err := readPartitions(img)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v (partition the image first: minidisk part)", name, err)
+		return nil, fmt.Errorf("%s: %w (partition the image first: minidisk part)", name, err)
 	}
-	p := parts[opt.PartitionIndex]
-	if p.Type == 0 || p.Sectors == 0 {
+	p, ok := partitionByIndex(table, opt.PartitionIndex)
+	if !ok || disk.IsExtended(p.Type) {
 		return nil, fmt.Errorf("%s: partition %d is empty; there is no ext2 partition to install GRUB for (partition the image first)", name, opt.PartitionIndex+1)
 	}
-	for _, q := range parts {
-		if q.Type != 0 && q.Start == 0 {
-			return nil, fmt.Errorf("%s: partition %d starts at sector 0, over the MBR (recreate it at sector 2048)", name, q.Index+1)
+	for _, q := range table.Partitions {
+		if q.Start == 0 {
+			return nil, fmt.Errorf("%s: partition %d starts at sector 0, over the MBR (recreate it at sector 2048)", name, q.Index)
 		}
 	}
 	end := make([]byte, 1)
 	if _, err := img.ReadAt(end, (int64(p.Start)+int64(p.Sectors))*sectorSize-1); err != nil {
-		return nil, fmt.Errorf("%s: partition %d (sectors %d..%d) runs past the end of the image: %v", name, p.Index+1, p.Start, uint64(p.Start)+uint64(p.Sectors)-1, err)
+		return nil, fmt.Errorf("%s: partition %d (sectors %d..%d) runs past the end of the image: %w", name, p.Index, p.Start, p.End(), err)
 	}
 	if _, err := readExt2(img, p, name); err != nil {
 		return nil, err
@@ -175,8 +177,8 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 	}
 
 	rep := &InstallReport{
-		Partition:      PartitionName(sameDriveAsStage15, grubPartition(p.Index)),
-		PartitionStart: p.Start,
+		Partition:      PartitionName(sameDriveAsStage15, grubPartition(p.Index-1)),
+		PartitionStart: uint32(p.Start),
 		Stage15Sectors: st.Stage15Sectors(),
 	}
 	if opt.FS != nil {
@@ -188,10 +190,10 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 	// embed_func refuses when any used partition starts within the
 	// stage1.5's sectors: it needs sectors 1..N free.
 	n15 := uint32(st.Stage15Sectors())
-	var blocker *mbrPartition
-	for i := range parts {
-		if parts[i].Type != 0 && parts[i].Start-1 < n15 {
-			blocker = &parts[i]
+	var blocker *disk.Partition
+	for i, q := range table.Partitions {
+		if !q.Logical && q.Start-1 < uint64(n15) {
+			blocker = &table.Partitions[i]
 			break
 		}
 	}
@@ -203,10 +205,10 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 		if opt.ForceBlocklist {
 			return nil, fmt.Errorf("%s: the stage2 blocklist install needs the block numbers of %s in the filesystem (no block map available)", name, stage2Path)
 		}
-		return nil, fmt.Errorf("%s: partition %d starts at sector %d, so sectors 1..%d are not free for the %d-sector e2fs_stage1_5 (recreate the partition at sector 2048, or install stage1 → stage2 by blocklist, which needs the filesystem's block map)", name, blocker.Index+1, blocker.Start, n15, n15)
+		return nil, fmt.Errorf("%s: partition %d starts at sector %d, so sectors 1..%d are not free for the %d-sector e2fs_stage1_5 (recreate the partition at sector 2048, or install stage1 → stage2 by blocklist, which needs the filesystem's block map)", name, blocker.Index, blocker.Start, n15, n15)
 	default:
 		if blocker != nil {
-			rep.Why = fmt.Sprintf("partition %d starts at sector %d: no room for the %d-sector stage1.5 in sectors 1..%d", blocker.Index+1, blocker.Start, n15, n15)
+			rep.Why = fmt.Sprintf("partition %d starts at sector %d: no room for the %d-sector stage1.5 in sectors 1..%d", blocker.Index, blocker.Start, n15, n15)
 		} else {
 			rep.Why = "requested (--force-blocklist)"
 		}
@@ -338,7 +340,7 @@ func configLocation(h []byte) (int, error) {
 	return stage2VersionStrOff + i + 1, nil
 }
 
-func planEmbedded(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
+func planEmbedded(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
 	rep.Mode = ModeEmbedded
 	rep.Why = fmt.Sprintf("sectors 1..%d before the first partition are free", st.Stage15Sectors())
 	n := st.Stage15Sectors()
@@ -364,7 +366,7 @@ func planEmbedded(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath
 	// installs, here the embedded sectors "(hd0)1+N": the whole disk.
 	// The stage2's own partition goes into the device word below.
 	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], wholeDiskPartition)
-	part := grubPartition(p.Index)
+	part := grubPartition(p.Index - 1)
 	loc, err := configLocation(hdr)
 	if err != nil {
 		return nil, fmt.Errorf("%s/%s: %v", st.Dir, E2fsStage15Name, err)
@@ -415,7 +417,7 @@ func stage2Header(st *Stages, configPath string) ([]byte, int, error) {
 	return h, loc, nil
 }
 
-func planStage2ConfigPatch(st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) (*pendingWrite, error) {
+func planStage2ConfigPatch(st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) (*pendingWrite, error) {
 	h, loc, err := stage2Header(st, configPath)
 	if err != nil {
 		return nil, err
@@ -437,7 +439,7 @@ func planStage2ConfigPatch(st *Stages, p mbrPartition, stage2Path, configPath st
 // stage2Sectors maps stage2's file sectors to absolute image LBAs and checks
 // that the first two hold the expected stage2 (so a stale block map cannot
 // make Install overwrite file data).
-func stage2Sectors(img io.ReaderAt, st *Stages, p mbrPartition, stage2Path string, bm BlockMapper, name string) ([]uint64, error) {
+func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path string, bm BlockMapper, name string) ([]uint64, error) {
 	fsInfo, err := readExt2(img, p, name)
 	if err != nil {
 		return nil, err
@@ -471,7 +473,7 @@ func stage2Sectors(img io.ReaderAt, st *Stages, p mbrPartition, stage2Path strin
 	return secs, nil
 }
 
-func planBlocklist(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
+func planBlocklist(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
 	rep.Mode = ModeBlocklist
 	secs, err := stage2Sectors(img, st, p, stage2Path, bm, name)
 	if err != nil {
@@ -497,7 +499,7 @@ func planBlocklist(mbr []byte, st *Stages, p mbrPartition, stage2Path, configPat
 	}
 	hdr := head[sectorSize:]
 	hdr[stage2ForceLBAOff] = 0
-	part := grubPartition(p.Index)
+	part := grubPartition(p.Index - 1)
 	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], part)
 	loc, err := configLocation(hdr)
 	if err != nil {

@@ -2,46 +2,52 @@ package grub
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"strings"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
-// mbrPartition is one primary MBR entry (16 bytes at 0x1BE + 16*i).
-type mbrPartition struct {
-	Index    int
-	Bootable bool
-	Type     byte
-	Start    uint32 // LBA
-	Sectors  uint32
+// readPartitions reads the image's partition table through package disk,
+// which owns the MBR format; GRUB Legacy installs on MBR disks only.
+func readPartitions(r io.ReaderAt) (*disk.PartitionTable, error) {
+	t, err := disk.ReadPartitions(r, imageSize(r))
+	if errors.Is(err, disk.ErrNoTable) {
+		return nil, errors.New("no MBR partition table (no 55 AA at byte 510)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Scheme != disk.SchemeMBR {
+		return nil, fmt.Errorf("the disk has a %s partition table; GRUB Legacy installs on an MBR disk", t.Scheme)
+	}
+	return t, nil
 }
 
-const (
-	mbrTableOff   = 0x1BE
-	mbrEntrySize  = 16
-	mbrEntryCount = 4
-)
-
-// parseMBRPartitions reads the four primary entries; type 0 means unused.
-func parseMBRPartitions(mbr []byte) ([4]mbrPartition, error) {
-	var ps [4]mbrPartition
-	if len(mbr) < sectorSize {
-		return ps, fmt.Errorf("MBR is %d bytes", len(mbr))
-	}
-	if mbr[510] != 0x55 || mbr[511] != 0xAA {
-		return ps, fmt.Errorf("no MBR partition table (no 55 AA at byte 510)")
-	}
-	for i := range ps {
-		e := mbr[mbrTableOff+i*mbrEntrySize:]
-		ps[i] = mbrPartition{
-			Index:    i,
-			Bootable: e[0] == 0x80,
-			Type:     e[4],
-			Start:    binary.LittleEndian.Uint32(e[8:]),
-			Sectors:  binary.LittleEndian.Uint32(e[12:]),
+// imageSize is the image's length when r can tell it (an *os.File), else
+// the largest size, so only the reads themselves bound the table.
+func imageSize(r io.ReaderAt) int64 {
+	if st, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
 		}
 	}
-	return ps, nil
+	return math.MaxInt64
+}
+
+// partitionByIndex returns the partition GRUB calls (hd0,index): Linux's
+// number index+1 (0..3 primary, 4.. logical, as GRUB 0.97 numbers them).
+func partitionByIndex(t *disk.PartitionTable, index int) (disk.Partition, bool) {
+	for _, p := range t.Partitions {
+		if p.Index == index+1 {
+			return p, true
+		}
+	}
+	return disk.Partition{}, false
 }
 
 // ext2 superblock fields GRUB Legacy's e2fs stage depends on (offsets in the
@@ -83,18 +89,18 @@ type ext2Info struct {
 
 // readExt2 checks that the partition holds an ext2 filesystem that stock
 // GRUB 0.97's e2fs_stage1_5 and stage2 can read. name prefixes errors.
-func readExt2(r io.ReaderAt, p mbrPartition, name string) (*ext2Info, error) {
+func readExt2(r io.ReaderAt, p disk.Partition, name string) (*ext2Info, error) {
 	sb := make([]byte, 1024)
 	off := int64(p.Start)*sectorSize + ext2SuperOff
 	if _, err := r.ReadAt(sb, off); err != nil {
-		return nil, fmt.Errorf("%s: partition %d (sector %d): cannot read the ext2 superblock: %v", name, p.Index+1, p.Start, err)
+		return nil, fmt.Errorf("%s: partition %d (sector %d): cannot read the ext2 superblock: %v", name, p.Index, p.Start, err)
 	}
 	if binary.LittleEndian.Uint16(sb[ext2MagicOff:]) != ext2Magic {
-		return nil, fmt.Errorf("%s: partition %d (sector %d) holds no ext2 filesystem (no magic 0xEF53 in its superblock; make it with mke2fs -t ext2 -I 128)", name, p.Index+1, p.Start)
+		return nil, fmt.Errorf("%s: partition %d (sector %d) holds no ext2 filesystem (no magic 0xEF53 in its superblock; make it with mke2fs -t ext2 -I 128)", name, p.Index, p.Start)
 	}
 	log := binary.LittleEndian.Uint32(sb[ext2LogBlockSizeOff:])
 	if log > 2 {
-		return nil, fmt.Errorf("%s: partition %d: ext2 block size 2^(10+%d) is beyond what GRUB Legacy reads (use -b 1024, 2048 or 4096)", name, p.Index+1, log)
+		return nil, fmt.Errorf("%s: partition %d: ext2 block size 2^(10+%d) is beyond what GRUB Legacy reads (use -b 1024, 2048 or 4096)", name, p.Index, log)
 	}
 	in := &ext2Info{
 		BlockSize: 1024 << log,
@@ -108,7 +114,7 @@ func readExt2(r io.ReaderAt, p mbrPartition, name string) (*ext2Info, error) {
 		in.Incompat = binary.LittleEndian.Uint32(sb[ext2FeatureIncompatOf:])
 	}
 	if in.InodeSize != ext2GoodOldInodeSize {
-		return nil, fmt.Errorf("%s: partition %d: ext2 has %d-byte inodes; stock GRUB Legacy 0.97 reads only 128-byte inodes (make the filesystem with mke2fs -I 128)", name, p.Index+1, in.InodeSize)
+		return nil, fmt.Errorf("%s: partition %d: ext2 has %d-byte inodes; stock GRUB Legacy 0.97 reads only 128-byte inodes (make the filesystem with mke2fs -I 128)", name, p.Index, in.InodeSize)
 	}
 	if bad := in.Incompat &^ (incompatFiletype | incompatRecover | incompatFlexBG); bad != 0 {
 		var names []string
@@ -121,10 +127,10 @@ func readExt2(r io.ReaderAt, p mbrPartition, name string) (*ext2Info, error) {
 				names = append(names, n)
 			}
 		}
-		return nil, fmt.Errorf("%s: partition %d: filesystem uses %s, which GRUB Legacy 0.97 cannot read (make a plain ext2: mke2fs -t ext2 -I 128)", name, p.Index+1, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%s: partition %d: filesystem uses %s, which GRUB Legacy 0.97 cannot read (make a plain ext2: mke2fs -t ext2 -I 128)", name, p.Index, strings.Join(names, ", "))
 	}
 	if in.BytesTotal > uint64(p.Sectors)*sectorSize {
-		return nil, fmt.Errorf("%s: partition %d: the ext2 filesystem (%d bytes) is larger than its partition (%d bytes); GRUB would fail with Error 24 (resize the filesystem to fit)", name, p.Index+1, in.BytesTotal, uint64(p.Sectors)*sectorSize)
+		return nil, fmt.Errorf("%s: partition %d: the ext2 filesystem (%d bytes) is larger than its partition (%d bytes); GRUB would fail with Error 24 (resize the filesystem to fit)", name, p.Index, in.BytesTotal, uint64(p.Sectors)*sectorSize)
 	}
 	return in, nil
 }

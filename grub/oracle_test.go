@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/testutil"
 )
 
@@ -101,11 +102,11 @@ func buildImage(t testing.TB, st *Stages, l layout) builtImage {
 		t.Fatalf("sfdisk: %v\n%s", err, out)
 	}
 	mbr := readAt(t, img, 0, sectorSize)
-	parts, err := parseMBRPartitions(mbr)
+	table, err := disk.ReadPartitions(bytes.NewReader(mbr), sectorSize)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := parts[l.part]
+	p, _ := partitionByIndex(table, l.part)
 	b := builtImage{path: img, start: int64(p.Start), sectors: int64(p.Sectors), part: filepath.Join(dir, "part.img")}
 	b.stage = staging(t, st, l)
 	bs := l.blockSize

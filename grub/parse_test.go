@@ -1,9 +1,12 @@
 package grub
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
 // The parsers read back what the real GRUB shell wrote.
@@ -62,6 +65,6 @@ func FuzzParseStage(f *testing.F) {
 			}
 			_ = PartitionName(byte(in.Stage2Device>>24), in.Stage2Device)
 		}
-		_, _ = parseMBRPartitions(b)
+		_, _ = disk.ReadPartitions(bytes.NewReader(b), int64(len(b)))
 	})
 }

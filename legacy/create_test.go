@@ -104,7 +104,7 @@ func treeListing(t *testing.T, img string) map[string]string {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	l, err := disk.ReadLayout(f, fi.Size(), 1024)
+	l, err := disk.ReadLayout(f, fi.Size(), 1024, ext2.HoldsFilesystem(f))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error) (*
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", img)
 	}
-	l, err := disk.ReadLayout(src, fi.Size(), 0)
+	l, err := disk.ReadLayout(src, fi.Size(), 0, ext2.HoldsFilesystem(src))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", img, err)
 	}

@@ -15,7 +15,7 @@ import (
 
 func grubCommand() *cli.Command {
 	grubDir := &cli.StringFlag{Name: "grub-dir", Usage: "directory with GRUB Legacy 0.97's stage1, stage2, e2fs_stage1_5 (default: search " + fmt.Sprint(grub.DefaultDirs()) + ")"}
-	partition := &cli.IntFlag{Name: "partition", Value: 1, Usage: "primary partition (1..4) holding the ext2 with /boot/grub: GRUB's root (hd0,N-1)"}
+	partition := &cli.IntFlag{Name: "partition", Usage: "partition (1..4 primary, 5.. logical) holding the ext2 with /boot/grub: GRUB's root (hd0,N-1) (default: the root partition, the active Linux partition holding a filesystem, else the first)"}
 	return &cli.Command{
 		Name:  "grub",
 		Usage: "install GRUB Legacy 0.97 into an image (as `setup (hd0)` does), write its grub.conf, or make the bootstrap floppy",
@@ -41,7 +41,7 @@ func grubCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					idx, err := partitionIndex(c)
+					idx, err := partitionIndex(c, img)
 					if err != nil {
 						return err
 					}
@@ -140,7 +140,7 @@ func grubCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					idx, err := partitionIndex(c)
+					idx, err := partitionIndex(c, "")
 					if err != nil {
 						return err
 					}
@@ -167,12 +167,33 @@ func grubCommand() *cli.Command {
 	}
 }
 
-// partitionIndex turns --partition (1..4, as fdisk numbers them) into
-// GRUB's 0-based (hd0,N).
-func partitionIndex(c *cli.Context) (int, error) {
+// partitionIndex turns --partition (as Linux numbers partitions: 1..4
+// primary, 5.. logical) into GRUB's 0-based (hd0,N). Without the flag it
+// is the root partition of img as disk.FindRoot picks it, or (hd0,0) when
+// there is no image yet (the floppy).
+func partitionIndex(c *cli.Context, img string) (int, error) {
+	if !c.IsSet("partition") {
+		if img == "" {
+			return 0, nil
+		}
+		f, err := os.Open(img)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		idx, err := grub.RootPartitionIndex(f, fi.Size())
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w (partition the image first: minidisk part)", img, err)
+		}
+		return idx, nil
+	}
 	n := c.Int("partition")
-	if n < 1 || n > 4 {
-		return 0, fmt.Errorf("--partition %d: GRUB Legacy's setup takes a primary partition, 1..4", n)
+	if n < 1 {
+		return 0, fmt.Errorf("--partition %d: partitions are numbered from 1 (1..4 primary, 5.. logical)", n)
 	}
 	return n - 1, nil
 }

@@ -37,7 +37,7 @@ func mkfsCommand() *cli.Command {
 				return err
 			}
 			defer f.Close()
-			l, err := disk.ReadLayout(f, size, c.Int("block-size"))
+			l, err := disk.ReadLayout(f, size, c.Int("block-size"), ext2.HoldsFilesystem(f))
 			if err != nil {
 				return fmt.Errorf("%s: %v", img, err)
 			}

@@ -27,6 +27,7 @@ const buildTimeout = 30 * time.Minute
 // (fails under CI=true).
 func Legacy(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	if p := os.Getenv(EnvKernel); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%s=%s: %v", EnvKernel, p, err)
@@ -40,7 +41,17 @@ func Legacy(t testing.TB) string {
 // linked in.
 func EFI(t testing.TB, initramfs string) string {
 	t.Helper()
+	skipShort(t)
 	return build(t, kernel.BuildOptions{Profile: kernel.EFI, Initramfs: initramfs})
+}
+
+// skipShort keeps kernel builds and the QEMU boots that need a kernel out
+// of the fast tier (go test -short).
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs a kernel build and a QEMU boot")
+	}
 }
 
 func build(t testing.TB, o kernel.BuildOptions) string {
