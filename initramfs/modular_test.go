@@ -2,6 +2,8 @@ package initramfs
 
 import (
 	"bytes"
+	"context"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -251,5 +253,41 @@ func TestModularBadModules(t *testing.T) {
 		if err == nil || !errors.As(err, &me) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "--modules") {
 			t.Errorf("%s: error %v, want one line with %q and the fix", c.file, err, c.want)
 		}
+	}
+}
+
+// TestFetchStaticBusyBox fetches Debian's busybox-static into an empty
+// cache, as scripts/fetch-busybox-static.sh does, and checks it is a static
+// BusyBox that runs.
+func TestFetchStaticBusyBox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads a package")
+	}
+	testutil.RequireTool(t, "apt-get", "apt")
+	testutil.RequireTool(t, "dpkg-deb", "dpkg")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	p, err := FetchStaticBusyBox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != StaticBusyBoxPath() {
+		t.Errorf("fetched to %s, want %s", p, StaticBusyBoxPath())
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			t.Errorf("%s has an interpreter: not static", p)
+		}
+	}
+	if out, err := exec.Command(p, "sh", "-c", "echo MARK$((6*7))").CombinedOutput(); err != nil || !strings.Contains(string(out), "MARK42") {
+		t.Errorf("%s sh: %v %s", p, err, out)
+	}
+	// A second call finds it in the cache.
+	if p2, err := FetchStaticBusyBox(context.Background()); err != nil || p2 != p {
+		t.Errorf("second fetch: %s %v", p2, err)
 	}
 }
