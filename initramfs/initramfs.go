@@ -219,6 +219,12 @@ func Build(out string, force bool, o Options, c cpio.Compression) (int64, error)
 	if err != nil {
 		return 0, err
 	}
+	return WriteFile(out, force, t, c)
+}
+
+// WriteFile writes the tree as a compressed newc archive to out
+// atomically (nothing at out unless complete), returning its size.
+func WriteFile(out string, force bool, t *rootfs.Tree, c cpio.Compression) (int64, error) {
 	f, err := atomicfile.Create(out, force)
 	if err != nil {
 		return 0, err

@@ -101,6 +101,12 @@ func ModularTree(o ModularOptions) (*rootfs.Tree, error) {
 		if err != nil {
 			return nil, err
 		}
+		// ELF header: e_ident[EI_CLASS] at 4 (2 = 64-bit), e_machine at 18
+		// (62 = EM_X86_64, little-endian). The kernel refuses any other
+		// ("Invalid ELF header" / -ENOEXEC from elf_validity_check).
+		if len(data) < 20 || data[4] != 2 || data[5] != 1 || data[18] != 62 || data[19] != 0 {
+			return nil, &ModuleError{File: m.File, Reason: "not an x86-64 kernel module (the image boots an x86-64 kernel)"}
+		}
 		rel := m.Rel
 		if rel == "" {
 			rel = path.Base(m.File)

@@ -50,9 +50,12 @@ func initramfsOptions(c *cli.Context) (initramfs.Options, error) {
 func initramfsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "initramfs",
-		Usage:     "write a BusyBox initramfs (gzip'd newc cpio) for the EFI variant",
+		Usage:     "write a BusyBox initramfs (gzip'd newc cpio): the EFI variant's whole system, or with --kernel the one a modular kernel needs to load its disk drivers and switch_root",
 		ArgsUsage: "OUT.cpio.gz",
 		Flags: append(initramfsFlags(),
+			&cli.StringFlag{Name: "kernel", Usage: "build the initramfs for this modular kernel `FILE`: its disk driver modules, an /init that loads them, mounts root= and switch_roots"},
+			&cli.StringFlag{Name: "modules", Usage: "with --kernel: the modules tree `DIR` (lib/modules/VERSION or a root holding it; default: beside the kernel, else /lib/modules/VERSION)"},
+			&cli.StringFlag{Name: "for", Value: "ide", Usage: "with --kernel: the disk `TARGET` (ide, ahci, virtio, nvme, usb)"},
 			&cli.StringFlag{Name: "compress", Value: "gzip", Usage: "gzip, xz (needs RD_XZ), zstd (needs RD_ZSTD) or none; the efi profile has RD_GZIP"},
 			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it exists"},
 		),
@@ -60,19 +63,63 @@ func initramfsCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return fmt.Errorf("initramfs takes one argument, the output file (e.g. minidisk initramfs initramfs.cpio.gz)")
 			}
-			o, err := initramfsOptions(c)
-			if err != nil {
-				return err
-			}
 			comp, err := cpio.ParseCompression(c.String("compress"))
 			if err != nil {
 				return err
 			}
-			n, err := initramfs.Build(c.Args().First(), c.Bool("force"), o, comp)
+			out := c.Args().First()
+			if !c.IsSet("kernel") {
+				if c.IsSet("modules") || c.IsSet("for") {
+					return fmt.Errorf("--modules and --for need --kernel (the modular kernel the initramfs is for)")
+				}
+				o, err := initramfsOptions(c)
+				if err != nil {
+					return err
+				}
+				n, err := initramfs.Build(out, c.Bool("force"), o, comp)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%s: %d bytes\n", out, n)
+				return nil
+			}
+			if c.IsSet("init") || c.IsSet("add") {
+				return fmt.Errorf("--init and --add do not apply with --kernel: its /init loads the modules and switch_roots to the root's init")
+			}
+			plan, err := initramfs.CheckKernel(c.String("kernel"), c.String("modules"), c.String("for"))
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%s: %d bytes\n", c.Args().First(), n)
+			o, err := initramfsOptions(c)
+			if err != nil {
+				return err
+			}
+			mo := initramfs.ModularOptions{BusyBox: o.BusyBox, Epoch: o.Epoch}
+			how := "--busybox"
+			if mo.BusyBox == "" {
+				mo.BusyBox, how = initramfs.BusyBoxForInitramfs(c.Context)
+			}
+			tree, err := plan.Tree(mo)
+			if err != nil {
+				return err
+			}
+			n, err := initramfs.WriteFile(out, c.Bool("force"), tree, comp)
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "%s: %d bytes, for kernel %s, target %s\n", out, n, plan.Release, plan.Target)
+			for _, r := range plan.Reasons {
+				fmt.Fprintf(w, "  %s\n", r)
+			}
+			if len(plan.Modules) > 0 {
+				fmt.Fprintf(w, "modules, in load order (from %s):\n", plan.ModulesDir)
+				for _, m := range plan.Modules {
+					fmt.Fprintf(w, "  %-24s %s\n", m.Name, m.Why)
+				}
+			}
+			fmt.Fprintf(w, "busybox: %s (%s)\n", mo.BusyBox, how)
+			fmt.Fprintf(w, "/init mounts root= with -t %s (rootfstype= overrides) and switch_roots to init= (default /sbin/init, else /bin/sh)\n", plan.RootFSType)
 			return nil
 		},
 	}
