@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -22,6 +23,8 @@ func bootCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "send", Usage: "scripted check: type `CMD` at the shell prompt (repeatable)"},
 			&cli.DurationFlag{Name: "timeout", Value: 90 * time.Second, Usage: "scripted check: give up after this long"},
 			&cli.BoolFlag{Name: "quiet", Usage: "scripted check: do not echo the console (the error still shows its end)"},
+			&cli.BoolFlag{Name: "timeline", Usage: "timestamp each boot stage on the serial console (firmware, GRUB, kernel, root, init, prompt) and print how long each took"},
+			&cli.BoolFlag{Name: "json", Usage: "--timeline: machine-readable"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -32,6 +35,9 @@ func bootCommand() *cli.Command {
 				return err
 			}
 			m := qemu.Machine{Image: c.Args().First(), EFI: c.Bool("efi"), MemoryMiB: mem}
+			if c.Bool("timeline") {
+				return bootTimeline(c, m)
+			}
 			if !c.IsSet("expect") && !c.IsSet("send") {
 				return m.Interactive(c.Context, os.Stdin, os.Stdout, os.Stderr)
 			}
@@ -53,4 +59,33 @@ func bootCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// bootTimeline runs `boot --timeline`: the image boots (never written),
+// each stage is timestamped as it appears on the console.
+func bootTimeline(c *cli.Context, m qemu.Machine) error {
+	stages := qemu.LegacyTimeline
+	if m.EFI {
+		stages = qemu.EFITimeline
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	var console io.Writer
+	if !c.Bool("quiet") && !c.Bool("json") {
+		console = os.Stderr
+	}
+	tl, err := m.Timeline(ctx, stages, console)
+	if tl != nil {
+		if c.Bool("json") {
+			if jerr := tl.WriteJSON(c.App.Writer); jerr != nil {
+				return jerr
+			}
+		} else {
+			fmt.Fprintln(c.App.Writer)
+			if terr := tl.WriteText(c.App.Writer); terr != nil {
+				return terr
+			}
+		}
+	}
+	return err
 }
