@@ -2,80 +2,67 @@ package initramfs
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/minidisk/minidisk/internal/debpkg"
 )
 
-// FetchStaticBusyBox puts Debian's static BusyBox at StaticBusyBoxPath and
-// returns that path; when it is already there, it only returns it. The
-// package busybox-static conflicts with busybox (both own /bin/busybox), so
-// it is downloaded with `apt-get download` and unpacked with `dpkg-deb -x`
-// into the cache, never installed; no root is needed. This is what
-// scripts/fetch-busybox-static.sh does, so no step is hidden in a script.
+// StaticBusyBoxPackage is Debian's static BusyBox. It conflicts with
+// busybox (both own /bin/busybox), so it is fetched and unpacked into the
+// cache, never installed.
+const StaticBusyBoxPackage = "busybox-static"
+
+// FetchStaticBusyBox returns Debian's static BusyBox: the one
+// scripts/fetch-busybox-static.sh put at StaticBusyBoxPath, else the
+// busybox-static package unpacked in the cache, fetched first (apt-get
+// download + dpkg-deb -x, no root) when it is not there. This is the
+// script's job done in Go, so no step is hidden in a script.
 func FetchStaticBusyBox(ctx context.Context) (string, error) {
-	bin := StaticBusyBoxPath()
-	if bin == "" {
-		return "", errors.New("no cache directory for the static BusyBox (set HOME or XDG_CACHE_HOME)")
+	if p := StaticBusyBoxPath(); p != "" && isRegular(p) {
+		return p, nil
 	}
-	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
-		return bin, nil
-	}
-	for _, tool := range []string{"apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return "", fmt.Errorf("fetching Debian's busybox-static needs %s (Debian/Ubuntu); give --busybox a BusyBox binary instead", tool)
-		}
-	}
-	dir := filepath.Dir(filepath.Dir(bin))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("%s: %v", dir, err)
-	}
-	tmp, err := os.MkdirTemp(dir, ".fetch-")
+	cache, err := debpkg.CacheDir()
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", dir, err)
-	}
-	defer os.RemoveAll(tmp)
-	dl := exec.CommandContext(ctx, "apt-get", "download", "busybox-static")
-	dl.Dir = tmp
-	if out, err := dl.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download busybox-static: %v: %s (give --busybox a BusyBox binary instead)", err, lastLine(out))
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "busybox-static_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download busybox-static left %d packages in %s", len(debs), tmp)
-	}
-	root := filepath.Join(tmp, "root")
-	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("dpkg-deb -x %s: %v: %s", filepath.Base(debs[0]), err, lastLine(out))
-	}
-	// Debian's package has it in /bin (or /usr/bin on merged-/usr releases).
-	src := filepath.Join(root, "bin", "busybox")
-	if _, err := os.Stat(src); err != nil {
-		src = filepath.Join(root, "usr", "bin", "busybox")
-	}
-	if err := checkBusyBox(src); err != nil {
-		return "", fmt.Errorf("%s: the busybox-static package holds no usable busybox: %v", filepath.Base(debs[0]), err)
-	}
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(src, 0o755); err != nil {
+	root, err := debpkg.Fetch(ctx, cache, StaticBusyBoxPackage, nil)
+	if err != nil {
 		return "", err
 	}
-	// Same filesystem (both in the cache directory): the rename publishes
-	// the finished file at once, so a concurrent run never sees half of it.
-	if err := os.Rename(src, bin); err != nil {
-		return "", fmt.Errorf("%s: %v", bin, err)
-	}
-	return bin, nil
+	return busyBoxIn(root)
 }
 
-func lastLine(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+// busyBoxIn finds the binary in an unpacked busybox-static: /bin (or
+// /usr/bin on merged-/usr releases).
+func busyBoxIn(root string) (string, error) {
+	for _, p := range []string{"bin/busybox", "usr/bin/busybox"} {
+		if f := filepath.Join(root, p); isRegular(f) {
+			return f, checkBusyBox(f)
+		}
+	}
+	return "", &os.PathError{Op: "find", Path: filepath.Join(root, "bin/busybox"), Err: os.ErrNotExist}
+}
+
+// cachedStaticBusyBox is the static BusyBox already in the cache, or "".
+func cachedStaticBusyBox() string {
+	if p := StaticBusyBoxPath(); p != "" && isRegular(p) {
+		return p
+	}
+	cache, err := debpkg.CacheDir()
+	if err != nil {
+		return ""
+	}
+	p, err := busyBoxIn(debpkg.Root(cache, StaticBusyBoxPackage))
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // BusyBoxForInitramfs picks the BusyBox of an initramfs when none is

@@ -75,13 +75,12 @@ type Options struct {
 	Libs *libs.Resolver
 }
 
-// DefaultBusyBox is the BusyBox used without --busybox: the static one from
-// scripts/fetch-busybox-static.sh if it is in the cache, else the host's.
+// DefaultBusyBox is the BusyBox used without --busybox: a static one in
+// the cache (from scripts/fetch-busybox-static.sh or FetchStaticBusyBox),
+// else the host's.
 func DefaultBusyBox() string {
-	if p := StaticBusyBoxPath(); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p := cachedStaticBusyBox(); p != "" {
+		return p
 	}
 	return "/bin/busybox"
 }
