@@ -30,6 +30,9 @@ demo: deps-demo build
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 
 # Tests use the host tools as oracles; under CI=true a missing tool fails.
 test: deps-test vet

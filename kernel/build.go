@@ -16,10 +16,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/minidisk/minidisk/internal/atomicfile"
+	"github.com/minidisk/minidisk/internal/hostos"
 )
 
 // ErrNoSource means no kernel source was given and none is installed.
@@ -364,13 +364,13 @@ func lockFile(ctx context.Context, path string, prog Progress) (func(), error) {
 	}
 	told := false
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		ok, err := hostos.TryLock(f)
+		if ok {
+			return func() { hostos.Unlock(f); f.Close() }, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("%s: cannot lock: %v", path, err)
+			return nil, fmt.Errorf("%s: cannot lock: %w", path, err)
 		}
 		if !told {
 			prog.Phase("waiting for another minidisk build (" + path + ")")
@@ -505,8 +505,8 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 		cmd.Stdout = io.MultiWriter(logf, lw)
 		cmd.Stderr = cmd.Stdout
 		// make spawns a tree of compilers: kill the whole process group.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		hostos.NewProcessGroup(cmd)
+		cmd.Cancel = func() error { return hostos.KillProcessGroup(cmd) }
 		cmd.WaitDelay = 5 * time.Second
 		err := cmd.Run()
 		lw.flush()

@@ -15,8 +15,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/minidisk/minidisk/internal/hostos"
 )
 
 // PromptPattern matches BusyBox ash's root prompt in / (PS1 "\w # "), where
@@ -285,7 +286,7 @@ func (m Machine) start(console io.Writer) (*process, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	hostos.NewProcessGroup(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("starting %s: %v", bin, err)
@@ -300,7 +301,7 @@ func (p *process) stop() {
 	case err := <-p.exited:
 		p.exited <- err
 	default:
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		hostos.KillProcessGroup(p.cmd)
 		p.exited <- <-p.exited
 	}
 	os.RemoveAll(p.tmp)

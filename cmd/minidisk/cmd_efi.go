@@ -14,6 +14,7 @@ import (
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/efi"
 	"github.com/minidisk/minidisk/efi/uki"
+	"github.com/minidisk/minidisk/flash"
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
@@ -323,7 +324,7 @@ func flashCommand() *cli.Command {
 			if c.NArg() != 2 {
 				return fmt.Errorf("flash takes two arguments: the image and the device (e.g. minidisk flash efi.img /dev/sdb)")
 			}
-			o := efi.FlashOptions{Yes: c.Bool("yes"), Force: c.Bool("force")}
+			o := flash.Options{Yes: c.Bool("yes"), Force: c.Bool("force")}
 			if term.IsTerminal(int(os.Stdin.Fd())) {
 				o.Confirm = func(q string) (bool, error) {
 					fmt.Fprintf(os.Stderr, "%s\nType yes to continue: ", q)
@@ -340,7 +341,7 @@ func flashCommand() *cli.Command {
 					return progressbar.DefaultBytes(total, "write + verify")
 				}
 			}
-			d, err := efi.Flash(c.Context, c.Args().Get(0), c.Args().Get(1), o)
+			d, err := flash.Flash(c.Context, c.Args().Get(0), c.Args().Get(1), o)
 			if err != nil {
 				return err
 			}

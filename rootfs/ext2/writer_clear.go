@@ -4,17 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
-// Linux lseek whence values (lseek(2)) and fallocate(2) modes.
-const (
-	seekData        = 3
-	seekHole        = 4
-	fallocKeepSize  = 0x01
-	fallocPunchHole = 0x02
-	clearChunkBytes = 1 << 20
-)
+const clearChunkBytes = 1 << 20
 
 // ClearRegion makes bytes [off, off+n) of f read as zeros, as Write
 // expects of its target (it skips all-zero blocks): holes are left alone,
@@ -24,25 +16,25 @@ const (
 func ClearRegion(f *os.File, off, n int64) error {
 	end := off + n
 	for pos := off; pos < end; {
-		data, err := f.Seek(pos, seekData)
+		data, err := seekData(f, pos)
 		if err != nil {
-			if errors.Is(err, syscall.ENXIO) {
+			if errors.Is(err, errNoDataAfter) {
 				return nil // no data after pos
 			}
-			if errors.Is(err, syscall.EINVAL) {
-				return zeroRange(f, pos, end) // no SEEK_DATA support
+			if errors.Is(err, errNoSeekData) {
+				return zeroRange(f, pos, end)
 			}
-			return fmt.Errorf("%s: %v", f.Name(), err)
+			return fmt.Errorf("%s: %w", f.Name(), err)
 		}
 		if data >= end {
 			return nil
 		}
-		hole, err := f.Seek(data, seekHole)
+		hole, err := seekHole(f, data)
 		if err != nil {
-			return fmt.Errorf("%s: %v", f.Name(), err)
+			return fmt.Errorf("%s: %w", f.Name(), err)
 		}
 		hole = min(hole, end)
-		if err := syscall.Fallocate(int(f.Fd()), fallocPunchHole|fallocKeepSize, data, hole-data); err != nil {
+		if err := punchHole(f, data, hole-data); err != nil {
 			if err := zeroRange(f, data, hole); err != nil {
 				return err
 			}
@@ -57,7 +49,7 @@ func zeroRange(f *os.File, from, to int64) error {
 	for p := from; p < to; {
 		k := min(int64(len(zero)), to-p)
 		if _, err := f.WriteAt(zero[:k], p); err != nil {
-			return fmt.Errorf("%s: clearing the filesystem area: %v", f.Name(), err)
+			return fmt.Errorf("%s: clearing the filesystem area: %w", f.Name(), err)
 		}
 		p += k
 	}

@@ -1,4 +1,4 @@
-package efi
+package flash
 
 import (
 	"bytes"
@@ -17,10 +17,16 @@ import (
 	"github.com/minidisk/minidisk/internal/testutil"
 )
 
+// testImage is a 40 MiB image file with a distinct byte pattern (what it
+// holds does not matter to flash; that it is read back intact does).
 func testImage(t *testing.T) string {
 	t.Helper()
-	img := filepath.Join(t.TempDir(), "efi.img")
-	if _, err := writeImage(img, false, blob(t, 500_000), mustPlan(t, MinImageSize()), testEpoch); err != nil {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	b := make([]byte, 40<<20)
+	for i := range b {
+		b[i] = byte(i*7 + i>>12)
+	}
+	if err := os.WriteFile(img, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return img
@@ -36,7 +42,7 @@ func TestFlashRefusesNonDevices(t *testing.T) {
 		"/dev/null":                              "not a block device",
 		filepath.Join(t.TempDir(), "") + "/dir/": "no such device",
 	} {
-		_, err := Flash(context.Background(), img, dev, FlashOptions{Yes: true, Force: true})
+		_, err := Flash(context.Background(), img, dev, Options{Yes: true, Force: true})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", dev, err, want)
 		}
@@ -44,7 +50,7 @@ func TestFlashRefusesNonDevices(t *testing.T) {
 	if b, _ := os.ReadFile(regular); !bytes.Equal(b, make([]byte, 1<<20)) {
 		t.Error("the regular file was written")
 	}
-	if _, err := Flash(context.Background(), filepath.Join(t.TempDir(), "none.img"), regular, FlashOptions{Yes: true}); err == nil || !strings.Contains(err.Error(), "none.img") {
+	if _, err := Flash(context.Background(), filepath.Join(t.TempDir(), "none.img"), regular, Options{Yes: true}); err == nil || !strings.Contains(err.Error(), "none.img") {
 		t.Errorf("missing image: %v", err)
 	}
 }
@@ -76,20 +82,20 @@ func TestFlashLoopDevice(t *testing.T) {
 	ctx := context.Background()
 
 	// A loop device is not removable: refused without --force.
-	if _, err := Flash(ctx, img, dev, FlashOptions{Yes: true}); err == nil || !strings.Contains(err.Error(), "not a removable disk") {
+	if _, err := Flash(ctx, img, dev, Options{Yes: true}); err == nil || !strings.Contains(err.Error(), "not a removable disk") {
 		t.Errorf("non-removable: %v", err)
 	}
 	// Not confirmed: nothing written. The question names the device and size.
 	var asked string
-	_, err := Flash(ctx, img, dev, FlashOptions{Force: true, Confirm: func(q string) (bool, error) { asked = q; return false, nil }})
+	_, err := Flash(ctx, img, dev, Options{Force: true, Confirm: func(q string) (bool, error) { asked = q; return false, nil }})
 	if err == nil || !strings.Contains(err.Error(), "not confirmed") {
 		t.Errorf("declined: %v", err)
 	}
-	if !strings.Contains(asked, dev) || !strings.Contains(asked, "48MiB") {
+	if !strings.Contains(asked, dev) || !strings.Contains(asked, "48 MiB") {
 		t.Errorf("question %q does not name the device and its size", asked)
 	}
 	// No confirmation possible (no terminal) and no --yes: refused.
-	if _, err := Flash(ctx, img, dev, FlashOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "--yes") {
+	if _, err := Flash(ctx, img, dev, Options{Force: true}); err == nil || !strings.Contains(err.Error(), "--yes") {
 		t.Errorf("unconfirmed: %v", err)
 	}
 	if b, _ := os.ReadFile(backing); !bytes.Equal(b, make([]byte, len(b))) {
@@ -97,7 +103,7 @@ func TestFlashLoopDevice(t *testing.T) {
 	}
 
 	var progress bytes.Buffer
-	d, err := Flash(ctx, img, dev, FlashOptions{Force: true, Yes: true, Progress: func(total int64) io.Writer {
+	d, err := Flash(ctx, img, dev, Options{Force: true, Yes: true, Progress: func(total int64) io.Writer {
 		return &progress
 	}})
 	if err != nil {
@@ -116,7 +122,7 @@ func TestFlashLoopDevice(t *testing.T) {
 	}
 	// The image is too big for a smaller device.
 	small, _ := loopDevice(t, 8<<20)
-	if _, err := Flash(ctx, img, small, FlashOptions{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "holds only") {
+	if _, err := Flash(ctx, img, small, Options{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "holds only") {
 		t.Errorf("small device: %v", err)
 	}
 }
@@ -134,7 +140,7 @@ func TestFlashRefusesMounted(t *testing.T) {
 		t.Skipf("cannot mount here: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	_, err := Flash(context.Background(), img, dev, FlashOptions{Force: true, Yes: true})
+	_, err := Flash(context.Background(), img, dev, Options{Force: true, Yes: true})
 	if err == nil || !strings.Contains(err.Error(), "is mounted on "+mnt) {
 		t.Errorf("mounted: %v", err)
 	}
@@ -147,7 +153,7 @@ func TestFlashRefusesMounted(t *testing.T) {
 	if err := syscall.Mknod(alias, syscall.S_IFBLK|0o600, int(st.Rdev)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Flash(context.Background(), img, alias, FlashOptions{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "is mounted") {
+	if _, err := Flash(context.Background(), img, alias, Options{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "is mounted") {
 		t.Errorf("mounted, via another node: %v", err)
 	}
 }
@@ -157,9 +163,8 @@ func TestFlashRefusesPartition(t *testing.T) {
 	testutil.RequireRoot(t)
 	losetup := testutil.RequireTool(t, "losetup", "mount")
 	backing := filepath.Join(t.TempDir(), "disk.img")
-	if _, err := writeImage(backing, false, blob(t, 1000), mustPlan(t, MinImageSize()), testEpoch); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Run(t, "truncate", "-s", "8M", backing)
+	testutil.RunStdin(t, "start=2048, type=83\n", testutil.RequireTool(t, "sfdisk", "fdisk"), "-q", "--no-reread", "--no-tell-kernel", backing)
 	out, err := exec.Command(losetup, "-f", "--show", "-P", backing).CombinedOutput()
 	if err != nil {
 		t.Skipf("no loop device: %v %s", err, out)
@@ -181,7 +186,7 @@ func TestFlashRefusesPartition(t *testing.T) {
 	if err := syscall.Mknod(part, syscall.S_IFBLK|0o600, int(unix.Mkdev(maj, min))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Flash(context.Background(), img, part, FlashOptions{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "give the whole disk") {
+	if _, err := Flash(context.Background(), img, part, Options{Force: true, Yes: true}); err == nil || !strings.Contains(err.Error(), "give the whole disk") {
 		t.Errorf("partition: %v", err)
 	}
 }

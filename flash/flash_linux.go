@@ -1,4 +1,6 @@
-package efi
+//go:build linux
+
+package flash
 
 import (
 	"bytes"
@@ -14,43 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/mountinfo"
 )
-
-// FlashOptions controls Flash.
-type FlashOptions struct {
-	// Force allows a target that the kernel does not report as removable
-	// (USB disks often say removable=0; internal disks always do).
-	Force bool
-	// Yes skips the confirmation.
-	Yes bool
-	// Confirm asks the user; it gets the question (naming the device's
-	// model and size) and returns whether to go on. Nil with Yes unset refuses.
-	Confirm func(question string) (bool, error)
-	// Progress, when set, returns a writer that is told about every byte
-	// written and then read back (total is twice the image size).
-	Progress func(total int64) io.Writer
-	// SysRoot is where sysfs and procfs are (tests); empty means "/".
-	SysRoot string
-}
-
-// Device describes a target block device, from sysfs.
-type Device struct {
-	Path         string
-	Name         string // kernel name, e.g. sdb or loop3
-	Major, Minor uint32
-	Size         int64  // bytes
-	Model        string // vendor and model, or "" when sysfs has none (loop)
-	Removable    bool
-}
-
-func (d *Device) describe() string {
-	model := d.Model
-	if model == "" {
-		model = "(no model: " + d.Name + ")"
-	}
-	return fmt.Sprintf("%s %s, %s", d.Path, model, humanSize(d.Size))
-}
 
 // Flash writes the image img to the whole-disk block device dev, syncs,
 // and verifies by reading it back. It refuses a missing path, anything that
@@ -58,7 +26,7 @@ func (d *Device) describe() string {
 // partition (or held by device-mapper/md), a non-removable one unless Force,
 // and a device smaller than the image; and it asks for confirmation unless
 // Yes. It returns the device it wrote.
-func Flash(ctx context.Context, img, dev string, o FlashOptions) (*Device, error) {
+func Flash(ctx context.Context, img, dev string, o Options) (*Device, error) {
 	sys := o.SysRoot
 	if sys == "" {
 		sys = "/"
@@ -81,13 +49,13 @@ func Flash(ctx context.Context, img, dev string, o FlashOptions) (*Device, error
 		return nil, fmt.Errorf("%s: not a removable disk (%s); refusing to overwrite what may be an internal disk (use --force if it is really the USB stick)", dev, d.describe())
 	}
 	if fi.Size() > d.Size {
-		return nil, fmt.Errorf("%s: image is %s but %s holds only %s", img, humanSize(fi.Size()), dev, humanSize(d.Size))
+		return nil, fmt.Errorf("%s: image is %s but %s holds only %s", img, disk.FormatSize(fi.Size()), dev, disk.FormatSize(d.Size))
 	}
 	if !o.Yes {
 		if o.Confirm == nil {
 			return nil, fmt.Errorf("%s: not confirmed (give --yes to write without asking)", dev)
 		}
-		ok, err := o.Confirm(fmt.Sprintf("Write %s (%s) to %s? Everything on it will be lost.", img, humanSize(fi.Size()), d.describe()))
+		ok, err := o.Confirm(fmt.Sprintf("Write %s (%s) to %s? Everything on it will be lost.", img, disk.FormatSize(fi.Size()), d.describe()))
 		if err != nil {
 			return nil, err
 		}
@@ -221,7 +189,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 	for {
 		if err := ctx.Err(); err != nil {
 			dst.Close()
-			return fmt.Errorf("%s: interrupted after %s; the device holds a partial image", d.Path, humanSize(written))
+			return fmt.Errorf("%s: interrupted after %s; the device holds a partial image", d.Path, disk.FormatSize(written))
 		}
 		n, rerr := io.ReadFull(src, buf)
 		if n > 0 {
