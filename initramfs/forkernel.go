@@ -1,6 +1,7 @@
 package initramfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -238,17 +239,26 @@ func (p *Plan) fromImage() error {
 	return nil
 }
 
-// config returns the kernel's configuration: a config-RELEASE file beside
-// the kernel (ROOT/boot/config-V, as Debian ships it) when there is one,
-// else nil. The embedded IKCONFIG would need the payload decompressed, so
+// config returns the kernel's configuration: a config-RELEASE or config
+// file beside the kernel when there is one, else nil. The embedded IKCONFIG would need the payload decompressed, so
 // it is read only by fromImage through kernel.InspectFile.
 func (p *Plan) config() (map[string]string, string) {
 	if p.Release == "" {
 		return nil, ""
 	}
-	f := filepath.Join(filepath.Dir(p.Kernel), "config-"+p.Release)
-	data, err := os.ReadFile(f)
-	if err != nil {
+	// config-RELEASE is Debian's name (/boot/config-6.1.0-57-cloud-amd64);
+	// "config" is what `minidisk kernel` keeps beside its bzImage.
+	var data []byte
+	var f string
+	for _, name := range []string{"config-" + p.Release, "config"} {
+		f = filepath.Join(filepath.Dir(p.Kernel), name)
+		var err error
+		if data, err = os.ReadFile(f); err == nil && bytes.Contains(data, []byte("\nCONFIG_")) {
+			break
+		}
+		data = nil
+	}
+	if data == nil {
 		return nil, ""
 	}
 	cfg := map[string]string{}

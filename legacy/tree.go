@@ -5,6 +5,8 @@
 package legacy
 
 import (
+	"bytes"
+	"context"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -15,9 +17,11 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/libs"
 	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/cpio"
 )
 
 // Payload says what goes into the filesystem.
@@ -31,6 +35,35 @@ type Payload struct {
 	NoSerial bool     // GRUB menu on VGA only
 	Timeout  int      // GRUB menu timeout in seconds
 	Time     time.Time
+	// Modules is the kernel's modules tree (lib/modules/VERSION or a root
+	// holding it); "" finds it beside the kernel, else /lib/modules/VERSION.
+	Modules string
+	// For is the disk hardware the image boots on (see kmod.DiskTargets);
+	// "" means ide, QEMU's default disk. It picks the drivers and root=.
+	For string
+	// InitramfsBusyBox is the BusyBox of an automatic initramfs; "" means
+	// Debian's static one (fetched into the cache), else the host's.
+	InitramfsBusyBox string
+	// NoInitramfs never adds an initramfs, even for a kernel that needs
+	// one: for making the broken images doctor must recognise.
+	NoInitramfs bool
+}
+
+// InitrdPath is where an automatic initramfs goes; grub.conf's initrd
+// line names it.
+const InitrdPath = "/boot/initrd.img"
+
+// RootDevice is the kernel's name for the first partition of a target's
+// first disk: libata, usb-storage and uas disks are SCSI disks (sd),
+// virtio_blk names vda, NVMe nvme0n1.
+func RootDevice(target string) string {
+	switch target {
+	case "virtio":
+		return "/dev/vda1"
+	case "nvme":
+		return "/dev/nvme0n1p1"
+	}
+	return "/dev/sda1"
 }
 
 // Add is one --add SRC:DST.
@@ -97,6 +130,29 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	if e, _ := t.Lookup(KernelPath); e != nil {
 		e.Mode = 0o644
 		place(KernelPath, p.Kernel, e.Size, "GRUB loads it by path from grub.conf")
+	}
+	// Can this kernel mount an ext2 root on the target by itself, and if
+	// not, what must an initramfs load? Decided before anything is written.
+	plan, err := initramfs.CheckKernel(p.Kernel, p.Modules, p.For)
+	if err != nil {
+		return nil, nil, err
+	}
+	initrd := ""
+	if plan.Needed && !p.NoInitramfs {
+		data, why, err := buildInitrd(plan, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := t.AddBytes(InitrdPath, 0o644, data); err != nil {
+			return nil, nil, err
+		}
+		initrd = InitrdPath
+		place(InitrdPath, "", int64(len(data)), why)
+		for _, r := range plan.Reasons {
+			place("", "", 0, r)
+		}
+	} else if plan.Needed {
+		place("", "", 0, "no initramfs (asked for): this image will not boot; "+strings.Join(plan.Reasons, "; "))
 	}
 
 	// BusyBox and what the loader needs to run it.
@@ -167,7 +223,8 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	}
 	conf := grub.Config{
 		Timeout: p.Timeout, Title: "minidisk", Kernel: KernelPath, Serial: !p.NoSerial,
-		Append: strings.TrimSpace("root=/dev/sda1 rw console=ttyS0 init=/bin/sh " + p.Append),
+		Append: strings.TrimSpace("root=" + RootDevice(plan.Target) + " rw console=ttyS0 init=/bin/sh " + p.Append),
+		Initrd: initrd,
 	}
 	if err := t.AddBytes("/boot/grub/grub.conf", 0o644, conf.Render()); err != nil {
 		return nil, nil, err
@@ -175,7 +232,11 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	if err := t.Symlink("/boot/grub/menu.lst", "grub.conf"); err != nil {
 		return nil, nil, err
 	}
-	place("/boot/grub/grub.conf", "", 0, "the menu: root (hd0,0), kernel "+KernelPath+" "+conf.Append)
+	menu := "the menu: root (hd0,0), kernel " + KernelPath + " " + conf.Append
+	if initrd != "" {
+		menu += ", initrd " + initrd
+	}
+	place("/boot/grub/grub.conf", "", 0, menu)
 	place("/boot/grub/menu.lst", "", 0, "-> grub.conf: GRUB Legacy reads menu.lst, the recipe writes grub.conf")
 
 	for _, a := range p.Adds {
@@ -185,6 +246,30 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 		place(a.Dst, a.Src, 0, "--add")
 	}
 	return t, placed, nil
+}
+
+// buildInitrd writes the plan's initramfs (gzip'd newc, RD_GZIP being in
+// every kernel that has initrd support) and says what it holds.
+func buildInitrd(plan *initramfs.Plan, p Payload) ([]byte, string, error) {
+	bb, bbWhy := p.InitramfsBusyBox, "given"
+	if bb == "" {
+		bb, bbWhy = initramfs.BusyBoxForInitramfs(context.Background())
+	}
+	tree, err := plan.Tree(initramfs.ModularOptions{BusyBox: bb, Epoch: p.Time})
+	if err != nil {
+		return nil, "", err
+	}
+	var buf bytes.Buffer
+	if err := initramfs.Write(&buf, tree, cpio.Gzip); err != nil {
+		return nil, "", err
+	}
+	var names []string
+	for _, m := range plan.Modules {
+		names = append(names, m.Name)
+	}
+	why := fmt.Sprintf("initramfs for %s: loads %s, mounts %s (-t %s), switch_root to init=; BusyBox: %s",
+		plan.Target, strings.Join(names, ", "), RootDevice(plan.Target), plan.RootFSType, bbWhy)
+	return buf.Bytes(), why, nil
 }
 
 // checkELF refuses a BusyBox that is not an x86-64 ELF executable.

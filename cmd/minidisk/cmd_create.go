@@ -82,6 +82,10 @@ func writeCreateSummary(c *cli.Context, res *legacy.Result) error {
 		res.FS.Blocks, res.DiskLayout().BlockSize, res.FS.Groups, res.FS.Inodes, res.FS.FreeBlocks)
 	fmt.Fprintf(w, "\nFiles\n")
 	for _, p := range res.Files {
+		if p.Path == "" { // a note on the kernel: why it has an initramfs
+			fmt.Fprintf(w, "  %s\n", p.Why)
+			continue
+		}
 		size := ""
 		if p.Size > 0 {
 			size = fmt.Sprintf("%d B", p.Size)

@@ -19,6 +19,8 @@ func payloadFlags() []cli.Flag {
 		&cli.StringFlag{Name: "grub-dir", Usage: "directory with GRUB Legacy's stage1, stage2, e2fs_stage1_5"},
 		&cli.BoolFlag{Name: "no-serial", Usage: "GRUB menu on VGA only (default: also on the serial console)"},
 		&cli.IntFlag{Name: "timeout", Value: 1, Usage: "GRUB menu timeout in seconds"},
+		&cli.StringFlag{Name: "modules", Usage: "the kernel's modules tree `DIR` (lib/modules/VERSION or a root holding it; default: beside the kernel, else /lib/modules/VERSION); a modular kernel gets an initramfs that loads its disk drivers"},
+		&cli.StringFlag{Name: "for", Value: "ide", Usage: "the disk `TARGET` the image boots from: ide (QEMU's default), ahci, virtio (root=/dev/vda1), nvme, usb"},
 	}
 }
 
@@ -36,5 +38,6 @@ func payloadFromFlags(c *cli.Context) (legacy.Payload, error) {
 		Applets: strings.Split(c.String("applets"), ","), Adds: adds,
 		GrubDir: c.String("grub-dir"), Append: c.String("append"),
 		NoSerial: c.Bool("no-serial"), Timeout: c.Int("timeout"),
+		Modules: c.String("modules"), For: c.String("for"),
 	}, nil
 }
