@@ -18,7 +18,7 @@ import (
 // Fixtures are made the way a user makes them by hand: truncate, sfdisk,
 // mke2fs -d from a staging directory, debugfs -w for device nodes and
 // late writes, dd at the partition offset, and the GRUB shell's setup
-// under qemu-i386 — the commands of ../shared/ref/guide-pipeline.sh.
+// under qemu-i386 — the commands of scripts/reference-pipeline.sh.
 
 const grubStageDir = "/usr/lib/grub/x86_64-pc"
 

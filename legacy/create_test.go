@@ -123,19 +123,17 @@ func treeListing(t *testing.T, img string) map[string]string {
 	return out
 }
 
-// The 2007 image made with host tools (../shared/ref/guide-pipeline.sh) and
+// The 2007 image made with host tools (scripts/reference-pipeline.sh) and
 // ours must hold the same files with the same modes, link targets and
 // device numbers. Ours adds /tmp (1777), /sbin and /root, which the recipe's
 // userland expects but its script leaves out.
 func TestSameTreeAsHostToolBaseline(t *testing.T) {
 	bb := hostBusyBox(t)
-	script := testutil.RequireFile(t, "../../shared/ref/guide-pipeline.sh", "the shared/ directory beside the checkout")
-	testutil.RequireTool(t, "qemu-i386", "qemu-user")
-	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
+	script := testutil.ReferencePipeline(t)
 	k := testutil.FakeBzImage(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "baseline.img")
-	testutil.Run(t, "bash", script, k, base)
+	testutil.Run(t, "env", "BUSYBOX="+bb, "bash", script, k, base)
 	ours := filepath.Join(dir, "ours.img")
 	create(t, ours, Options{Payload: Payload{Kernel: k, BusyBox: bb}, Layout: disk.LayoutOptions{DiskBytes: 12 << 20}})
 	a, b := treeListing(t, base), treeListing(t, ours)

@@ -139,14 +139,11 @@ func TestKernelRunsWithoutRoot(t *testing.T) {
 // output only a running shell can produce, and waits for it.
 func TestGuideImageBootsToShell(t *testing.T) {
 	testutil.RequireTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	for _, tool := range [][2]string{{"sfdisk", "fdisk"}, {"mke2fs", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"qemu-i386", "qemu-user"}, {"grub", "grub-legacy"}, {"busybox", "busybox"}} {
-		testutil.RequireTool(t, tool[0], tool[1])
-	}
-	script := testutil.RequireFile(t, "/work/shared/ref/guide-pipeline.sh", "the reference pipeline script")
+	script := testutil.ReferencePipeline(t)
 	bz := kerneltest.Legacy(t)
 	img := filepath.Join(t.TempDir(), "guide.img")
 	if out, err := exec.Command("bash", script, bz, img).CombinedOutput(); err != nil {
-		t.Fatalf("guide-pipeline.sh: %v\n%s", err, out)
+		t.Fatalf("reference-pipeline.sh: %v\n%s", err, out)
 	}
 	m := Machine{Image: img}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

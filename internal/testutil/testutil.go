@@ -6,6 +6,8 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -81,4 +83,24 @@ func RunStdin(t testing.TB, stdin, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// ReferencePipeline returns the path of scripts/reference-pipeline.sh, the
+// project's own 2007-recipe image made with host tools (sfdisk, mke2fs -d,
+// debugfs, the GRUB shell), after checking the tools it runs are present.
+func ReferencePipeline(t testing.TB) string {
+	t.Helper()
+	for _, tool := range [][2]string{{"sfdisk", "fdisk"}, {"mke2fs", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"qemu-i386", "qemu-user"}, {"busybox", "busybox"}} {
+		RequireTool(t, tool[0], tool[1])
+	}
+	RequireFile(t, "/usr/sbin/grub", "apt-get install grub-legacy")
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the testutil source to find scripts/")
+	}
+	p := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "reference-pipeline.sh")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the reference pipeline is part of the repository: %v", err)
+	}
+	return p
 }
