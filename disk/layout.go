@@ -56,6 +56,9 @@ type Layout struct {
 	Geometry    Geometry
 	Partition   Partition
 	BlockSize   int
+	// FromTable: the partition was read from an image's partition table
+	// (ReadLayout), not planned from options.
+	FromTable bool
 }
 
 // TypeLinux is the MBR partition type of a Linux native filesystem.
@@ -180,6 +183,25 @@ func (l *Layout) AlignedBlocks() uint64 {
 func (l *Layout) NaiveBlocks() uint64 {
 	rest := uint64(l.DiskBytes()-l.OffsetBytes()) / uint64(l.BlockSize)
 	return rest / l.BlockMultiple() * l.BlockMultiple()
+}
+
+// OffsetNaiveBlocks is what today's `mke2fs -E offset=OFFSET IMG` makes
+// without a block count: mke2fs sizes the whole file in 4 KiB units, then
+// subtracts offset / block size (rounded down) and does not round the
+// result again. On the 2007 disk (8 MiB, offset 32256) that is
+// 8192 − 31 = 8161 blocks, one more than the loop-device route, and the
+// filesystem's last block ends 512 bytes past the end of the file, which
+// mke2fs grows (measured with e2fsprogs 1.47.0; oracle_test.go runs it).
+func (l *Layout) OffsetNaiveBlocks() uint64 {
+	bs := uint64(l.BlockSize)
+	return uint64(l.DiskBytes())/PageSize*PageSize/bs - uint64(l.OffsetBytes())/bs
+}
+
+// OffsetNaiveGrowthBytes is by how much `mke2fs -E offset=` without a
+// count lengthens the image file (0 when its filesystem ends inside it).
+func (l *Layout) OffsetNaiveGrowthBytes() int64 {
+	end := l.OffsetBytes() + int64(l.OffsetNaiveBlocks())*int64(l.BlockSize)
+	return max(0, end-l.DiskBytes())
 }
 
 // Overrun is by how many blocks the naive filesystem runs past the partition

@@ -109,6 +109,7 @@ func ReadLayout(r io.ReaderAt, imageBytes int64, blockSize int, holdsFS func(off
 		Geometry:    DefaultGeometry,
 		Partition:   p,
 		BlockSize:   blockSize,
+		FromTable:   true,
 	}
 	if l.Partition.Start+l.Partition.Sectors > l.DiskSectors {
 		return nil, fmt.Errorf("partition %d (sectors %d..%d) ends past the image (%d sectors); the image was truncated or the table is wrong",

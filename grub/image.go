@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/internal/atomicfile"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
@@ -40,17 +41,26 @@ func RootPartitionIndex(img io.ReaderAt, size int64) (int, error) {
 // (the blocklist path, a custom config path). opt.FS and opt.Blocks, when
 // set, take precedence.
 func InstallImage(path string, st *Stages, opt InstallOptions) (*InstallReport, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	// Through a copy renamed into place (internal/atomicfile.Edit): a
+	// failed install leaves the image as it was.
+	f, err := atomicfile.Edit(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular image file (write images, then `minidisk flash` them)", path)
-	}
+	defer f.Abort()
 	if opt.Name == "" {
 		opt.Name = path
 	}
+	rep, err := InstallFile(f.File, st, opt)
+	if err != nil {
+		return nil, err
+	}
+	return rep, f.Commit()
+}
+
+// InstallFile installs GRUB into an open image, reading the partition's
+// ext2 with minidisk's own reader when opt.FS or opt.Blocks are not set.
+func InstallFile(f ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, error) {
 	if opt.FS == nil || opt.Blocks == nil {
 		if off, size, err := PartitionExtent(f, opt.PartitionIndex); err == nil {
 			// A filesystem the reader refuses is diagnosed by Install's
@@ -65,14 +75,7 @@ func InstallImage(path string, st *Stages, opt InstallOptions) (*InstallReport, 
 			}
 		}
 	}
-	rep, err := Install(f, st, opt)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return rep, f.Close()
+	return Install(f, st, opt)
 }
 
 // GrubConfPath is the 2007 recipe's config file; GRUB reads it through the

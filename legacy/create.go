@@ -117,6 +117,12 @@ func Create(out string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.Check != nil {
+		step("checking the image as doctor does")
+		if err := opt.Check(f.File, l.DiskBytes()); err != nil {
+			return nil, err
+		}
+	}
 	if err := f.Commit(); err != nil {
 		return nil, err
 	}

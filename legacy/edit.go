@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,10 +25,13 @@ import (
 // tail) is copied unchanged. The block count never grows: a filesystem
 // that was made too large for its partition stays as it was (doctor
 // reports it) and a tree that no longer fits is refused.
-func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error) (*ext2.Stats, error) {
+//
+// Each check runs on the finished copy before it replaces the original; an
+// error from one keeps the original (the CLI runs doctor's checks here).
+func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error, checks ...Check) (*ext2.Stats, error) {
 	src, err := os.Open(img)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: cannot read the image: %w; make one with `minidisk create` or `minidisk image create`", img, errors.Unwrap(err))
 	}
 	defer src.Close()
 	fi, err := src.Stat()
@@ -72,7 +76,8 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error) (*
 	if _, err := ext2.Plan(tree, opt); err != nil {
 		return nil, fmt.Errorf("%s: %v; make a larger image", img, err)
 	}
-	out, err := atomicfile.Create(img, true)
+	// Replace follows a symlink to the image and keeps its mode.
+	out, err := atomicfile.Replace(img)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +96,20 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error) (*
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", img, err)
 	}
+	for _, check := range checks {
+		if check == nil {
+			continue
+		}
+		if err := check(out.File, fi.Size()); err != nil {
+			return nil, err
+		}
+	}
 	return st, out.Commit()
 }
+
+// Check inspects a finished image (size bytes) before it is renamed into
+// place; an error stops the rename.
+type Check func(img io.ReaderAt, size int64) error
 
 // copySparse copies bytes [from, to) of src to the same place in dst,
 // skipping all-zero blocks so the copy stays sparse.
@@ -186,6 +203,6 @@ func AddToImage(img string, p Payload) ([]Placement, *ext2.Stats, error) {
 			}
 		}
 		return nil
-	})
+	}, p.Check)
 	return placed, stats, err
 }

@@ -26,14 +26,17 @@ import (
 
 // Payload says what goes into the filesystem.
 type Payload struct {
-	Kernel   string   // host path of the bzImage
-	BusyBox  string   // host path of BusyBox; "" = `busybox` found in PATH
-	Applets  []string // applet links in /bin; nil = sh, ln, ls (the recipe's); ["all"] = every applet BusyBox lists
-	Adds     []Add    // extra host files or trees
-	GrubDir  string   // where GRUB's stage files are; "" = the usual places
-	Append   string   // extra kernel arguments after root=/dev/sda1 rw console=ttyS0 init=/bin/sh
-	NoSerial bool     // GRUB menu on VGA only
-	Timeout  int      // GRUB menu timeout in seconds
+	Kernel  string   // host path of the bzImage
+	BusyBox string   // host path of BusyBox; "" = `busybox` found in PATH
+	Applets []string // applet links in /bin; nil = sh, ln, ls (the recipe's); ["all"] = every applet BusyBox lists
+	Adds    []Add    // extra host files or trees
+	GrubDir string   // where GRUB's stage files are; "" = the usual places
+	Append  string   // extra kernel arguments after KernelArgs
+	// Check, if set, inspects the finished image before it is renamed into
+	// place (create, rootfs add); an error keeps the old state.
+	Check    Check
+	NoSerial bool // GRUB menu on VGA only
+	Timeout  int  // GRUB menu timeout in seconds
 	Time     time.Time
 	// Modules is the kernel's modules tree (lib/modules/VERSION or a root
 	// holding it); "" finds it beside the kernel, else /lib/modules/VERSION.
@@ -88,6 +91,12 @@ type Placement struct {
 
 // KernelPath is where the kernel goes; grub.conf names it.
 const KernelPath = "/boot/vmlinuz"
+
+// KernelArgs is the kernel command line of the legacy image for the
+// default disk target (ide), before --append: the root partition as libata
+// names it, the serial console, and BusyBox's shell as init. `create
+// --append` and `grub config --append` both add to it.
+const KernelArgs = "root=/dev/sda1 rw console=ttyS0 init=/bin/sh"
 
 // DefaultApplets are the links the 2007 recipe makes by hand.
 var DefaultApplets = []string{"sh", "ln", "ls"}

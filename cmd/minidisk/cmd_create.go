@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/disk/picture"
 	"github.com/minidisk/minidisk/legacy"
 	"github.com/urfave/cli/v2"
@@ -17,7 +16,7 @@ func createCommand() *cli.Command {
 		Usage:     "make a bootable legacy BIOS image: MBR, ext2, GRUB Legacy, kernel, BusyBox and its libraries, /dev/console",
 		ArgsUsage: "IMG",
 		Flags: append(append(layoutFlags(), payloadFlags()...),
-			&cli.StringFlag{Name: "size", Usage: "image size (default: what the payload needs plus 4 MiB)"},
+			&cli.StringFlag{Name: "size", Usage: "image `SIZE`: 8M = 8 MiB, 8MB = 8,000,000 bytes, 16384s = sectors (default: what the payload needs plus 4 MiB)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing image"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 			&cli.BoolFlag{Name: "ascii", Usage: "draw the layout in plain ASCII (no colour, no box drawing)"},
@@ -30,10 +29,10 @@ func createCommand() *cli.Command {
 			}
 			img := c.Args().First()
 			var size int64
-			if s := c.String("size"); s != "" {
-				n, err := disk.ParseSize(s)
+			if c.IsSet("size") {
+				n, err := sizeFlag(c, "size")
 				if err != nil {
-					return fmt.Errorf("--size: %v", err)
+					return err
 				}
 				size = n
 			}
@@ -45,6 +44,7 @@ func createCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			payload.Check = bootCheck(c, img, false)
 			opt := legacy.Options{
 				Payload: payload,
 				Layout:  lopt,

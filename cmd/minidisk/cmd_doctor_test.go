@@ -77,7 +77,8 @@ func TestDoctorExitCodesAndReadOnly(t *testing.T) {
 	if _, stderr, code = run(t, "doctor", filepath.Join(dir, "missing.img")); code != 2 || !strings.Contains(stderr, "no such file") {
 		t.Fatalf("doctor on a missing file: exit %d, %q", code, stderr)
 	}
-	if _, _, code = run(t, "doctor"); code != 2 {
-		t.Fatalf("doctor without IMG: exit %d, want 2", code)
+	// A usage error is 64 (docs/cli.md), distinct from doctor's 0/1/2.
+	if _, _, code = run(t, "doctor"); code != 64 {
+		t.Fatalf("doctor without IMG: exit %d, want 64", code)
 	}
 }

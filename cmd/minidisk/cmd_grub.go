@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/minidisk/minidisk/grub"
@@ -21,9 +23,10 @@ func grubCommand() *cli.Command {
 		Usage: "install GRUB Legacy 0.97 into an image (as `setup (hd0)` does), write its grub.conf, or make the bootstrap floppy",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "install",
-				Usage:     "write stage1 to the MBR and embed e2fs_stage1_5 after it, byte-identical to GRUB's `root (hd0,0)` / `setup (hd0)`",
-				ArgsUsage: "IMG",
+				Name:        "install",
+				Usage:       "write stage1 to the MBR and embed e2fs_stage1_5 after it, byte-identical to GRUB's `root (hd0,0)` / `setup (hd0)`",
+				ArgsUsage:   "IMG",
+				Description: editsImageNote,
 				Flags: []cli.Flag{
 					grubDir, partition,
 					&cli.StringFlag{Name: "via", Usage: "\"floppy\": boot a setup floppy in qemu-system-x86_64 and let GRUB itself run setup (hd0)"},
@@ -78,15 +81,18 @@ func grubCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "config",
-				Usage: "write /boot/grub/grub.conf (and menu.lst -> grub.conf) into IMG, or render it to stdout / --out",
+				Name:        "config",
+				Usage:       "write /boot/grub/grub.conf (and menu.lst -> grub.conf) into IMG, or render it to stdout / --out",
+				Description: "With IMG: " + editsImageNote,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "kernel", Value: "vmlinuz", Usage: "kernel file in /boot (or an absolute path)"},
-					&cli.StringFlag{Name: "append", Value: grub.DefaultAppend, Usage: "kernel command line"},
+					&cli.StringFlag{Name: "append", Usage: "extra kernel arguments, added to the command line (as in create)"},
+					&cli.StringFlag{Name: "cmdline", Value: legacy.KernelArgs, Usage: "the whole kernel command line before --append"},
+					noCheckFlag,
 					&cli.StringFlag{Name: "initrd", Usage: "initrd file in /boot (optional)"},
 					&cli.StringFlag{Name: "title", Value: "minidisk", Usage: "menu entry title"},
 					&cli.StringFlag{Name: "root", Value: "(hd0,0)", Usage: "GRUB root device"},
-					&cli.IntFlag{Name: "timeout", Value: 1, Usage: "menu timeout in seconds"},
+					&cli.IntFlag{Name: "timeout", Value: 1, Usage: "GRUB menu timeout in seconds, 0 or more"},
 					&cli.IntFlag{Name: "default", Usage: "menu entry booted when no key is pressed, counted from 0"},
 					&cli.BoolFlag{Name: "no-serial", Usage: "menu on VGA only (default: also on COM1 at 115200, for qemu -nographic)"},
 					&cli.StringFlag{Name: "out", Usage: "write to this file instead of stdout"},
@@ -96,14 +102,20 @@ func grubCommand() *cli.Command {
 				ArgsUsage: "[IMG]",
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 1 {
-						return fmt.Errorf("usage: minidisk grub config [IMG] [--kernel vmlinuz] [--append ARGS] [--out FILE]")
+						return usagef("usage: minidisk grub config [IMG] [--kernel vmlinuz] [--append ARGS] [--out FILE]")
+					}
+					if err := timeoutFlag(c); err != nil {
+						return err
+					}
+					if n := c.Int("default"); n < 0 {
+						return usagef("--default %d: give the menu entry, counted from 0", n)
 					}
 					conf := grub.Config{
 						Default: c.Int("default"), Timeout: c.Int("timeout"), Title: c.String("title"), Root: c.String("root"),
-						Kernel: c.String("kernel"), Append: c.String("append"), Initrd: c.String("initrd"), Serial: !c.Bool("no-serial"),
+						Kernel: c.String("kernel"), Append: strings.TrimSpace(c.String("cmdline") + " " + c.String("append")), Initrd: c.String("initrd"), Serial: !c.Bool("no-serial"),
 					}
 					if err := conf.Validate(); err != nil {
-						return err
+						return usagef("%v", err)
 					}
 					if c.NArg() == 1 {
 						return rewriteGrubConfig(c, c.Args().First(), conf)
@@ -206,26 +218,40 @@ func rewriteGrubConfig(c *cli.Context, img string, conf grub.Config) error {
 		return fmt.Errorf("give either IMG or --out, not both")
 	}
 	before, _ := grub.InspectImage(img)
-	_, err := legacy.EditImage(img, func(t *rootfs.Tree, _ time.Time) error {
-		if err := t.AddBytes(grub.GrubConfPath, 0o644, conf.Render()); err != nil {
-			return err
-		}
-		return t.Symlink(grub.DefaultConfigPath, "grub.conf")
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "%s: wrote %s, %s -> grub.conf\n", img, grub.GrubConfPath, grub.DefaultConfigPath)
+	// A GRUB installed by stage2 blocklist points at sectors the rewrite
+	// may move: refresh it in the new copy, before the boot check sees it.
+	var refresh legacy.Check
+	var report *grub.InstallReport
 	if before != nil && before.Stage2Address == grub.Stage2LoadAddress {
 		st, err := grub.FindStages(c.String("grub-dir"))
 		if err != nil {
 			return err
 		}
-		rep, err := grub.InstallImage(img, st, grub.InstallOptions{ForceBlocklist: true})
-		if err != nil {
-			return fmt.Errorf("%s: GRUB was installed by stage2 blocklist and the filesystem was rewritten; reinstalling failed: %v", img, err)
+		refresh = func(r io.ReaderAt, _ int64) error {
+			w, ok := r.(grub.ReadWriterAt)
+			if !ok {
+				return fmt.Errorf("%s: cannot reinstall GRUB into the new copy", img)
+			}
+			rep, err := grub.InstallFile(w, st, grub.InstallOptions{ForceBlocklist: true, Name: img})
+			if err != nil {
+				return fmt.Errorf("%s: GRUB was installed by stage2 blocklist and the filesystem was rewritten; reinstalling failed: %v", img, err)
+			}
+			report = rep
+			return nil
 		}
-		fmt.Fprint(c.App.Writer, rep.String())
+	}
+	_, err := legacy.EditImage(img, func(t *rootfs.Tree, _ time.Time) error {
+		if err := t.AddBytes(grub.GrubConfPath, 0o644, conf.Render()); err != nil {
+			return err
+		}
+		return t.Symlink(grub.DefaultConfigPath, "grub.conf")
+	}, refresh, bootCheck(c, img, true))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s: wrote %s, %s -> grub.conf\n", img, grub.GrubConfPath, grub.DefaultConfigPath)
+	if report != nil {
+		fmt.Fprint(c.App.Writer, report.String())
 	}
 	return nil
 }

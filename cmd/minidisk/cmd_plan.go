@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"strings"
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/disk/picture"
@@ -13,10 +13,10 @@ import (
 func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
-		Usage:     "print the layout numbers (offset, sectors, aligned block counts), each with why, and a picture of the layout",
-		ArgsUsage: "[IMG]",
+		Usage:     "explain IMG's partition layout (offset, sectors, block counts, each with why, and a picture), or plan a new one with --size",
+		ArgsUsage: "IMG | --size SIZE",
 		Flags: append(layoutFlags(),
-			&cli.StringFlag{Name: "size", Usage: "plan for an image of this size instead of an existing IMG"},
+			&cli.StringFlag{Name: "size", Usage: "plan a new layout for an image of this `SIZE` (without it, plan IMG explains IMG's partition table)"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable output"},
 			&cli.BoolFlag{Name: "ascii", Usage: "draw the picture in plain ASCII (no box drawing, no colour)"},
 			&cli.StringFlag{Name: "svg", Usage: "also write the picture as a standalone SVG `FILE`"},
@@ -24,27 +24,34 @@ func planCommand() *cli.Command {
 			&cli.StringFlag{Name: "picture", Value: "both", Usage: "which layouts to draw: planned, naive (mke2fs without a block count) or both"},
 		),
 		Action: func(c *cli.Context) error {
-			var size int64
-			var err error
+			var l *disk.Layout
+			var fsNote string
 			switch {
-			case c.String("size") != "" && c.NArg() == 0:
-				if size, err = disk.ParseSize(c.String("size")); err != nil {
-					return fmt.Errorf("--size: %v", err)
+			case c.IsSet("size") && c.NArg() == 0:
+				size, err := sizeFlag(c, "size")
+				if err != nil {
+					return err
 				}
-			case c.String("size") == "" && c.NArg() == 1:
-				if size, err = imageSize(c.Args().First()); err != nil {
+				opt, err := layoutOptions(c, size)
+				if err != nil {
+					return err
+				}
+				if l, err = disk.PlanLayout(opt); err != nil {
+					return err
+				}
+			case !c.IsSet("size") && c.NArg() == 1:
+				// plan IMG explains the layout IMG has, as mkfs reads it.
+				for _, name := range []string{"align", "start", "cylinder-align", "part-size", "geometry", "no-boot-flag"} {
+					if c.IsSet(name) {
+						return usagef("--%s plans a new layout; `minidisk plan IMG` explains the table IMG has (plan a new one with `minidisk plan --size SIZE --%s …`)", name, name)
+					}
+				}
+				var err error
+				if l, fsNote, err = readImageLayout(c.Args().First(), c.Int("block-size")); err != nil {
 					return err
 				}
 			default:
-				return fmt.Errorf("usage: minidisk plan (IMG | --size SIZE) [layout flags]")
-			}
-			opt, err := layoutOptions(c, size)
-			if err != nil {
-				return err
-			}
-			l, err := disk.PlanLayout(opt)
-			if err != nil {
-				return err
+				return usagef("usage: minidisk plan IMG | minidisk plan --size SIZE [layout flags]")
 			}
 			// The planned layout, and below it what mke2fs makes without a
 			// block count (the overrun behind GRUB's Error 24).
@@ -69,15 +76,18 @@ func planCommand() *cli.Command {
 				e.SetIndent("", "  ")
 				return e.Encode(l.JSON())
 			}
-			if err := l.WriteText(c.App.Writer); err != nil {
+			out, textOpt := textOutput(c)
+			if err := l.WriteTextWidth(out, textOpt.Width); err != nil {
 				return err
 			}
-			textOpt := picture.TerminalOptions(c.App.Writer, c.Bool("ascii"), os.Getenv)
+			if fsNote != "" {
+				fmt.Fprintf(out, "\n%s\n", strings.Join(disk.WrapWords(fsNote, textOpt.Width), "\n"))
+			}
 			for _, p := range pics {
-				if _, err := fmt.Fprintln(c.App.Writer); err != nil {
+				if _, err := fmt.Fprintln(out); err != nil {
 					return err
 				}
-				if err := picture.RenderText(c.App.Writer, p, textOpt); err != nil {
+				if err := picture.RenderText(out, p, textOpt); err != nil {
 					return err
 				}
 			}

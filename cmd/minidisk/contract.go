@@ -68,6 +68,10 @@ Run '{{.HelpName}} COMMAND --help' for the help of one command.
 `
 )
 
+// editsImageNote is the Description of every command that changes an
+// existing image: the rule of internal/atomicfile.Edit, stated in its help.
+const editsImageNote = "Modifies IMG: the change is made on a copy beside it (a reflink, or a sparse copy) that replaces it by rename only when complete, so a failure leaves IMG as it was. A symlink is followed (its target changes, the link stays); IMG keeps its permissions. Existing content (a partition table over a filesystem, an ext2 over an ext2) is not destroyed without --force."
+
 // usageError is a mistake in the invocation itself: it exits 64 and never
 // prints the help (the message says where to find it).
 type usageError struct{ msg string }

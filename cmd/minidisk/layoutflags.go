@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/rootfs/ext2"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,23 +33,32 @@ func layoutOptions(c *cli.Context, diskBytes int64) (disk.LayoutOptions, error) 
 		NoBootFlag:    c.Bool("no-boot-flag"),
 		BlockSize:     c.Int("block-size"),
 	}
+	if c.IsSet("start") && opt.Start == 0 {
+		return opt, usagef("--start 0: sector 0 is the MBR; give the partition's first sector, 1 or more (63 is the 2007 layout, 2048 is 1 MiB)")
+	}
+	if c.IsSet("start") && c.IsSet("align") {
+		return opt, usagef("--start and --align both place the partition: give one")
+	}
+	if bs := opt.BlockSize; bs != 1024 && bs != 2048 && bs != 4096 {
+		return opt, usagef("--block-size %d: give 1024, 2048 or 4096", bs)
+	}
 	switch a := c.String("align"); a {
 	case "":
 	case "1MiB", "1M", "1m", "1mib", "2048s":
 		opt.Align1MiB = true
 	default:
-		return opt, fmt.Errorf("--align %q: only 1MiB is supported (omit it for the sector-63 layout)", a)
+		return opt, usagef("--align %q: only 1MiB is supported (omit it for the sector-63 layout)", a)
 	}
-	if s := c.String("part-size"); s != "" {
-		n, err := disk.ParseSize(s)
+	if c.IsSet("part-size") {
+		n, err := sizeFlag(c, "part-size")
 		if err != nil {
-			return opt, fmt.Errorf("--part-size: %v", err)
+			return opt, err
 		}
 		opt.PartBytes = n
 	}
 	g, err := disk.ParseGeometry(c.String("geometry"))
 	if err != nil {
-		return opt, fmt.Errorf("--geometry: %v", err)
+		return opt, usagef("--geometry: %v", err)
 	}
 	opt.Geometry = g
 	return opt, nil
@@ -74,4 +86,59 @@ func needArgs(c *cli.Context, n int, usage string) error {
 		return usagef("usage: %s %s", c.Command.HelpName, usage)
 	}
 	return nil
+}
+
+// readImageLayout reads the partition table of an existing image (as mkfs
+// does) and, when the partition holds an ext2 filesystem, says how its
+// block count compares with the partition.
+func readImageLayout(img string, blockSize int) (*disk.Layout, string, error) {
+	size, err := imageSize(img)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: cannot read it: %w", img, errors.Unwrap(err))
+	}
+	defer f.Close()
+	l, err := disk.ReadLayout(f, size, blockSize, ext2.HoldsFilesystem(f))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %v (or plan a new layout with `minidisk plan --size SIZE`)", img, err)
+	}
+	return l, ext2Note(f, l), nil
+}
+
+// ext2Note describes the ext2 filesystem already in the partition, from
+// its superblock (1024 bytes in: s_blocks_count at +4, s_log_block_size at
+// +24, s_magic at +56).
+func ext2Note(f *os.File, l *disk.Layout) string {
+	var sb [64]byte
+	if _, err := f.ReadAt(sb[:], l.OffsetBytes()+ext2.SuperblockOffset); err != nil {
+		return ""
+	}
+	if binary.LittleEndian.Uint16(sb[56:]) != ext2.Magic {
+		return fmt.Sprintf("No ext2 filesystem in partition %d yet: `minidisk mkfs IMG` makes one with %d blocks.", l.Partition.Index, l.AlignedBlocks())
+	}
+	blocks := uint64(binary.LittleEndian.Uint32(sb[4:]))
+	bs := uint64(1024) << min(binary.LittleEndian.Uint32(sb[24:]), 6)
+	capacity := uint64(l.PartitionBytes()) / bs
+	if blocks > capacity {
+		return fmt.Sprintf("The ext2 filesystem in partition %d has %d blocks of %d bytes: %d more than the partition holds (%d). It will fail once files land past the end; `minidisk doctor IMG` shows which.",
+			l.Partition.Index, blocks, bs, blocks-capacity, capacity)
+	}
+	return fmt.Sprintf("The ext2 filesystem in partition %d has %d blocks of %d bytes: it fits (the partition holds %d).", l.Partition.Index, blocks, bs, capacity)
+}
+
+// sizeFlag reads a size flag (--size, --part-size): a positive size as
+// truncate and qemu-img write it.
+func sizeFlag(c *cli.Context, name string) (int64, error) {
+	s := c.String(name)
+	n, err := disk.ParseSize(s)
+	if err != nil {
+		return 0, usagef("--%s: %v", name, err)
+	}
+	if n <= 0 {
+		return 0, usagef("--%s %q: give a size above zero (e.g. 8M)", name, s)
+	}
+	return n, nil
 }

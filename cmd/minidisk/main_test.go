@@ -81,10 +81,14 @@ func TestImagePartPlan(t *testing.T) {
 	if out, errs, code := run(t, "part", img, "--cylinder-align"); code != 0 || !strings.Contains(out, "sectors 63..16064") || !strings.Contains(out, "8000 blocks") {
 		t.Fatalf("part: %d %s %s", code, out, errs)
 	}
-	out, _, code := run(t, "plan", img, "--cylinder-align")
-	if code != 0 || !strings.Contains(out, "8160") || !strings.Contains(out, "159") {
-		t.Fatalf("plan: %s", out)
+	// plan IMG explains the table part just wrote (issue 15, group 1):
+	// partition end 16064 and the 159-block overrun, not a new plan of the
+	// whole file (end 16383, overrun 0).
+	out, _, code := run(t, "plan", img)
+	if code != 0 || !strings.Contains(out, "16064 sector") || !strings.Contains(out, "8160") || !strings.Contains(out, "159 blocks") {
+		t.Fatalf("plan IMG: %s", out)
 	}
+	mustFail(t, "--size", "plan", img, "--cylinder-align")
 	out, _, _ = run(t, "plan", "--size", "8M", "--cylinder-align", "--json")
 	if !strings.Contains(out, `"aligned_blocks": 8000`) || !strings.Contains(out, `"overrun_blocks": 159`) {
 		t.Fatalf("plan --json: %s", out)

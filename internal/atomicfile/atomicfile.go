@@ -20,7 +20,8 @@ var ErrExists = errors.New("exists")
 // and Truncate, so images stay sparse), then Commit or Abort.
 type File struct {
 	*os.File
-	target string
+	target string      // the path renamed onto: a symlink's final target
+	mode   os.FileMode // permission bits the result gets
 	done   bool
 	stop   func()
 }
@@ -28,7 +29,11 @@ type File struct {
 // Create starts writing target. It refuses an existing target unless force,
 // and always refuses anything that is not a regular file (a block device is
 // never an output here: see `minidisk flash`).
+//
+// Replacing an existing file (force) follows the rule of Edit: a symlink is
+// followed and its target replaced, and the file keeps its permission bits.
 func Create(target string, force bool) (*File, error) {
+	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(target); err == nil {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s: not a regular file; refusing to write to it (use `minidisk flash` for devices)", target)
@@ -36,7 +41,17 @@ func Create(target string, force bool) (*File, error) {
 		if !force {
 			return nil, fmt.Errorf("%s: %w; use --force to replace it", target, ErrExists)
 		}
+		resolved, err := filepath.EvalSymlinks(target)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", target, err)
+		}
+		target, mode = resolved, fi.Mode().Perm()
 	}
+	return create(target, mode)
+}
+
+// create makes the temporary file for target (already resolved).
+func create(target string, mode os.FileMode) (*File, error) {
 	dir := filepath.Dir(target)
 	// The handler is in place before the file exists, and the file is
 	// created and registered under the lock the handler takes: a signal at
@@ -49,10 +64,10 @@ func Create(target string, force bool) (*File, error) {
 	}
 	mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot create a temporary file in %s: %v", target, dir, err)
+		return nil, fmt.Errorf("%s: cannot create a temporary file in %s: %w", target, dir, errors.Unwrap(err))
 	}
 	name := tmp.Name()
-	f := &File{File: tmp, target: target, stop: func() {
+	f := &File{File: tmp, target: target, mode: mode, stop: func() {
 		mu.Lock()
 		delete(pending, name)
 		mu.Unlock()
@@ -60,7 +75,7 @@ func Create(target string, force bool) (*File, error) {
 	return f, nil
 }
 
-// Target is the final path.
+// Target is the final path (a symlink given to Create or Edit resolved).
 func (f *File) Target() string { return f.target }
 
 // Commit syncs the data and renames the temporary file onto the target.
@@ -79,7 +94,7 @@ func (f *File) Commit() error {
 		os.Remove(f.File.Name())
 		return fmt.Errorf("%s: %v", f.target, err)
 	}
-	if err := os.Chmod(f.File.Name(), 0o644); err != nil {
+	if err := os.Chmod(f.File.Name(), f.mode); err != nil {
 		os.Remove(f.File.Name())
 		return fmt.Errorf("%s: %v", f.target, err)
 	}
