@@ -205,7 +205,7 @@ func (p *Plan) fromImage() error {
 					states = append(states, "CONFIG_"+s+"="+v)
 				}
 				if !ok {
-					return noTree(alts[0], strings.Join(states, ", ")+" in "+src)
+					return noTree("CONFIG_"+alts[0], strings.Join(states, ", ")+" in "+src)
 				}
 			}
 		}

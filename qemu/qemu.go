@@ -35,6 +35,9 @@ type Machine struct {
 	Snapshot bool
 	// QEMU is the emulator binary; "" finds qemu-system-x86_64 in PATH.
 	QEMU string
+	// Interface is the legacy machine's disk interface (-drive if=): ""
+	// means ide, QEMU's PIIX disk; "virtio" gives a virtio-blk disk.
+	Interface string
 }
 
 // Step is one exchange of a scripted check: wait until Expect matches the
@@ -147,7 +150,11 @@ func (m Machine) args(tmp string) ([]string, error) {
 			"-drive", drive)
 	} else {
 		// if=ide: the legacy kernel has ATA_PIIX, the i440FX's IDE controller.
-		args = append(args, "-drive", drive+",if=ide")
+		iface := m.Interface
+		if iface == "" {
+			iface = "ide"
+		}
+		args = append(args, "-drive", drive+",if="+escapeOpt(iface))
 	}
 	return append(args, m.ExtraArgs...), nil
 }
