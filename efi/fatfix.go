@@ -160,3 +160,128 @@ func fatDateTime(t time.Time) (date, tm uint16) {
 	tm = uint16(t.Hour())<<11 | uint16(t.Minute())<<5 | uint16(t.Second()/2)
 	return date, tm
 }
+
+// finishFAT16 corrects what go-diskfs v1.9.4 leaves behind in a FAT16 it
+// created, checked against fsck.fat 4.2:
+//   - fat16.Create marks cluster 2 end-of-chain as if it held the root
+//     directory, which on FAT16 has its own fixed region; no file uses it
+//     (fsck.fat: "Reclaimed 1 unused cluster"). Every cluster that no
+//     directory entry's chain reaches is freed in both FATs.
+//   - every directory entry gets epoch as its times, as in finishFAT32.
+func finishFAT16(rw readerWriterAt, part int64, epoch time.Time) error {
+	bs := make([]byte, 512)
+	if _, err := rw.ReadAt(bs, part); err != nil {
+		return err
+	}
+	bps := int64(binary.LittleEndian.Uint16(bs[11:]))
+	spc := int64(bs[13])
+	reserved := int64(binary.LittleEndian.Uint16(bs[14:]))
+	nfats := int64(bs[16])
+	rootEntries := int64(binary.LittleEndian.Uint16(bs[17:]))
+	totalSectors := int64(binary.LittleEndian.Uint16(bs[19:]))
+	if totalSectors == 0 {
+		totalSectors = int64(binary.LittleEndian.Uint32(bs[32:]))
+	}
+	fatSectors := int64(binary.LittleEndian.Uint16(bs[22:]))
+	if bps != 512 || spc == 0 || nfats == 0 || fatSectors == 0 || rootEntries == 0 {
+		return fmt.Errorf("FAT16 boot sector: unexpected geometry (bytes/sector %d, sectors/cluster %d, root entries %d)", bps, spc, rootEntries)
+	}
+	rootStart := reserved + nfats*fatSectors
+	rootSectors := (rootEntries*32 + bps - 1) / bps
+	dataStart := rootStart + rootSectors
+	clusters := uint32((totalSectors - dataStart) / spc)
+	fat := make([]byte, fatSectors*bps)
+	if _, err := rw.ReadAt(fat, part+reserved*bps); err != nil {
+		return err
+	}
+	entry := func(c uint32) uint32 {
+		if int64(c)*2+2 > int64(len(fat)) {
+			return 0xFFFF
+		}
+		return uint32(binary.LittleEndian.Uint16(fat[c*2:]))
+	}
+	valid := func(c uint32) bool { return c >= 2 && c < clusters+2 }
+	clusterOff := func(c uint32) int64 { return part + (dataStart+int64(c-2)*spc)*bps }
+	reached := make([]bool, clusters+2)
+	mark := func(first uint32) {
+		for c, hops := first, 0; valid(c) && !reached[c] && hops <= int(clusters); c, hops = entry(c), hops+1 {
+			reached[c] = true
+		}
+	}
+	date, tm := fatDateTime(epoch)
+	// fixEntries stamps the entries of one directory block and returns the
+	// subdirectories in it and whether the block ended the directory.
+	fixEntries := func(buf []byte) (subdirs []uint32, end bool) {
+		for i := 0; i+32 <= len(buf); i += 32 {
+			e := buf[i : i+32]
+			if e[0] == 0x00 {
+				return subdirs, true
+			}
+			if e[0] == 0xE5 || e[11] == 0x0F {
+				continue
+			}
+			e[13] = 0
+			binary.LittleEndian.PutUint16(e[14:], tm)
+			binary.LittleEndian.PutUint16(e[16:], date)
+			binary.LittleEndian.PutUint16(e[18:], date)
+			binary.LittleEndian.PutUint16(e[22:], tm)
+			binary.LittleEndian.PutUint16(e[24:], date)
+			first := uint32(binary.LittleEndian.Uint16(e[26:]))
+			name := string(e[0:11])
+			if name == ".          " || name == "..         " {
+				continue
+			}
+			mark(first)
+			if e[11]&0x10 != 0 && valid(first) {
+				subdirs = append(subdirs, first)
+			}
+		}
+		return subdirs, false
+	}
+	root := make([]byte, rootSectors*bps)
+	if _, err := rw.ReadAt(root, part+rootStart*bps); err != nil {
+		return err
+	}
+	queue, _ := fixEntries(root)
+	if _, err := rw.WriteAt(root, part+rootStart*bps); err != nil {
+		return err
+	}
+	buf := make([]byte, spc*bps)
+	for visited := 0; len(queue) > 0; visited++ {
+		if visited > 1024 {
+			return fmt.Errorf("FAT16: more directories than an ESP of minidisk's has")
+		}
+		d := queue[0]
+		queue = queue[1:]
+		end := false
+		for c, hops := d, 0; valid(c) && !end; c, hops = entry(c), hops+1 {
+			if hops > int(clusters) {
+				return fmt.Errorf("FAT16: cluster chain loop at %d", c)
+			}
+			if _, err := rw.ReadAt(buf, clusterOff(c)); err != nil {
+				return err
+			}
+			var sub []uint32
+			sub, end = fixEntries(buf)
+			queue = append(queue, sub...)
+			if _, err := rw.WriteAt(buf, clusterOff(c)); err != nil {
+				return err
+			}
+		}
+	}
+	changed := false
+	for c := uint32(2); c < clusters+2; c++ {
+		if entry(c) != 0 && !reached[c] {
+			binary.LittleEndian.PutUint16(fat[c*2:], 0)
+			changed = true
+		}
+	}
+	if changed {
+		for i := int64(0); i < nfats; i++ {
+			if _, err := rw.WriteAt(fat, part+(reserved+i*fatSectors)*bps); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

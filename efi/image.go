@@ -10,8 +10,6 @@ import (
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/disk"
-	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/minidisk/minidisk/internal/atomicfile"
@@ -30,30 +28,38 @@ const (
 	// (Microsoft FAT spec, "FAT type determination"), and fsck.vfat and
 	// firmware would read this FAT32 layout as FAT16.
 	minFAT32Clusters = 65525
-	// fatReservedSectors is what go-diskfs' fat32.Create reserves.
-	fatReservedSectors = 32
+	// minFAT16Clusters: below it the same rule makes a FAT12.
+	minFAT16Clusters = 4085
 	// EFIPath is the removable-media boot path for x86-64 (UEFI 2.10 §3.5.1.1).
 	EFIPath = "/EFI/BOOT/BOOTX64.EFI"
 	// volumeLabel is the ESP's FAT label.
 	volumeLabel = "MINIDISK"
 )
 
-// DefaultImageSize is 64 MiB. FAT32 needs at least 65525 clusters and
-// go-diskfs (like mkfs.fat) uses 512-byte clusters below 260 MB, so the
-// partition must be about 33 MiB whatever the 2.5 MB payload; 64 MiB gives
-// room for a second kernel and is a common ESP size. The image is sparse.
+// DefaultImageSize is 64 MiB: FAT32 (at least 65525 clusters; go-diskfs,
+// like mkfs.fat, uses 512-byte clusters below 260 MB, so the ESP must be
+// about 33 MiB), room for a second kernel, and a common ESP size. The image
+// is sparse.
 const DefaultImageSize = 64 << 20
 
 // Layout is where the ESP goes on a disk of a given size.
 type Layout struct {
 	DiskSize     int64
 	Start, End   uint64 // first and last sector of the ESP (inclusive)
-	Clusters     uint32 // FAT32 data clusters go-diskfs will create
+	FAT          FATType
+	Clusters     uint32 // data clusters of the ESP's FAT
 	ClusterBytes int64
+	// FATWhy says why FAT is what it is, for the summary.
+	FATWhy string
 }
 
-// PlanImage computes the layout of a GPT disk of size bytes with one ESP,
-// and checks that it can hold a FAT32 filesystem.
+// PlanImage computes the layout of a GPT disk of size bytes with one ESP
+// and chooses its FAT: FAT32 when the ESP has the 65,525 clusters FAT32
+// needs (below that the FAT spec's type determination makes it FAT16, and
+// OVMF/EDK2 refuses it: "too few clusters"), else FAT16, as mkfs.fat
+// decides by cluster count. FAT32 is preferred where it is valid: UEFI
+// 2.10 §13.3.1.1 asks for FAT32 on the system partition of a fixed disk
+// and allows FAT12/16 on removable media.
 func PlanImage(size int64) (Layout, error) {
 	if size%sectorSize != 0 {
 		return Layout{}, fmt.Errorf("image size %d is not a multiple of %d-byte sectors", size, sectorSize)
@@ -64,28 +70,21 @@ func PlanImage(size int64) (Layout, error) {
 	}
 	lastUsable := total - gptTailSectors - 1
 	end := (lastUsable+1)/alignSectors*alignSectors - 1
-	l := Layout{DiskSize: size, Start: alignSectors, End: end, ClusterBytes: sectorSize}
-	l.Clusters = fat32Clusters(end - alignSectors + 1)
-	if l.Clusters < minFAT32Clusters {
-		return l, fmt.Errorf("image size %s gives an ESP with %d FAT clusters; FAT32 needs at least %d (give --size %s or more)", humanSize(size), l.Clusters, minFAT32Clusters, humanSize(MinImageSize()))
+	l := Layout{DiskSize: size, Start: alignSectors, End: end}
+	sectors := end - alignSectors + 1
+	if g := fat32Geometry(sectors); g.clusters >= minFAT32Clusters {
+		l.FAT, l.Clusters, l.ClusterBytes = FAT32, g.clusters, g.clusterBytes
+		l.FATWhy = fmt.Sprintf("%d clusters of %d bytes, at least the %d FAT32 needs", g.clusters, g.clusterBytes, minFAT32Clusters)
+		return l, nil
 	}
+	g := fat16Geometry(sectors)
+	if g.clusters < minFAT16Clusters {
+		return l, fmt.Errorf("image size %s gives an ESP of %d FAT16 clusters, fewer than the %d FAT16 needs (give --size %s or more)", humanSize(size), g.clusters, minFAT16Clusters, humanSize(MinImageSize()))
+	}
+	l.FAT, l.Clusters, l.ClusterBytes = FAT16, g.clusters, g.clusterBytes
+	l.FATWhy = fmt.Sprintf("%d clusters of %d bytes; FAT32 would have %d, fewer than the %d it needs (firmware refuses such a FAT32)",
+		g.clusters, g.clusterBytes, fat32Geometry(sectors).clusters, minFAT32Clusters)
 	return l, nil
-}
-
-// fat32Clusters mirrors go-diskfs fat32.Create's layout for 512-byte
-// sectors and clusters (partitions up to 260 MB): the FAT must map every
-// data cluster plus the two reserved entries.
-func fat32Clusters(sectors uint64) uint32 {
-	if sectors <= fatReservedSectors {
-		return 0
-	}
-	spc := uint64(1)
-	denom := sectorSize*spc + 8
-	spf := (4*(sectors-fatReservedSectors) + denom - 1) / denom
-	if sectors <= fatReservedSectors+2*spf {
-		return 0
-	}
-	return uint32((sectors - fatReservedSectors - 2*spf) / spc)
 }
 
 // MinImageSize is the smallest image (in whole MiB) PlanImage accepts.
@@ -96,7 +95,7 @@ func MinImageSize() int64 {
 			continue
 		}
 		end := (total-gptTailSectors)/alignSectors*alignSectors - 1
-		if fat32Clusters(end-alignSectors+1) >= minFAT32Clusters {
+		if fat16Geometry(end-alignSectors+1).clusters >= minFAT16Clusters {
 			return mib << 20
 		}
 	}
@@ -112,7 +111,7 @@ type ImageInfo struct {
 }
 
 // WriteImage writes a GPT disk image of size bytes to out (atomically) with
-// one EFI System Partition, FAT32, holding efiFile as \EFI\BOOT\BOOTX64.EFI.
+// one EFI System Partition (FAT32 or FAT16, see PlanImage) holding efiFile as \EFI\BOOT\BOOTX64.EFI.
 // The disk and partition GUIDs and the FAT volume serial are derived from
 // a hash of the EFI file, and every timestamp is epoch, so the same
 // kernel and epoch give the same image bytes.
@@ -189,13 +188,11 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 	if err := d.Partition(table); err != nil {
 		return fmt.Errorf("writing the GPT: %v", err)
 	}
-	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
-		Partition: 1, FSType: filesystem.TypeFat32, VolumeLabel: volumeLabel,
-		// Reproducible: volume serial 0 instead of the clock; set below.
-		Reproducible: true,
-	})
+	part := int64(ii.Start) * sectorSize
+	partBytes := int64(ii.End-ii.Start+1) * sectorSize
+	fs, err := formatESP(d, f, ii.Layout, part, partBytes)
 	if err != nil {
-		return fmt.Errorf("formatting the ESP as FAT32: %v", err)
+		return err
 	}
 	if err := fs.Mkdir("/EFI/BOOT"); err != nil {
 		return fmt.Errorf("ESP: mkdir /EFI/BOOT: %v", err)
@@ -215,17 +212,25 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 	if err := dst.Close(); err != nil {
 		return fmt.Errorf("ESP: close %s: %v", EFIPath, err)
 	}
-	// The FAT32 volume serial (BS_VolID) is at byte 67 of the boot sector
-	// and of its backup in sector 6 (Microsoft FAT spec, FAT32 BPB).
+	// The volume serial (BS_VolID) is at byte 67 of a FAT32 boot sector and
+	// of its backup in sector 6, at byte 39 of a FAT16 one (Microsoft FAT
+	// spec, the BPB after byte 36).
 	var serial [4]byte
 	binary.LittleEndian.PutUint32(serial[:], ii.Serial)
-	part := int64(ii.Start) * sectorSize
-	for _, off := range []int64{part + 67, part + 6*sectorSize + 67} {
+	offs := []int64{part + 67, part + 6*sectorSize + 67}
+	if ii.FAT == FAT16 {
+		offs = []int64{part + 39}
+	}
+	for _, off := range offs {
 		if _, err := f.WriteAt(serial[:], off); err != nil {
 			return err
 		}
 	}
-	if err := finishFAT32(f, part, epoch); err != nil {
+	finish := finishFAT32
+	if ii.FAT == FAT16 {
+		finish = finishFAT16
+	}
+	if err := finish(f, part, epoch); err != nil {
 		return fmt.Errorf("ESP: %v", err)
 	}
 	return nil

@@ -96,8 +96,8 @@ func TestImageOracles(t *testing.T) {
 		if err != nil {
 			t.Errorf("fsck.vfat -n: %v\n%s", err, out)
 		}
-		if !strings.Contains(string(out), "32 bit entries") {
-			t.Errorf("fsck.vfat does not see FAT32:\n%s", out)
+		if want := fatEntries(ii.FAT); !strings.Contains(string(out), want) {
+			t.Errorf("fsck.vfat does not see %s (%q):\n%s", ii.FAT, want, out)
 		}
 		got := filepath.Join(t.TempDir(), "BOOTX64.EFI")
 		if out, err := exec.Command(mcopy, "-n", "-i", img+"@@1M", "::/EFI/BOOT/BOOTX64.EFI", got).CombinedOutput(); err != nil {
@@ -106,12 +106,24 @@ func TestImageOracles(t *testing.T) {
 		if b, _ := os.ReadFile(got); !bytes.Equal(b, want) {
 			t.Errorf("BOOTX64.EFI read back by mtools differs (%d bytes, want %d)", len(b), len(want))
 		}
-		// The serial is ours, in the boot sector and its backup.
+		// The serial is ours, in the boot sector (and its FAT32 backup).
 		raw, _ := os.ReadFile(esp)
-		if s1, s2 := binary.LittleEndian.Uint32(raw[67:]), binary.LittleEndian.Uint32(raw[6*512+67:]); s1 != ii.Serial || s2 != ii.Serial {
+		if ii.FAT == FAT16 {
+			if s1 := binary.LittleEndian.Uint32(raw[39:]); s1 != ii.Serial {
+				t.Errorf("volume serial %08x, want %08x", s1, ii.Serial)
+			}
+		} else if s1, s2 := binary.LittleEndian.Uint32(raw[67:]), binary.LittleEndian.Uint32(raw[6*512+67:]); s1 != ii.Serial || s2 != ii.Serial {
 			t.Errorf("volume serial %08x/%08x, want %08x", s1, s2, ii.Serial)
 		}
 	}
+}
+
+// fatEntries is how fsck.fat -v names a FAT type.
+func fatEntries(f FATType) string {
+	if f == FAT16 {
+		return "16 bit entries"
+	}
+	return "32 bit entries"
 }
 
 func extractPartition(t *testing.T, img string, l Layout) string {
@@ -161,7 +173,7 @@ func TestPlanImage(t *testing.T) {
 	if _, err := PlanImage(min); err != nil {
 		t.Errorf("MinImageSize %d rejected: %v", min, err)
 	}
-	if _, err := PlanImage(min - 1<<20); err == nil || !strings.Contains(err.Error(), "FAT32 needs") {
+	if _, err := PlanImage(min - 1<<20); err == nil || !strings.Contains(err.Error(), "FAT16 needs") {
 		t.Errorf("one MiB below the minimum: %v", err)
 	}
 	if _, err := PlanImage(DefaultImageSize + 1); err == nil {

@@ -308,7 +308,8 @@ func efiCommand() *cli.Command {
 
 // printImage describes the disk image and its ESP.
 func printImage(res *efi.Result, out string) {
-	fmt.Printf("image        %9d bytes (%s: GPT, ESP sectors %d-%d, FAT32)\n", res.Image.DiskSize, out, res.Image.Start, res.Image.End)
+	im := res.Image
+	fmt.Printf("image        %9d bytes (%s: GPT, ESP sectors %d-%d, %s: %s)\n", im.DiskSize, out, im.Start, im.End, im.FAT, im.FATWhy)
 }
 
 func flashCommand() *cli.Command {
