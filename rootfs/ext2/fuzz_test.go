@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -120,11 +121,27 @@ func rdExercise(data []byte) error {
 	return firstErr
 }
 
+// rdExt4Seeds are ext4 seed images (1 KiB blocks, 256-byte inodes, 320 KiB)
+// made by
+//
+//	mke2fs -t ext2 -b 1024 -I 256 -N 96 -O extent,huge_file,flex_bg,metadata_csum,dir_nlink,extra_isize,F -d s
+//	debugfs -w -R "mknod /etc/console c 5 1"; e2fsck -fyD
+//
+// with F = 64bit, ^64bit, or 64bit,inline_data, from a tree with
+// /etc/hostname, /bin/busybox (13,893 bytes of "busybox\n"), /bin/sh ->
+// busybox, /bin/long -> a 101-byte target, /bin/frag (the 5 bytes
+// "data<i>" at every 2 KiB for i = 0..9: ten extents under an index node)
+// and /dir with 60 entries (an htree after e2fsck -D).
+var rdExt4Seeds = []string{"reader-seed-ext4-64bit.img.gz", "reader-seed-ext4-no64bit.img.gz", "reader-seed-ext4-inline.img.gz"}
+
 func FuzzReader(f *testing.F) {
-	for _, name := range []string{"reader-seed-1k.img.gz", "reader-seed-4k.img.gz"} {
+	for _, name := range append([]string{"reader-seed-1k.img.gz", "reader-seed-4k.img.gz"}, rdExt4Seeds...) {
 		f.Add(rdSeed(f, name))
 	}
 	for _, c := range rdCorruptions(f) {
+		f.Add(c.data)
+	}
+	for _, c := range rdExt4Corruptions(f) {
 		f.Add(c.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -268,7 +285,32 @@ func TestReaderCorruptImages(t *testing.T) {
 	if err := rdExercise(rdSeed(t, "reader-seed-4k.img.gz")); err != nil {
 		t.Fatalf("the intact 4 KiB seed fails: %v", err)
 	}
-	for _, c := range rdCorruptions(t) {
+	for _, name := range rdExt4Seeds {
+		data := rdSeed(t, name)
+		if err := rdExercise(data); err != nil {
+			t.Fatalf("the intact seed %s fails: %v", name, err)
+		}
+		r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frag, err := r.ReadFile("bin/frag")
+		if err != nil || len(frag) != 9*2048+5 {
+			t.Fatalf("%s: bin/frag: %d bytes, %v", name, len(frag), err)
+		}
+		for i := 0; i < 10; i++ {
+			want := make([]byte, 2048)
+			copy(want, fmt.Sprintf("data%d", i))
+			if got := frag[i*2048 : min(len(frag), (i+1)*2048)]; !bytes.Equal(got, want[:len(got)]) {
+				t.Errorf("%s: bin/frag at %d: %q", name, i*2048, got[:8])
+			}
+		}
+		ents, err := r.ReadDir("dir")
+		if err != nil || len(ents) != 60 {
+			t.Errorf("%s: dir: %d entries, %v", name, len(ents), err)
+		}
+	}
+	for _, c := range append(rdCorruptions(t), rdExt4Corruptions(t)...) {
 		t.Run(c.name, func(t *testing.T) {
 			err := rdExercise(c.data)
 			if err == nil {
@@ -282,4 +324,81 @@ func TestReaderCorruptImages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rdExt4Corruptions damages the 64bit and inline ext4 seeds where the
+// extent tree and inline data could make a reader loop, overrun or panic.
+func rdExt4Corruptions(t testing.TB) []rdCorruption {
+	t.Helper()
+	seed := rdSeed(t, "reader-seed-ext4-64bit.img.gz")
+	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := func(r *Reader, name string) uint32 {
+		n, err := r.Inode(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	frag, busybox := ino(r, "/bin/frag"), ino(r, "/bin/busybox")
+	fragIn, err := r.ReadInode(frag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fragIn.Block[1]>>16 != 1 {
+		t.Fatalf("seed: /bin/frag extent depth %d, want 1", fragIn.Block[1]>>16)
+	}
+	// The root's one index entry: ei_block (Block[3]), ei_leaf_lo (Block[4]).
+	leaf := int64(fragIn.Block[4]) * 1024
+	var cs []rdCorruption
+	// The leaf claims depth 1 and its first entry points back at itself,
+	// with the root claiming depth 2: a cycle through one block.
+	loop := rdPatchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 2<<16 })
+	le.PutUint16(loop[leaf+6:], 1)
+	le.PutUint32(loop[leaf+12+4:], fragIn.Block[4])
+	le.PutUint16(loop[leaf+12+8:], 0)
+	cs = append(cs, rdCorruption{"extent-node-loop", loop, "used twice"})
+	cs = append(cs,
+		rdCorruption{"extent-bad-magic", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0x0001F30B }), "magic"},
+		rdCorruption{"extent-depth-too-deep", rdPatchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 9<<16 }), "depth"},
+		rdCorruption{"extent-entries-beyond-max", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xF30A | 200<<16 }), "entries"},
+		// ee_start_hi (Block[4]'s high half) puts the extent far beyond the
+		// filesystem.
+		rdCorruption{"extent-beyond-filesystem", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[4] |= 0xFFFF << 16 }), "outside the filesystem"},
+		rdCorruption{"extent-zero-length", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[4] &= 0xFFFF0000 }), "zero-length"},
+	)
+	// Two leaf extents out of order.
+	order := bytes.Clone(seed)
+	le.PutUint32(order[leaf+12+12:], 0)
+	cs = append(cs, rdCorruption{"extent-overlap", order, "out of order"})
+	// An extent longer than the filesystem.
+	long := bytes.Clone(seed)
+	le.PutUint16(long[leaf+12+4:], 32768)
+	cs = append(cs, rdCorruption{"extent-too-long", long, "extent"})
+
+	// Inline data whose system.data value claims more bytes than the inode.
+	inl := rdSeed(t, "reader-seed-ext4-inline.img.gz")
+	ri, err := Open(bytes.NewReader(inl), 0, int64(len(inl)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ino(ri, "/etc/hostname")
+	hostIn, err := ri.ReadInode(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hostIn.Flags&InodeFlagInline == 0 {
+		t.Fatalf("seed: /etc/hostname is not inline")
+	}
+	// The first in-inode attribute entry follows the 4-byte magic; its
+	// e_value_size is at byte 8 of the entry.
+	off := rdInodeOffset(ri, host) + GoodOldInodeSize + int64(hostIn.ExtraIsize) + 4
+	big := bytes.Clone(inl)
+	le.PutUint32(big[off+8:], 1<<30)
+	// i_size_lo patched in place: Inode.Marshal would clear the attributes.
+	le.PutUint32(big[rdInodeOffset(ri, host)+4:], 1000)
+	cs = append(cs, rdCorruption{"inline-value-too-big", big, "runs past"})
+	return cs
 }

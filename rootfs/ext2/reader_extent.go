@@ -72,6 +72,13 @@ func (r *Reader) walkExtents(ino uint32, in *Inode, node func(first, phys uint64
 		return fmt.Errorf("ext2: inode %d: %s: %w", ino, fmt.Sprintf(format, a...), ErrCorrupt)
 	}
 	seen := map[uint64]bool{}
+	// No inode maps more blocks than the filesystem has, nor, when the
+	// partition size is known, more than the partition holds: this bounds
+	// the work of a hostile tree by the image's size.
+	limit := r.blocks
+	if r.size > 0 {
+		limit = min(limit, uint64(r.size)/uint64(r.bs))
+	}
 	var next uint64  // lowest logical block the next extent may start at
 	var total uint64 // blocks mapped so far
 	var walk func(b []byte, depth int, lo, hi uint64) error
@@ -139,8 +146,8 @@ func (r *Reader) walkExtents(ino uint32, in *Inode, node func(first, phys uint64
 				return bad("extent %d+%d at block %d outside the filesystem's blocks %d..%d", first, n, ex.phys, r.sb.FirstDataBlock, r.blocks-1)
 			}
 			total += n
-			if total > r.blocks {
-				return bad("extents map more blocks than the filesystem has (%d)", r.blocks)
+			if total > limit {
+				return bad("extents map more blocks than the filesystem or its partition has (%d)", limit)
 			}
 			next = first + n
 			if err := leaf(ex); err != nil {
