@@ -337,7 +337,7 @@ function show(id){
   sec.open=true;sec.classList.add('current');
   var p=document.getElementById('panel');
   if(p){p.textContent='showing: '+sec.querySelector('summary').textContent;}
-  el.scrollIntoView({block:'center'});
+  el.scrollIntoView({block:'start'});
 }
 [].slice.call(document.querySelectorAll('a.region')).forEach(function(a){
   a.addEventListener('click',function(ev){ev.preventDefault();var t=a.getAttribute('data-target');history.replaceState(null,'','#'+t);show(t);});
