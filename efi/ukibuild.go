@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/internal/atomicfile"
 	"github.com/minidisk/minidisk/internal/debpkg"
+	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
 )
 
@@ -39,9 +41,12 @@ type UKIOptions struct {
 	Stub    string // "" finds systemd's stub (installed, cached or fetched)
 	OSRel   string // os-release file for .osrel; "" means uki.DefaultOSRelease
 	Splash  string // BMP for .splash
-	// Modules is a kernel modules tree for an automatic initramfs (not
-	// yet: the modular initramfs builder comes from the initramfs package).
+	// Modules is the kernel's modules tree for an automatic initramfs that
+	// mounts root= ("" finds it beside the kernel or in /lib/modules).
 	Modules string
+	// Target is the disk the root is on (initramfs.CheckKernel's targets:
+	// ide, ahci, virtio, nvme, usb); "" means ide.
+	Target string
 	// Initramfs configures an automatic initramfs.
 	Initramfs initramfs.Options
 	CacheDir  string       // "" means ${XDG_CACHE_HOME:-~/.cache}/minidisk
@@ -57,7 +62,10 @@ type UKIResult struct {
 	InitramfsSize int64  // bytes of .initrd
 	AutoInitramfs bool
 	BusyBox       BusyBoxChoice // set with an automatic initramfs
-	Cmdline       string
+	// Modular is the plan of an automatic initramfs that mounts root=
+	// (modules to load and why); nil when the initramfs is the system.
+	Modular *initramfs.Plan
+	Cmdline string
 }
 
 // BusyBoxChoice says which BusyBox went into an automatic initramfs, and why.
@@ -80,9 +88,6 @@ func prepareUKI(ctx context.Context, o UKIOptions) (*ukiBuild, error) {
 	b := &ukiBuild{res: &UKIResult{KernelPath: o.Kernel}, cleanup: func() {}}
 	if o.Kernel == "" {
 		return nil, errors.New("--kernel: give the EFI-stub kernel for the UKI (e.g. /boot/vmlinuz-$(uname -r))")
-	}
-	if o.Modules != "" {
-		return nil, fmt.Errorf("--modules %s: an initramfs with kernel modules is not built yet; put the drivers you need in the initramfs with `minidisk initramfs --add` and pass it with --initrd", o.Modules)
 	}
 	cmdline := o.Cmdline
 	if cmdline == "" {
@@ -128,12 +133,12 @@ func prepareUKI(ctx context.Context, o UKIOptions) (*ukiBuild, error) {
 		}
 		b.cleanup = func() { os.RemoveAll(tmp) }
 		p := filepath.Join(tmp, "initramfs.cpio.gz")
-		bb, err := autoInitramfs(p, o.Initramfs)
+		bb, plan, err := autoInitramfs(ctx, p, o, hasRoot(cmdline))
 		if err != nil {
 			b.cleanup()
 			return nil, err
 		}
-		b.res.InitrdPath, b.res.AutoInitramfs, b.res.BusyBox = p, true, bb
+		b.res.InitrdPath, b.res.AutoInitramfs, b.res.BusyBox, b.res.Modular = p, true, bb, plan
 	default:
 		b.res.InitrdPath = o.Initrd
 	}
@@ -183,39 +188,65 @@ func checkKernelForUKI(kernelPath, cmdline string) error {
 	return uki.CheckCmdline(cmdline, k.CmdlineSize)
 }
 
-// autoInitramfs writes the EFI variant's initramfs (BusyBox, /init that
-// ends in a shell, /dev/console) to p, gzip'd, and says which BusyBox it
-// took and why.
-func autoInitramfs(p string, o initramfs.Options) (BusyBoxChoice, error) {
-	bb := chooseBusyBox(o.BusyBox)
-	o.BusyBox = bb.Path
-	tree, err := initramfs.Tree(o)
+// hasRoot reports whether the command line names a root device.
+func hasRoot(cmdline string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, "root=") {
+			return true
+		}
+	}
+	return false
+}
+
+// autoInitramfs writes an initramfs for the UKI to p, gzip'd, and says
+// which BusyBox it took and why. With root= on the command line it is the
+// bridge to that root (initramfs.ForKernel: the kernel's modules for the
+// target disk, then switch_root); without, it is the whole system (the EFI
+// variant's BusyBox, /init that ends in a shell, /dev/console).
+func autoInitramfs(ctx context.Context, p string, o UKIOptions, root bool) (BusyBoxChoice, *initramfs.Plan, error) {
+	bb := chooseBusyBox(ctx, o.Initramfs.BusyBox)
+	var plan *initramfs.Plan
+	var tree *rootfs.Tree
+	var err error
+	if root {
+		if o.Initramfs.Init != "" || len(o.Initramfs.Adds) > 0 {
+			return bb, nil, errors.New("--init and --add build the initramfs that is the whole system; with root= on --cmdline the automatic initramfs only mounts that root")
+		}
+		target := o.Target
+		if target == "" {
+			target = "ide"
+		}
+		tree, plan, err = initramfs.ForKernel(o.Kernel, o.Modules, target, bb.Path)
+	} else {
+		if o.Modules != "" {
+			return bb, nil, fmt.Errorf("--modules %s: the automatic initramfs loads modules to mount root=; without root= on --cmdline it is the whole system and needs none", o.Modules)
+		}
+		io := o.Initramfs
+		io.BusyBox = bb.Path
+		tree, err = initramfs.Tree(io)
+	}
 	if err != nil {
-		return bb, err
+		return bb, nil, err
 	}
 	f, err := os.Create(p)
 	if err != nil {
-		return bb, err
+		return bb, nil, err
 	}
 	if err := initramfs.Write(f, tree, cpio.Gzip); err != nil {
 		f.Close()
-		return bb, err
+		return bb, nil, err
 	}
-	return bb, f.Close()
+	return bb, plan, f.Close()
 }
 
 // chooseBusyBox names the BusyBox an automatic initramfs gets: the one
-// given, else Debian's static one from the cache, else the host's (with
-// its shared libraries, about 1.6 MB more).
-func chooseBusyBox(given string) BusyBoxChoice {
+// given, else initramfs.BusyBoxForInitramfs's choice (Debian's static one,
+// fetched into the cache when missing, else the host's with its
+// libraries, about 1.6 MB more).
+func chooseBusyBox(ctx context.Context, given string) BusyBoxChoice {
 	c := BusyBoxChoice{Path: given, Why: "given with --busybox"}
 	if given == "" {
-		c.Path = initramfs.DefaultBusyBox()
-		if c.Path == initramfs.StaticBusyBoxPath() {
-			c.Why = "Debian's busybox-static from the cache"
-		} else {
-			c.Why = "the host's; no static BusyBox in the cache (scripts/fetch-busybox-static.sh fetches one)"
-		}
+		c.Path, c.Why = initramfs.BusyBoxForInitramfs(ctx)
 	}
 	c.Static = isStaticELF(c.Path)
 	return c

@@ -132,7 +132,8 @@ func ukiFlags() []cli.Flag {
 		&cli.StringFlag{Name: "initrd", Usage: "the UKI's initramfs: auto (BusyBox, /init, /dev/console), none, or a `FILE`; with efi, builtin means --kernel has its initramfs linked in and is BOOTX64.EFI itself (default: auto)"},
 		&cli.StringFlag{Name: "cmdline", Usage: "kernel command line in the UKI's .cmdline (default: " + efi.DefaultCmdline + "; firmware passes none to BOOTX64.EFI)"},
 		&cli.StringFlag{Name: "stub", Usage: "systemd's EFI stub `FILE` (default: " + uki.HostStub + ", else Debian's systemd-boot-efi fetched into the cache)"},
-		&cli.StringFlag{Name: "modules", Usage: "kernel modules `DIR` (lib/modules/VERSION) for the automatic initramfs"},
+		&cli.StringFlag{Name: "modules", Usage: "kernel modules `DIR` (lib/modules/VERSION) for an automatic initramfs that mounts root= (default: beside the kernel, else /lib/modules/VERSION)"},
+		&cli.StringFlag{Name: "for", Usage: "with root= in --cmdline: the `TARGET` disk whose drivers the automatic initramfs loads (ide, ahci, virtio, nvme, usb; default ide)"},
 	}
 }
 
@@ -143,14 +144,14 @@ func ukiOptions(c *cli.Context) (*efi.UKIOptions, error) {
 	}
 	o := &efi.UKIOptions{
 		Kernel: c.String("kernel"), Initrd: c.String("initrd"), Cmdline: c.String("cmdline"),
-		Stub: c.String("stub"), Modules: c.String("modules"), Initramfs: iopts,
+		Stub: c.String("stub"), Modules: c.String("modules"), Target: c.String("for"), Initramfs: iopts,
 		Log: func(s string) { fmt.Fprintln(os.Stderr, s) },
 	}
 	if o.Initrd == "" {
 		o.Initrd = efi.InitrdAuto
 	}
-	if o.Initrd != efi.InitrdAuto && (c.IsSet("busybox") || c.IsSet("init") || c.IsSet("add") || c.IsSet("modules")) {
-		return nil, usagef("--busybox, --init, --add and --modules build the initramfs; they need --initrd auto, not --initrd %s", o.Initrd)
+	if o.Initrd != efi.InitrdAuto && (c.IsSet("busybox") || c.IsSet("init") || c.IsSet("add") || c.IsSet("modules") || c.IsSet("for")) {
+		return nil, usagef("--busybox, --init, --add, --modules and --for build the initramfs; they need --initrd auto, not --initrd %s", o.Initrd)
 	}
 	if c.IsSet("cmdline") && o.Cmdline == "" {
 		return nil, usagef("--cmdline: empty; give the kernel command line, e.g. --cmdline 'console=ttyS0'")
@@ -168,7 +169,16 @@ func printUKI(r *efi.UKIResult) {
 		if r.BusyBox.Static {
 			kind = "static"
 		}
-		fmt.Printf("initramfs    %9d bytes (automatic, gzip'd newc cpio; BusyBox %s: %s, %s)\n", r.InitramfsSize, r.BusyBox.Path, kind, r.BusyBox.Why)
+		what := "the whole system: /init ends in a shell"
+		if r.Modular != nil {
+			what = fmt.Sprintf("mounts root= on %s, loading %d modules", r.Modular.Target, len(r.Modular.Modules))
+		}
+		fmt.Printf("initramfs    %9d bytes (automatic, gzip'd newc cpio, %s; BusyBox %s: %s, %s)\n", r.InitramfsSize, what, r.BusyBox.Path, kind, r.BusyBox.Why)
+		if r.Modular != nil {
+			for _, why := range r.Modular.Reasons {
+				fmt.Printf("  %s\n", why)
+			}
+		}
 	case r.InitrdPath != "":
 		fmt.Printf("initramfs    %9d bytes (%s)\n", r.InitramfsSize, r.InitrdPath)
 	default:
@@ -235,13 +245,13 @@ func efiCommand() *cli.Command {
 			}
 			builtin := c.String("initrd") == "builtin"
 			if !c.IsSet("kernel") {
-				for _, f := range []string{"initrd", "cmdline", "stub", "modules"} {
+				for _, f := range []string{"initrd", "cmdline", "stub", "modules", "for"} {
 					if c.IsSet(f) {
 						return usagef("--%s makes a UKI and needs --kernel; the built kernel (--kernel-src) has its initramfs and command line linked in", f)
 					}
 				}
 			} else if builtin {
-				for _, f := range []string{"busybox", "init", "add", "cmdline", "stub", "modules"} {
+				for _, f := range []string{"busybox", "init", "add", "cmdline", "stub", "modules", "for"} {
 					if c.IsSet(f) {
 						return usagef("--initrd builtin uses --kernel as BOOTX64.EFI as it is; --%s does not apply", f)
 					}
