@@ -187,13 +187,20 @@ func writeFields(w io.Writer, fs []Field, width int, p painter) {
 		if len(raw) > 11 {
 			raw = raw[:8] + "…"
 		}
-		head := fmt.Sprintf("  %10d%s %-11s %s = %s", f.Offset, mark, raw, p.paint(ansiCyan, padRight(f.Name, nameW)), f.Text)
-		plainHead := fmt.Sprintf("  %10d%s %-11s %s = %s", f.Offset, " ", raw, padRight(f.Name, nameW), f.Text)
-		fmt.Fprintln(w, head)
+		prefix := fmt.Sprintf("  %10d%s %-11s ", f.Offset, mark, raw)
+		plain := utf8.RuneCountInString(fmt.Sprintf("  %10d  %-11s %s = ", f.Offset, raw, padRight(f.Name, nameW)))
+		if plain+utf8.RuneCountInString(f.Text) <= width {
+			fmt.Fprintln(w, prefix+p.paint(ansiCyan, padRight(f.Name, nameW))+" = "+f.Text)
+		} else {
+			// The value does not fit beside the name: it goes beneath.
+			fmt.Fprintln(w, prefix+p.paint(ansiCyan, f.Name)+" =")
+			for _, l := range wrap(f.Text, width-8, 8) {
+				fmt.Fprintln(w, "        "+l)
+			}
+		}
 		if f.Meaning == "" {
 			continue
 		}
-		_ = plainHead
 		for _, l := range wrap(f.Meaning, width-8, 8) {
 			fmt.Fprintln(w, "        "+p.paint(ansiDim, l))
 		}
