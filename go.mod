@@ -15,7 +15,6 @@ require (
 	// No tagged releases: a 2022 pseudo-version; Linux-only (rootfs/loopmount).
 	github.com/freddierice/go-losetup v0.0.0-20220711213114-2a14873012db
 	github.com/klauspost/compress v1.18.5 // zstd for initramfs and kernel payloads
-	github.com/schollz/progressbar/v3 v3.19.1 // kernel build and flash progress on a terminal
 	github.com/ulikunitz/xz v0.5.15 // xz for initramfs, kernel and module payloads
 	// v2 on purpose (maintenance-only; v3 has another flag API).
 	github.com/urfave/cli/v2 v2.27.7
@@ -24,16 +23,9 @@ require (
 )
 
 require (
-	github.com/anchore/go-lzo v0.1.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
-	github.com/djherbis/times v1.6.0 // indirect
 	github.com/elliotwutingfeng/asciiset v0.0.0-20260129054604-cfde2086bc57 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
-	github.com/pierrec/lz4/v4 v4.1.26 // indirect
-	github.com/pkg/xattr v0.4.12 // indirect
-	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 )

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 )
 
@@ -98,21 +99,20 @@ func fat16Geometry(sectors uint64) fatGeometry {
 // formatESP makes the ESP's filesystem and returns it open for writing.
 // A FAT32 whose FAT go-diskfs sized too small is relaid before anything
 // is written to it (fixFAT32Size) and opened again.
-func formatESP(d *disk.Disk, f *os.File, l Layout, part, partBytes int64) (filesystem.FileSystem, error) {
-	spec := disk.FilesystemSpec{Partition: 1, VolumeLabel: volumeLabel,
-		// Reproducible: volume serial 0 instead of the clock; ours is set later.
-		Reproducible: true}
+func formatESP(st backend.Storage, f *os.File, l Layout, part, partBytes int64) (filesystem.FileSystem, error) {
+	// go-diskfs' fat16/fat32 Create are called directly, not through its
+	// disk package, which links every filesystem it knows. reproducible:
+	// volume serial 0 instead of the clock; ours is set later.
+	const reproducible = true
 	if l.FAT == FAT16 {
-		spec.FSType = filesystem.TypeFat16
-		fs, err := d.CreateFilesystem(spec)
+		fs, err := fat16.Create(st, partBytes, part, sectorSize, volumeLabel, reproducible)
 		if err != nil {
-			return nil, fmt.Errorf("formatting the ESP as FAT16: %v", err)
+			return nil, fmt.Errorf("formatting the ESP as FAT16: %w", err)
 		}
 		return fs, nil
 	}
-	spec.FSType = filesystem.TypeFat32
-	if _, err := d.CreateFilesystem(spec); err != nil {
-		return nil, fmt.Errorf("formatting the ESP as FAT32: %v", err)
+	if _, err := fat32.Create(st, partBytes, part, sectorSize, volumeLabel, reproducible); err != nil {
+		return nil, fmt.Errorf("formatting the ESP as FAT32: %w", err)
 	}
 	want := fat32Geometry(uint64(partBytes / sectorSize))
 	if err := fixFAT32Size(f, part, want.sectorsPerFAT); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
@@ -167,7 +166,15 @@ func writeImage(out string, force bool, efiFile string, l Layout, epoch time.Tim
 }
 
 func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error {
-	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithOpenMode(diskfs.ReadWrite))
+	// go-diskfs' partition/gpt and filesystem/fat32 are called directly:
+	// its root diskfs and disk packages would link every filesystem and
+	// compressor it knows into minidisk.
+	st := file.New(f, false)
+	rw, err := st.Writable()
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -185,12 +192,12 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 			GUID:  ii.PartGUID,
 		}},
 	}
-	if err := d.Partition(table); err != nil {
-		return fmt.Errorf("writing the GPT: %v", err)
+	if err := table.Write(rw, fi.Size()); err != nil {
+		return fmt.Errorf("writing the GPT: %w", err)
 	}
 	part := int64(ii.Start) * sectorSize
 	partBytes := int64(ii.End-ii.Start+1) * sectorSize
-	fs, err := formatESP(d, f, ii.Layout, part, partBytes)
+	fs, err := formatESP(st, f, ii.Layout, part, partBytes)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/minidisk/minidisk/internal/termprogress"
 )
 
 // Progress receives what a build is doing.
@@ -47,43 +48,15 @@ func (p *lineProgress) Close()      {}
 
 type spinner struct {
 	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
+	bar   *termprogress.Spinner
 	phase string
 	files int
-	stop  chan struct{}
-	done  sync.WaitGroup
 }
 
+// newSpinner redraws the phase, the objects compiled and the elapsed time
+// on a ticker: compiling one file can take seconds.
 func newSpinner(w io.Writer) *spinner {
-	s := &spinner{stop: make(chan struct{})}
-	s.bar = progressbar.NewOptions(-1,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetDescription("kernel: starting"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-	// The spinner only redraws on Add, and compiling one file can take
-	// seconds: tick it so the elapsed time keeps moving.
-	s.done.Add(1)
-	go func() {
-		defer s.done.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-				s.mu.Lock()
-				s.bar.Add(1)
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
+	return &spinner{bar: termprogress.NewSpinner(w, "kernel: starting")}
 }
 
 func (s *spinner) Phase(name string) {
@@ -105,10 +78,4 @@ func (s *spinner) Line(line string) {
 	s.bar.Describe(fmt.Sprintf("kernel: %s: %d objects", s.phase, s.files))
 }
 
-func (s *spinner) Close() {
-	close(s.stop)
-	s.done.Wait()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bar.Finish()
-}
+func (s *spinner) Close() { s.bar.Close() }

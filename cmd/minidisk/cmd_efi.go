@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/flash"
 	"github.com/minidisk/minidisk/initramfs"
+	"github.com/minidisk/minidisk/internal/termprogress"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
@@ -349,7 +349,7 @@ func flashCommand() *cli.Command {
 			// The bar goes to stderr and only on a terminal, so logs stay clean.
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				o.Progress = func(total int64) io.Writer {
-					return progressbar.DefaultBytes(total, "write + verify")
+					return termprogress.NewBytes(os.Stderr, total, "write + verify")
 				}
 			}
 			d, err := flash.Flash(c.Context, c.Args().Get(0), c.Args().Get(1), o)
