@@ -103,6 +103,17 @@ const (
 	IDUEFIInitramfsMissing        ID = "uefi-initramfs-missing"
 	IDUEFIInitramfsUnchecked      ID = "uefi-initramfs-unchecked"
 	IDUEFINotLinux                ID = "uefi-not-linux"
+	IDUEFIUKI                     ID = "uefi-uki"
+	IDUEFIUKICmdlineBad           ID = "uefi-uki-cmdline-bad"
+	IDUEFIUKICmdlineMissing       ID = "uefi-uki-cmdline-missing"
+	IDUEFIUKICmdlineNoConsole     ID = "uefi-uki-cmdline-no-console"
+	IDUEFIUKICmdlineNoRoot        ID = "uefi-uki-cmdline-no-root"
+	IDUEFIUKICmdlineOK            ID = "uefi-uki-cmdline-ok"
+	IDUEFIUKIInitrdMissing        ID = "uefi-uki-initrd-missing"
+	IDUEFIUKIInitrdUnreadable     ID = "uefi-uki-initrd-unreadable"
+	IDUEFIUKILinuxNotEFI          ID = "uefi-uki-linux-not-efi"
+	IDUEFIUKILinuxOK              ID = "uefi-uki-linux-ok"
+	IDUEFIUKIModulesRelease       ID = "uefi-uki-modules-release"
 
 	// Boot path (identify, checkBootLoader).
 	IDBootCodeZero      ID = "boot-code-zero"

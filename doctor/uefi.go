@@ -183,7 +183,7 @@ func (d *diag) checkUEFI() {
 			Fix:      "copy the EFI-stub kernel (bzImage) to EFI/BOOT/BOOTX64.EFI on the ESP (mcopy -i ESP bzImage ::EFI/BOOT/BOOTX64.EFI)"})
 		return
 	}
-	if !d.checkPE(data) {
+	if !d.checkPE(data) || d.checkUKI(data) {
 		return
 	}
 	d.checkEFIKernel(data)
