@@ -23,7 +23,7 @@ func TestDocsScreenshot(t *testing.T) {
 		t.Skip("set MINIDISK_WRITE_DOCS=DIR (make docs) to write the screenshots")
 	}
 	chromium := testutil.RequireTool(t, "chromium", "chromium")
-	img, _ := hostImage(t, 12, 63, testutil.FakeBzImage(t))
+	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
 	f, err := os.Open(img)
 	must(t, err)
 	defer f.Close()

@@ -65,7 +65,7 @@ func chromiumDOM(t *testing.T, url string) (dom string, pageRequests []string) {
 }
 
 func TestHTMLPage(t *testing.T) {
-	img, _ := hostImage(t, 12, 63, testutil.FakeBzImage(t))
+	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
 	before := sha(t, img)
 	d := openDisk(t, img)
 	page := filepath.Join(t.TempDir(), "disk.html")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/doctor"
 	"github.com/minidisk/minidisk/grub"
 )
 
@@ -68,7 +69,17 @@ func (d *Disk) bootCodeSection() Section {
 	}
 	st1, err := grub.ParseStage1(s)
 	if st1 == nil {
-		sec.Notes = append(sec.Notes, fmt.Sprintf("unknown boot code: it starts %02X %02X, not GRUB Legacy's EB 48 (jmp 0x4A); explain decodes GRUB Legacy's stage1 only", s[0], s[1]))
+		// Not GRUB Legacy: name the loader as doctor identified it by its
+		// signature; only GRUB Legacy's fields are decoded here.
+		if b := d.report().Boot; b != nil && b.MBRCode != "" && b.MBRCode != doctor.CodeUnknown {
+			sec.Title = fmt.Sprintf("boot code: %s (bytes 0..439)", b.MBRCode)
+			sec.Notes = append(sec.Notes, fmt.Sprintf("identified by its signature (doctor): %s. explain decodes GRUB Legacy's stage1 fields only; see `minidisk doctor` for this loader's chain", b.Summary))
+		} else {
+			sec.Notes = append(sec.Notes, fmt.Sprintf("unknown boot code: it starts %02X %02X, neither GRUB Legacy's EB 48 (jmp 0x4A) nor another loader doctor recognises", s[0], s[1]))
+		}
+		f := field("mbr.boot_code.first", "first bytes", s, 0, 0, 4, "the first instructions the BIOS runs at 0x7C00")
+		f.Text = hexBytes(s[:4])
+		sec.Fields = append(sec.Fields, f)
 		return sec
 	}
 	sec.Title = "boot code: GRUB Legacy stage1 (bytes 0..439)"

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/testutil"
 	"github.com/minidisk/minidisk/legacy"
 )
@@ -43,42 +44,26 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// hostImage is the 2007 pipeline: truncate, sfdisk, mke2fs -d from a
-// staging tree, debugfs for /dev/console, dd at the offset, GRUB's setup.
-// It returns the image and the GRUB shell's transcript.
-func hostImage(t testing.TB, sizeMiB int, start int, kernel string) (img, grubOut string) {
+// hostImage is the project's 2007 reference pipeline
+// (scripts/reference-pipeline.sh: truncate, sfdisk, mke2fs -d, debugfs, dd,
+// the GRUB shell's setup) with kernel as /boot/vmlinuz. It returns the
+// image and the transcript of the GRUB shell's setup run again on a copy
+// (setup is repeatable: the copy's bytes are the pipeline's), the referee
+// for GRUB's fields.
+func hostImage(t testing.TB, sizeMiB int, kernel string) (img, grubImg, grubOut string) {
 	t.Helper()
 	requireTools(t)
+	script := testutil.ReferencePipeline(t)
 	dir := t.TempDir()
-	st := filepath.Join(dir, "st")
-	for _, d := range []string{"bin", "dev", "boot/grub", "etc"} {
-		must(t, os.MkdirAll(filepath.Join(st, d), 0o755))
-	}
-	testutil.Run(t, "cp", "/bin/busybox", filepath.Join(st, "bin/busybox"))
-	must(t, os.Symlink("busybox", filepath.Join(st, "bin/sh")))
-	testutil.Run(t, "cp", kernel, filepath.Join(st, "boot/vmlinuz"))
-	for _, s := range []string{"stage1", "stage2", "e2fs_stage1_5"} {
-		testutil.Run(t, "cp", filepath.Join(grubStageDir, s), filepath.Join(st, "boot/grub", s))
-	}
-	conf := "serial --unit=0 --speed=115200\nterminal --timeout=0 serial\ndefault 0\ntimeout 1\n\ntitle minidisk\nroot (hd0,0)\nkernel /boot/vmlinuz root=/dev/sda1 rw console=ttyS0 init=/bin/sh\n"
-	must(t, os.WriteFile(filepath.Join(st, "boot/grub/grub.conf"), []byte(conf), 0o644))
-	must(t, os.Symlink("grub.conf", filepath.Join(st, "boot/grub/menu.lst")))
 	img = filepath.Join(dir, "disk.img")
-	must(t, os.WriteFile(img, nil, 0o644))
-	must(t, os.Truncate(img, int64(sizeMiB)<<20))
-	cmd := exec.Command("sfdisk", "-q", "--no-reread", "--no-tell-kernel", img)
-	cmd.Stdin = strings.NewReader(fmt.Sprintf("start=%d, type=83, bootable\n", start))
+	cmd := exec.Command("bash", script, kernel, img, strconv.Itoa(sizeMiB))
+	cmd.Env = append(os.Environ(), "BUSYBOX=/bin/busybox")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
-	ps, sectors := sfdiskPart(t, img)
-	part := filepath.Join(dir, "part.img")
-	testutil.Run(t, "mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-I", "128", "-E", "root_owner=0:0", "-d", st, part, strconv.FormatInt(sectors/2/4*4, 10))
-	dbg := filepath.Join(dir, "dbg")
-	must(t, os.WriteFile(dbg, []byte("cd /dev\nmknod console c 5 1\n"), 0o644))
-	testutil.Run(t, "debugfs", "-w", "-f", dbg, part)
-	testutil.Run(t, "dd", "if="+part, "of="+img, "bs=512", fmt.Sprintf("seek=%d", ps), "conv=notrunc", "status=none")
-	return img, grubSetup(t, img)
+	grubImg = filepath.Join(dir, "grub.img")
+	testutil.Run(t, "cp", "--sparse=always", img, grubImg)
+	return img, grubImg, grubSetup(t, grubImg)
 }
 
 func grubSetup(t testing.TB, img string) string {
@@ -487,23 +472,41 @@ func checkAll(t *testing.T, img, grubImg, grubOut string) {
 }
 
 func TestExplainHostPipelineImage(t *testing.T) {
-	for _, start := range []int{63, 2048} {
-		t.Run(fmt.Sprint("start", start), func(t *testing.T) {
-			img, out := hostImage(t, 12, start, testutil.FakeBzImage(t))
-			checkAll(t, img, img, out)
-		})
-	}
+	img, ref, out := hostImage(t, 12, testutil.FakeBzImage(t))
+	checkAll(t, img, ref, out)
 }
 
 func TestExplainCreatedImage(t *testing.T) {
 	requireTools(t)
-	img := filepath.Join(t.TempDir(), "disk.img")
-	if _, err := legacy.Create(img, legacy.Options{Payload: legacy.Payload{Kernel: testutil.FakeBzImage(t), BusyBox: "/bin/busybox"}}); err != nil {
-		t.Fatal(err)
+	for _, lo := range []disk.LayoutOptions{{}, {Align1MiB: true}} {
+		t.Run(fmt.Sprintf("align1MiB=%v", lo.Align1MiB), func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "disk.img")
+			if _, err := legacy.Create(img, legacy.Options{Payload: legacy.Payload{Kernel: testutil.FakeBzImage(t), BusyBox: "/bin/busybox"}, Layout: lo}); err != nil {
+				t.Fatal(err)
+			}
+			// The referee for GRUB's fields: the GRUB shell's own setup on a copy.
+			ref := filepath.Join(t.TempDir(), "grub.img")
+			testutil.Run(t, "cp", "--sparse=always", img, ref)
+			out := grubSetup(t, ref)
+			checkAll(t, img, ref, out)
+		})
 	}
-	// The referee for GRUB's fields: the GRUB shell's own setup on a copy.
-	ref := filepath.Join(t.TempDir(), "grub.img")
-	testutil.Run(t, "cp", "--sparse=always", img, ref)
-	out := grubSetup(t, ref)
-	checkAll(t, img, ref, out)
+}
+
+// Another loader in the MBR: SYSLINUX's mbr.bin (written over the boot
+// code as its manual says, dd bs=440 count=1) is named, not decoded.
+func TestExplainOtherLoader(t *testing.T) {
+	mbrBin := testutil.RequireFile(t, "/usr/lib/syslinux/mbr/mbr.bin", "apt-get install syslinux-common")
+	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
+	testutil.Run(t, "dd", "if="+mbrBin, "of="+img, "bs=440", "count=1", "conv=notrunc", "status=none")
+	v := view(t, openDisk(t, img), "mbr", "")
+	if s := v.Section("mbr.boot_code"); s == nil || !strings.Contains(s.Title, "syslinux-mbr.bin") {
+		t.Errorf("boot code section: %+v", s)
+	}
+	if v.Field("mbr.grub.stage2_sector") != nil {
+		t.Error("GRUB fields decoded from SYSLINUX's code")
+	}
+	if _, err := openDisk(t, img).Explain("gap", ""); err == nil {
+		t.Error("explain gap on a SYSLINUX MBR: no error")
+	}
 }
