@@ -12,6 +12,7 @@ package doctor
 
 import (
 	"fmt"
+	"github.com/minidisk/minidisk/kernel"
 
 	"github.com/minidisk/minidisk/rootfs/ext2"
 	"io"
@@ -239,6 +240,10 @@ type diag struct {
 	target *bootTarget
 	// parts are all partitions, logical and GPT ones included.
 	parts []PartitionInfo
+	// kernelInfo is the inspected kernel the entry boots (its config when
+	// one was found), kernelPath its path; checkModules reads them.
+	kernelInfo *kernel.Info
+	kernelPath string
 	// rootSB is the root filesystem's superblock when the filesystem
 	// itself could not be opened (features the reader does not follow).
 	rootSB *ext2.Superblock
@@ -288,6 +293,7 @@ func Diagnose(r io.ReaderAt, size int64, opt Options) *Report {
 		{AreaFS, d.checkFS},
 		{AreaGRUB, d.checkGRUB},
 		{AreaKernel, d.checkKernel},
+		{AreaKernel, d.checkModules},
 		{AreaUserland, d.checkUserland},
 	}
 	for _, s := range steps {

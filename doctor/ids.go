@@ -153,4 +153,13 @@ const (
 	IDKernelRootNotFound ID = "kernel-root-not-found"
 	IDFSUnchecked        ID = "fs-unchecked"
 	IDKernelUnchecked    ID = "kernel-unchecked"
+
+	// Modular kernels and their initrd (modules.go).
+	IDModuleNoInitrd          ID = "module-no-initrd"
+	IDInitrdUnreadable        ID = "initrd-unreadable"
+	IDInitrdInitMissing       ID = "initrd-init-missing"
+	IDInitrdInitNotExecutable ID = "initrd-init-not-executable"
+	IDInitrdModuleMissing     ID = "initrd-module-missing"
+	IDInitrdModuleVermagic    ID = "initrd-module-vermagic"
+	IDInitrdModulesOK         ID = "initrd-modules-ok"
 )

@@ -93,6 +93,7 @@ func (d *diag) checkKernel() {
 			Fix:      "copy arch/x86/boot/bzImage (not vmlinux) to " + p})
 		return
 	}
+	d.kernelInfo, d.kernelPath = info, p
 	ver := info.Version
 	if ver == "" {
 		ver = "(no version string)"
