@@ -28,7 +28,7 @@ func bootCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("boot takes one disk image (got %d arguments)", c.NArg())
+				return usagef("usage: minidisk boot IMG (one disk image; got %d arguments)", c.NArg())
 			}
 			mem, err := qemu.ParseMemory(c.String("memory"))
 			if err != nil {

@@ -30,7 +30,13 @@ func doctorCommand() *cli.Command {
 			// Read-only: doctor never changes the image.
 			f, err := os.Open(img)
 			if err != nil {
-				return cli.Exit(fmt.Sprintf("%v (give doctor a readable disk image)", err), 2)
+				what := "cannot read it"
+				if os.IsNotExist(err) {
+					what = "no such file"
+				} else if os.IsPermission(err) {
+					what = "permission denied"
+				}
+				return cli.Exit(fmt.Sprintf("%s: %s (give doctor a readable disk image)", img, what), 2)
 			}
 			defer f.Close()
 			fi, err := f.Stat()

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/efi"
 	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/flash"
@@ -260,8 +259,8 @@ func efiCommand() *cli.Command {
 			var size int64
 			if c.IsSet("size") {
 				var err error
-				if size, err = disk.ParseSize(c.String("size")); err != nil {
-					return usagef("--size: %v", err)
+				if size, err = sizeFlag(c, "size"); err != nil {
+					return err
 				}
 			}
 			iopts, err := initramfsOptions(c)

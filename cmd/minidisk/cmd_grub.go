@@ -40,6 +40,9 @@ func grubCommand() *cli.Command {
 						return err
 					}
 					img := c.Args().First()
+					if _, err := imageSize(img); err != nil {
+						return err
+					}
 					st, err := grub.FindStages(c.String("grub-dir"))
 					if err != nil {
 						return err
@@ -52,7 +55,7 @@ func grubCommand() *cli.Command {
 					case "":
 					case "floppy":
 						if c.Bool("force-blocklist") || c.String("config-path") != grub.DefaultConfigPath {
-							return fmt.Errorf("--via floppy runs GRUB's own setup (hd0): it takes neither --force-blocklist nor --config-path")
+							return usagef("--via floppy runs GRUB's own setup (hd0): it takes neither --force-blocklist nor --config-path")
 						}
 						out, err := grub.InstallViaFloppy(c.Context, img, st, grub.FloppyInstallOptions{PartitionIndex: idx, Timeout: c.Duration("qemu-timeout")})
 						if err != nil {
@@ -61,7 +64,7 @@ func grubCommand() *cli.Command {
 						fmt.Fprint(c.App.Writer, out)
 						return nil
 					default:
-						return fmt.Errorf("--via %q: the only other way is \"floppy\"", c.String("via"))
+						return usagef("--via %q: the only other way is \"floppy\"", c.String("via"))
 					}
 					rep, err := grub.InstallImage(img, st, grub.InstallOptions{
 						PartitionIndex: idx,
@@ -205,7 +208,7 @@ func partitionIndex(c *cli.Context, img string) (int, error) {
 	}
 	n := c.Int("partition")
 	if n < 1 {
-		return 0, fmt.Errorf("--partition %d: partitions are numbered from 1 (1..4 primary, 5.. logical)", n)
+		return 0, usagef("--partition %d: partitions are numbered from 1 (1..4 primary, 5.. logical)", n)
 	}
 	return n - 1, nil
 }
@@ -215,7 +218,7 @@ func partitionIndex(c *cli.Context, img string) (int, error) {
 // install of GRUB, whose stage2 sectors the rewrite may have moved.
 func rewriteGrubConfig(c *cli.Context, img string, conf grub.Config) error {
 	if c.String("out") != "" {
-		return fmt.Errorf("give either IMG or --out, not both")
+		return usagef("grub config: give either IMG or --out, not both")
 	}
 	before, _ := grub.InspectImage(img)
 	// A GRUB installed by stage2 blocklist points at sectors the rewrite

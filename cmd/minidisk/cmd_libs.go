@@ -23,7 +23,7 @@ func libsCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("usage: minidisk libs BINARY... [--root DIR] [--json] [--library-path DIRS]")
+				return usagef("usage: minidisk libs BINARY... [--root DIR] [--json] [--library-path DIRS]")
 			}
 			r := libs.Host()
 			if root := c.String("root"); root != "" {
@@ -36,6 +36,17 @@ func libsCommand() *cli.Command {
 				r.LibraryPath = strings.Split(lp, ":")
 			}
 			binaries := c.Args().Slice()
+			for _, b := range binaries {
+				p := b
+				if root := c.String("root"); root != "" {
+					p = filepath.Join(root, b)
+				}
+				if fi, err := os.Stat(p); err != nil {
+					return fmt.Errorf("%s: no such file (give the path of an ELF binary, e.g. /bin/busybox%s)", b, map[bool]string{true: ", inside --root", false: ""}[c.String("root") != ""])
+				} else if fi.IsDir() {
+					return fmt.Errorf("%s: a directory (give the path of an ELF binary, e.g. /bin/busybox)", b)
+				}
+			}
 			if c.String("root") == "" {
 				for i, b := range binaries {
 					if abs, err := filepath.Abs(b); err == nil {

@@ -20,9 +20,12 @@ func lsCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("usage: minidisk ls IMG[:PATH] [-l] [-R]")
+				return usagef("usage: minidisk ls IMG[:PATH] [-l] [-R]")
 			}
-			img, name := ext2.SplitImageArg(c.Args().First())
+			img, name, err := splitImagePath(c.Args().First())
+			if err != nil {
+				return err
+			}
 			im, err := ext2.OpenImage(img)
 			if err != nil {
 				return err
@@ -44,11 +47,14 @@ func catCommand() *cli.Command {
 		ArgsUsage: "IMG:PATH",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("usage: minidisk cat IMG:PATH")
+				return usagef("usage: minidisk cat IMG:PATH")
 			}
-			img, name := ext2.SplitImageArg(c.Args().First())
+			img, name, err := splitImagePath(c.Args().First())
+			if err != nil {
+				return err
+			}
 			if name == "/" {
-				return fmt.Errorf("%s: give the file to print as IMG:PATH (e.g. %s:/etc/inittab)", img, img)
+				return fmt.Errorf("%s: give the file to print as IMG:PATH, e.g. `minidisk cat IMG:/boot/grub/grub.conf`", img)
 			}
 			im, err := ext2.OpenImage(img)
 			if err != nil {

@@ -41,6 +41,11 @@ func mkfsCommand() *cli.Command {
 			if len(c.String("label")) > 16 {
 				return usagef("--label %q: at most 16 bytes", c.String("label"))
 			}
+			if v := c.String("blocks"); v != "aligned" && v != "naive" {
+				if n, err := strconv.ParseUint(v, 10, 64); err != nil || n == 0 {
+					return usagef("--blocks %q: give aligned, naive or a block count above 0", v)
+				}
+			}
 			size, err := imageSize(img)
 			if err != nil {
 				return err

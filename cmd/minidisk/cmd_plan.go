@@ -64,7 +64,7 @@ func planCommand() *cli.Command {
 			case "naive":
 				pics = append(pics, picture.Naive(l, picture.DefaultStage15Sectors))
 			default:
-				return fmt.Errorf("--picture %q: give planned, naive or both", c.String("picture"))
+				return usagef("--picture %q: give planned, naive or both", c.String("picture"))
 			}
 			if path := c.String("svg"); path != "" {
 				if err := picture.WriteSVGFile(path, c.Bool("force"), pics...); err != nil {

@@ -234,7 +234,7 @@ func requireFlags(cmd *cli.Command, full string, seen map[cli.Flag]bool) {
 	cmd.Action = func(c *cli.Context) error {
 		for _, name := range required {
 			if !c.IsSet(name) {
-				return usagef("%s: --%s is required (see `%s --help`)", full, name, full)
+				return usagef("%s: --%s is required; usage: %s %s --%s VALUE (see `%s --help`)", full, name, full, cmd.ArgsUsage, name, full)
 			}
 		}
 		return action(c)
@@ -262,6 +262,14 @@ func preflight(app *cli.App, args []string) (code int, done bool) {
 		if cmd == nil && (a == "--version" || a == "-version") {
 			cli.VersionPrinter(cli.NewContext(app, nil, nil))
 			return exitOK, true
+		}
+	}
+	// A flag that takes a value, given last without one: reordering would
+	// make it swallow the argument before it.
+	if cmd != nil && len(rest) > 0 {
+		last := rest[len(rest)-1]
+		if name := strings.TrimLeft(last, "-"); strings.HasPrefix(last, "-") && name != "" && !strings.Contains(name, "=") && takesValue(cmd, name) {
+			return report(usagef("%s needs a value (see `%s --help`)", dashed(name), cmd.HelpName), app.ErrWriter), true
 		}
 	}
 	// A word where a command is expected, that names none.

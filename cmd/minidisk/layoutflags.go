@@ -140,5 +140,10 @@ func sizeFlag(c *cli.Context, name string) (int64, error) {
 	if n <= 0 {
 		return 0, usagef("--%s %q: give a size above zero (e.g. 8M)", name, s)
 	}
+	if n%disk.SectorSize != 0 {
+		down := n / disk.SectorSize
+		return 0, usagef("--%s %s is %s: not a whole number of 512-byte sectors; give %ds (%d bytes) or %ds (%d bytes)",
+			name, s, disk.DescribeSize(n), down, down*disk.SectorSize, down+1, (down+1)*disk.SectorSize)
+	}
 	return n, nil
 }
