@@ -3,6 +3,7 @@ package efi
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,13 +15,15 @@ import (
 	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/qemu"
 )
 
 // TestUKIBootDebianKernel is the headline of the UKI path: Debian's
 // cloud-amd64 kernel (not built by us, drivers mostly modules), systemd's
 // stub and an automatic initramfs with Debian's static BusyBox, as
-// BOOTX64.EFI on an ESP of the default size for that payload; OVMF boots
+// BOOTX64.EFI on an ESP of the default size for that payload (FAT32) and
+// on a 32 MiB image (FAT16: too small for a FAT32 firmware accepts); OVMF boots
 // it, the stub hands over the initrd, /init runs and a shell computes
 // MARK42.
 func TestUKIBootDebianKernel(t *testing.T) {
@@ -31,23 +34,43 @@ func TestUKIBootDebianKernel(t *testing.T) {
 	if _, _, err := qemu.FindOVMF(); err != nil {
 		testutil.Missing(t, err.Error())
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	// The code of `minidisk kernel --debian` and of the initramfs' BusyBox
+	// choice fetch both into the cache.
+	dk, err := kernel.FetchDebian(ctx, kernel.DebianOptions{})
+	if err != nil {
+		testutil.Missing(t, "Debian's kernel: "+err.Error())
+	}
+	bb, err := initramfs.FetchStaticBusyBox(ctx)
+	if err != nil {
+		testutil.Missing(t, "Debian's busybox-static: "+err.Error())
+	}
+	for _, size := range []int64{0, 32 << 20} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			bootUKI(ctx, t, dk.Kernel, bb, size)
+		})
+	}
+}
+
+// bootUKI makes the UKI image (size 0: the default for the payload) and
+// boots it to MARK42.
+func bootUKI(ctx context.Context, t *testing.T, vmlinuz, bb string, size int64) {
 	fsck := testutil.RequireTool(t, "fsck.fat", "dosfstools")
-	vmlinuz, _ := testutil.DebianKernel(t)
-	bb := testutil.DebianStaticBusyBox(t)
 	dir := t.TempDir()
 	img := filepath.Join(dir, "uki.img")
 	efiOut := filepath.Join(dir, "BOOTX64.EFI")
-	res, err := Build(context.Background(), Options{Out: img, EFIOut: efiOut, Epoch: testEpoch,
+	res, err := Build(ctx, Options{Out: img, EFIOut: efiOut, Epoch: testEpoch, Size: size,
 		UKI: &UKIOptions{Kernel: vmlinuz, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := res.UKI
-	t.Logf("UKI %d bytes (kernel %s, initramfs %d, stub %s), image %d bytes", u.FileSize, u.KernelVersion, u.InitramfsSize, u.StubVersion, res.Image.DiskSize)
+	t.Logf("UKI %d bytes (kernel %s, initramfs %d, stub %s), image %d bytes, ESP %s (%s)", u.FileSize, u.KernelVersion, u.InitramfsSize, u.StubVersion, res.Image.DiskSize, res.Image.FAT, res.Image.FATWhy)
 	if !u.BusyBox.Static {
 		t.Errorf("BusyBox %s is not static", u.BusyBox.Path)
 	}
-	if res.Image.DiskSize != DefaultUKIImageSize(u.FileSize) {
+	if size == 0 && res.Image.DiskSize != DefaultUKIImageSize(u.FileSize) {
 		t.Errorf("image %d bytes, the default for a %d-byte UKI is %d", res.Image.DiskSize, u.FileSize, DefaultUKIImageSize(u.FileSize))
 	}
 	// The file on the ESP is the --efi-out file, and a UKI.
@@ -60,8 +83,6 @@ func TestUKIBootDebianKernel(t *testing.T) {
 		t.Errorf("fsck.fat -n: %v\n%s", err, out)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	start := time.Now()
 	var console bytes.Buffer
 	_, err = qemu.Machine{Image: img, EFI: true, MemoryMiB: 512}.Run(ctx, []qemu.Step{
