@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,10 @@ type FS struct {
 	mu     sync.Mutex
 	window []byte // cached FAT bytes
 	winOff int64  // FAT byte offset of window (-1: empty)
+
+	dirMu sync.Mutex
+	dirs  map[dirRef][]entry // parsed directories, for path lookups
+	nDir  int
 }
 
 // The FS is an io/fs filesystem.
@@ -277,6 +282,28 @@ func (f *FS) readDirBytes(d dirRef) ([]byte, error) {
 // long-name runs whose order or checksum do not match their short entry
 // are ignored (the short name is used), as the Linux vfat driver does.
 func (f *FS) readDir(d dirRef) ([]entry, error) {
+	key := dirRef{fixedRoot: d.fixedRoot, cluster: d.cluster}
+	f.dirMu.Lock()
+	ents, ok := f.dirs[key]
+	f.dirMu.Unlock()
+	if ok {
+		return ents, nil
+	}
+	ents, err := f.parseDir(d)
+	if err != nil {
+		return nil, err
+	}
+	f.dirMu.Lock()
+	if f.dirs == nil || f.nDir+len(ents) > 1<<18 {
+		f.dirs, f.nDir = map[dirRef][]entry{}, 0
+	}
+	f.dirs[key] = ents
+	f.nDir += len(ents)
+	f.dirMu.Unlock()
+	return ents, nil
+}
+
+func (f *FS) parseDir(d dirRef) ([]entry, error) {
 	raw, err := f.readDirBytes(d)
 	if err != nil {
 		return nil, err
@@ -546,6 +573,9 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: errors.New("is a directory")}
 	}
+	if f.size > 0 && file.fi.size > f.size {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fmt.Errorf("fat: %d bytes is more than the %d-byte partition holds: %w", file.fi.size, f.size, ErrCorrupt)}
+	}
 	b := make([]byte, file.fi.size)
 	if _, err := file.ReadAt(b, 0); err != nil && err != io.EOF {
 		return nil, err
@@ -700,10 +730,11 @@ func (f *FS) Walk(fn func(name string, fi *FileInfo) error) error {
 	seen := map[uint32]bool{}
 	var walk func(dir string, ref dirRef) error
 	walk = func(dir string, ref dirRef) error {
-		ents, err := f.readDir(ref)
+		cached, err := f.readDir(ref)
 		if err != nil {
 			return err
 		}
+		ents := slices.Clone(cached) // the cache's slice is shared
 		sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 		for _, e := range ents {
 			if e.volume {

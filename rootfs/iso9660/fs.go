@@ -169,6 +169,9 @@ func (f *FS) readDir(d dirRecord) ([]entry, error) {
 	if d.size > maxDirBytes {
 		return nil, fmt.Errorf("iso9660: directory at block %d: %d bytes: %w", d.extent, d.size, ErrCorrupt)
 	}
+	if f.size > 0 && int64(d.extent)*f.bs+int64(d.size) > f.size {
+		return nil, fmt.Errorf("iso9660: directory at block %d (%d bytes) lies %w (%d bytes)", d.extent, d.size, ErrPastPartitionEnd, f.size)
+	}
 	raw := make([]byte, d.size)
 	if err := f.readAt(raw, int64(d.extent)*f.bs, fmt.Sprintf("directory at block %d", d.extent)); err != nil {
 		return nil, err
@@ -660,6 +663,9 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 	}
 	if file.fi.size > 1<<30 {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fmt.Errorf("%d bytes is more than ReadFile loads at once", file.fi.size)}
+	}
+	if f.size > 0 && file.fi.size > f.size {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fmt.Errorf("iso9660: %d bytes is more than the %d-byte image holds: %w", file.fi.size, f.size, ErrCorrupt)}
 	}
 	b := make([]byte, file.fi.size)
 	if _, err := file.ReadAt(b, 0); err != nil && err != io.EOF {
