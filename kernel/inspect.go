@@ -10,8 +10,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Offsets in the x86 boot sector / setup header
@@ -43,11 +41,11 @@ type Info struct {
 	PEMachine       uint16 // COFF machine, 0x8664 for x86-64; 0 without a PE header
 	PayloadOffset   int64  // absolute file offset of the compressed kernel
 	PayloadLength   int64
-	Compression     string // gzip, xz, zstd, lzma, bzip2, lz4, lzo or unknown
+	Compression     string // gzip, xz, zstd, lzma, bzip2, lz4 (all read), lzo or unknown
 	DecompressError string // why the payload could not be (fully) decompressed
 	// Config is the embedded .config (CONFIG_IKCONFIG), without the CONFIG_
 	// prefix; nil when the kernel has none.
-	Config map[string]string
+	Config Config
 
 	image []byte // decompressed vmlinux (possibly truncated), for evidence strings
 }
@@ -211,50 +209,9 @@ func compressionOf(m []byte) string {
 	return "unknown"
 }
 
-// decompress returns as much of the payload as it can, up to
-// maxDecompressed; the kernel appends its 4-byte decompressed size after
-// the stream, so trailing data after a complete stream is not an error.
-func decompress(kind string, payload io.Reader) ([]byte, error) {
-	var src io.Reader
-	switch kind {
-	case "gzip":
-		zr, err := gzip.NewReader(payload)
-		if err != nil {
-			return nil, fmt.Errorf("gzip payload: %v", err)
-		}
-		zr.Multistream(false)
-		src = zr
-	case "zstd":
-		zr, err := zstd.NewReader(payload, zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(maxDecompressed), zstd.WithDecoderMaxWindow(64<<20))
-		if err != nil {
-			return nil, fmt.Errorf("zstd payload: %v", err)
-		}
-		defer zr.Close()
-		src = zr
-	case "xz":
-		return decompressXZ(payload)
-	default:
-		return nil, fmt.Errorf("%s payload: not decompressed (minidisk reads gzip, xz and zstd kernels)", kind)
-	}
-	return readCapped(src)
-}
-
-func readCapped(src io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := io.Copy(&buf, io.LimitReader(src, maxDecompressed))
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return buf.Bytes(), fmt.Errorf("payload decompression stopped after %d bytes: %v", buf.Len(), err)
-	}
-	if err != nil {
-		return buf.Bytes(), fmt.Errorf("payload truncated after %d decompressed bytes", buf.Len())
-	}
-	return buf.Bytes(), nil
-}
-
 // embeddedConfig finds CONFIG_IKCONFIG's gzip'd .config, which
 // kernel/configs.c brackets with "IKCFG_ST" and "IKCFG_ED".
-func embeddedConfig(img []byte) map[string]string {
+func embeddedConfig(img []byte) Config {
 	i := bytes.Index(img, []byte("IKCFG_ST"))
 	if i < 0 {
 		return nil
@@ -268,7 +225,7 @@ func embeddedConfig(img []byte) map[string]string {
 	if len(cfg) == 0 {
 		return nil
 	}
-	return readConfig(cfg)
+	return Config(readConfig(cfg))
 }
 
 // feature says how to recognise one built-in capability: the config

@@ -155,6 +155,11 @@ func FuzzInspect(f *testing.F) {
 	f.Add(fakeBzImage(f, enc.EncodeAll(vmlinuxWith, nil), "6.1"))
 	f.Add(fakeBzImage(f, []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 4, 0xe6, 0xd6, 0xb4, 0x46, 2, 1, 4, 0, 0x21, 1, 0x16, 0, 0, 0, 0, 0}, "6.1"))
 	f.Add([]byte("MZ"))
+	// lz4 legacy, bzip2 and lzma stream starts (the decoders see hostile
+	// sizes and tables).
+	f.Add(fakeBzImage(f, []byte{0x02, 0x21, 0x4c, 0x18, 0x10, 0, 0, 0, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, "6.1"))
+	f.Add(fakeBzImage(f, []byte("BZh91AY&SY\x00\x00\x00\x00"), "6.1"))
+	f.Add(fakeBzImage(f, []byte{0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1, 2, 3}, "6.1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, err := Inspect(bytes.NewReader(data), int64(len(data)))
 		if err == nil {

@@ -24,6 +24,16 @@ const (
 )
 
 func decompressXZ(payload io.Reader) ([]byte, error) {
+	r, err := xzReader(payload)
+	if err != nil {
+		return nil, err
+	}
+	return readCapped(r)
+}
+
+// xzReader returns the decompressed stream of a kernel's xz payload, the
+// x86 BCJ filter undone as the data streams.
+func xzReader(payload io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(payload)
 	sh := make([]byte, 12)
 	if _, err := io.ReadFull(br, sh); err != nil {
@@ -104,43 +114,86 @@ func decompressXZ(payload io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xz payload: %v", err)
 	}
-	img, err := readCapped(zr)
-	if haveBCJ {
-		unBCJx86(img, bcj)
+	if !haveBCJ {
+		return zr, nil
 	}
-	return img, err
+	return &bcjReader{src: zr, bcj: newBCJx86(bcj)}, nil
 }
 
-// lzma2Dict decodes the LZMA2 dictionary-size byte (xz format 5.3.1).
-func lzma2Dict(p byte) (int, error) {
-	bits := int(p & 0x3F)
-	if bits > 40 {
-		return 0, errors.New("xz payload: bad LZMA2 dictionary size")
-	}
-	size := uint64(0xFFFFFFFF)
-	if bits < 40 {
-		size = uint64(2|(bits&1)) << (bits/2 + 11)
-	}
-	size = max(size, lzma.MinDictCap)
-	return int(min(size, maxXZDict)), nil
+// bcjReader undoes BCJ on a stream: a converted instruction may straddle
+// two reads, so the last (up to 4) bytes the filter could not decide yet
+// wait for the next read, as liblzma's simple coder keeps them.
+type bcjReader struct {
+	src   io.Reader
+	bcj   *bcjX86
+	buf   []byte // buf[start:done] converted, not yet returned; buf[done:] not yet converted
+	start int
+	done  int
+	err   error // from src; returned once everything before it is
 }
 
-// unBCJx86 undoes the x86 branch-converter filter in place: the encoder
-// turned the relative targets of CALL (E8) and JMP (E9) into absolute ones
-// so that repeated calls compress; this is liblzma's simple/x86.c decoder,
-// applied to the whole buffer at once (startPos is the filter's start
-// offset property).
+func (r *bcjReader) Read(p []byte) (int, error) {
+	for r.start == r.done {
+		rest := copy(r.buf, r.buf[r.done:])
+		r.buf, r.start, r.done = r.buf[:rest], 0, 0
+		if r.err != nil {
+			if rest > 0 { // the tail is never an instruction: as is
+				r.done = rest
+				break
+			}
+			return 0, r.err
+		}
+		if r.buf == nil {
+			r.buf = make([]byte, 0, 256<<10)
+		}
+		n, err := r.src.Read(r.buf[rest:cap(r.buf)])
+		r.buf = r.buf[:rest+n]
+		r.err = err
+		r.done = r.bcj.convert(r.buf)
+	}
+	n := copy(p, r.buf[r.start:r.done])
+	r.start += n
+	return n, nil
+}
+
+// unBCJx86 undoes the x86 branch-converter filter in place on a whole
+// buffer (startPos is the filter's start offset property).
 func unBCJx86(buf []byte, startPos uint32) {
+	newBCJx86(startPos).convert(buf)
+}
+
+// bcjX86 is liblzma's simple/x86.c decoder: the encoder turned the
+// relative targets of CALL (E8) and JMP (E9) into absolute ones so that
+// repeated calls compress. It keeps its state between buffers, so a
+// stream is converted piece by piece.
+type bcjX86 struct {
+	pos      uint32 // stream position of the next unconverted byte
+	prevMask uint32
+	prevPos  uint32
+}
+
+func newBCJx86(startPos uint32) *bcjX86 {
+	return &bcjX86{pos: startPos, prevPos: startPos - 5}
+}
+
+// convert decodes buf in place and returns how many leading bytes are
+// final; the rest (at most 4 bytes, an instruction that may continue in
+// the next buffer) must be passed again at the front of the next call.
+func (s *bcjX86) convert(buf []byte) int {
 	maskToAllowed := [8]bool{true, true, true, false, true, false, false, false}
 	maskToBit := [8]uint32{0, 1, 2, 2, 3, 3, 3, 3}
 	msByte := func(b byte) bool { return b == 0 || b == 0xFF }
 	if len(buf) < 5 {
-		return
+		return 0
 	}
-	var prevMask uint32
-	prevPos := startPos - 5
+	startPos := s.pos
+	prevMask, prevPos := s.prevMask, s.prevPos
+	if startPos-prevPos > 5 {
+		prevPos = startPos - 5
+	}
 	limit := len(buf) - 5
-	for i := 0; i <= limit; {
+	i := 0
+	for i <= limit {
 		b := buf[i]
 		if b != 0xE8 && b != 0xE9 {
 			i++
@@ -187,4 +240,21 @@ func unBCJx86(buf []byte, startPos uint32) {
 			}
 		}
 	}
+	s.prevMask, s.prevPos = prevMask, prevPos
+	s.pos = startPos + uint32(i)
+	return i
+}
+
+// lzma2Dict decodes the LZMA2 dictionary-size byte (xz format 5.3.1).
+func lzma2Dict(p byte) (int, error) {
+	bits := int(p & 0x3F)
+	if bits > 40 {
+		return 0, errors.New("xz payload: bad LZMA2 dictionary size")
+	}
+	size := uint64(0xFFFFFFFF)
+	if bits < 40 {
+		size = uint64(2|(bits&1)) << (bits/2 + 11)
+	}
+	size = max(size, lzma.MinDictCap)
+	return int(min(size, maxXZDict)), nil
 }

@@ -1,0 +1,244 @@
+package kernel
+
+import (
+	"bufio"
+	"compress/bzip2"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// Every compression arch/x86/boot/compressed/Makefile can wrap the kernel
+// in: the stream, then $(size_append), the decompressed size as a 32-bit
+// little-endian number (scripts/Makefile.lib). The commands are
+// `gzip -n -f -9`, `bzip2 -9`, `lzma -9`, xz_wrap.sh (`xz --check=crc32
+// --x86 --lzma2=,dict=32MiB`), `lz4 -l -9` (the legacy frame format),
+// `zstd -22 --ultra`; lzo is not read.
+
+// payloadReader returns the decompressed stream of a kernel payload and a
+// function that releases the decoder.
+func payloadReader(kind string, payload *io.SectionReader) (io.Reader, func(), error) {
+	nop := func() {}
+	switch kind {
+	case "gzip":
+		zr, err := gzip.NewReader(payload)
+		if err != nil {
+			return nil, nop, fmt.Errorf("gzip payload: %v", err)
+		}
+		zr.Multistream(false)
+		return zr, nop, nil
+	case "zstd":
+		// `zstd -22 --ultra` reading a pipe (the size is unknown) uses
+		// the largest window, 2^27 bytes.
+		zr, err := zstd.NewReader(payload, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(maxDecompressed), zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return nil, nop, fmt.Errorf("zstd payload: %v", err)
+		}
+		return zr, zr.Close, nil
+	case "xz":
+		r, err := xzReader(payload)
+		return r, nop, err
+	case "lz4":
+		return newLZ4Legacy(payload, payload.Size()), nop, nil
+	case "bzip2":
+		return bzip2.NewReader(bufio.NewReaderSize(payload, 64<<10)), nop, nil
+	case "lzma":
+		// `lzma -9` reading a pipe writes the .lzma (LZMA-alone) header
+		// with an unknown size and ends the stream with an end marker,
+		// so the decoder stops before the size trailer.
+		zr, err := lzma.NewReader(bufio.NewReaderSize(payload, 64<<10))
+		if err != nil {
+			return nil, nop, fmt.Errorf("lzma payload: %v", err)
+		}
+		return zr, nop, nil
+	}
+	return nil, nop, fmt.Errorf("%s payload: not decompressed (minidisk reads gzip, xz, zstd, lz4, bzip2 and lzma kernels)", kind)
+}
+
+// sizeTrailer returns the decompressed size the kernel appends after the
+// stream, or 0 when it is not plausible (tests' stand-ins, damage).
+func sizeTrailer(payload *io.SectionReader) int {
+	n := payload.Size()
+	if n < 8 {
+		return 0
+	}
+	var b [4]byte
+	if _, err := payload.ReadAt(b[:], n-4); err != nil {
+		return 0
+	}
+	size := int(binary.LittleEndian.Uint32(b[:]))
+	if size <= 0 || size > maxDecompressed {
+		return 0
+	}
+	return size
+}
+
+// decompress returns as much of the payload as it can, up to
+// maxDecompressed, in one buffer of the trailer's size (growing by
+// doubling only when there is no usable trailer). Trailing data after a
+// complete stream is not an error.
+func decompress(kind string, payload *io.SectionReader) ([]byte, error) {
+	r, release, err := payloadReader(kind, payload)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	want := sizeTrailer(payload)
+	buf := make([]byte, 0, max(want, 1<<20))
+	for len(buf) < maxDecompressed {
+		if len(buf) == cap(buf) {
+			// Full at the trailer's size: the stream should end here, so
+			// look for its end before doubling the buffer.
+			var probe [1]byte
+			n, rerr := io.ReadFull(r, probe[:])
+			if n == 0 && (rerr == io.EOF || want > 0 && len(buf) == want && rerr != nil) {
+				return buf, nil
+			}
+			if n == 0 {
+				return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), rerr)
+			}
+			buf = append(buf, probe[0])
+			continue
+		}
+		n, rerr := r.Read(buf[len(buf):min(cap(buf), maxDecompressed)])
+		buf = buf[:len(buf)+n]
+		if rerr == io.EOF {
+			return buf, nil
+		}
+		if rerr != nil {
+			if want > 0 && len(buf) == want {
+				return buf, nil // the whole kernel; the decoder tripped over the trailer
+			}
+			if errors.Is(rerr, io.ErrUnexpectedEOF) {
+				return buf, fmt.Errorf("payload truncated after %d decompressed bytes", len(buf))
+			}
+			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), rerr)
+		}
+	}
+	return buf, nil
+}
+
+func readCapped(src io.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := src.Read(buf[len(buf):min(cap(buf), maxDecompressed)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF || len(buf) >= maxDecompressed:
+			return buf, nil
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return buf, fmt.Errorf("payload truncated after %d decompressed bytes", len(buf))
+		case err != nil:
+			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), err)
+		}
+	}
+}
+
+// The LZ4 legacy frame (lz4 -l; lz4 Frame format, "Legacy frame"): the
+// magic 0x184C2102, then blocks, each a 32-bit little-endian compressed
+// size and an LZ4 block of at most 8 MiB decompressed. The kernel's
+// stream is followed by its size trailer, which would read as one more
+// block size: lib/decompress_unlz4.c stops at the end of its input, so
+// this stops when a size field is the payload's last 4 bytes. A magic
+// number where a size is expected starts a concatenated stream.
+const (
+	lz4LegacyMagic    = 0x184C2102
+	lz4LegacyBlockMax = 8 << 20
+)
+
+type lz4Legacy struct {
+	r      io.Reader
+	remain int64 // payload bytes not yet read
+	out    []byte
+	pos    int
+	in     []byte
+	err    error
+	magic  bool
+}
+
+func newLZ4Legacy(r io.Reader, size int64) *lz4Legacy {
+	return &lz4Legacy{r: bufio.NewReaderSize(r, 64<<10), remain: size}
+}
+
+func (z *lz4Legacy) Read(p []byte) (int, error) {
+	for z.pos == len(z.out) {
+		if z.err != nil {
+			return 0, z.err
+		}
+		if len(p) >= lz4LegacyBlockMax {
+			// Room for a whole block: decode straight into p, saving a
+			// copy of every byte of the kernel.
+			n, err := z.next(p)
+			z.err = err
+			if n > 0 || err != nil {
+				return n, nil
+			}
+			continue
+		}
+		if z.out == nil {
+			z.out = make([]byte, lz4LegacyBlockMax)
+		}
+		n, err := z.next(z.out[:lz4LegacyBlockMax])
+		z.out, z.pos, z.err = z.out[:n], 0, err
+	}
+	n := copy(p, z.out[z.pos:])
+	z.pos += n
+	return n, nil
+}
+
+// next decodes one block into dst (at least lz4LegacyBlockMax long).
+func (z *lz4Legacy) next(dst []byte) (int, error) {
+	for {
+		if z.remain < 4 {
+			return 0, io.EOF
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(z.r, hdr[:]); err != nil {
+			return 0, io.ErrUnexpectedEOF
+		}
+		z.remain -= 4
+		size := binary.LittleEndian.Uint32(hdr[:])
+		if !z.magic {
+			if size != lz4LegacyMagic {
+				return 0, errors.New("lz4 payload: no legacy frame magic 0x184C2102 (minidisk reads lz4 -l, as the kernel writes)")
+			}
+			z.magic = true
+			continue
+		}
+		if size == lz4LegacyMagic {
+			continue
+		}
+		if z.remain == 0 {
+			return 0, io.EOF // the size trailer
+		}
+		if int64(size) > z.remain {
+			return 0, io.ErrUnexpectedEOF
+		}
+		if size > uint32(lz4.CompressBlockBound(lz4LegacyBlockMax)) {
+			return 0, fmt.Errorf("lz4 payload: block of %d bytes is larger than a legacy block can be", size)
+		}
+		if cap(z.in) < int(size) {
+			z.in = make([]byte, size)
+		}
+		z.in = z.in[:size]
+		if _, err := io.ReadFull(z.r, z.in); err != nil {
+			return 0, io.ErrUnexpectedEOF
+		}
+		z.remain -= int64(size)
+		n, err := lz4.UncompressBlock(z.in, dst[:lz4LegacyBlockMax])
+		if err != nil {
+			return 0, fmt.Errorf("lz4 payload: %v", err)
+		}
+		return n, nil
+	}
+}
