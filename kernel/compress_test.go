@@ -3,6 +3,7 @@ package kernel
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,5 +145,35 @@ func TestInspectDebianLZ4Kernel(t *testing.T) {
 	ci, err := InspectConfig(f, info.Size)
 	if err != nil || ci.Config != nil || ci.DecompressError != "" {
 		t.Errorf("InspectConfig on a kernel without IKCONFIG: %v %v %q", err, ci.Config != nil, ci.DecompressError)
+	}
+}
+
+// TestLZ4BlockAgainstHostTool checks the block decoder on what lz4(1)
+// writes for data with long runs (overlapping matches of every offset up
+// to 7) and incompressible stretches (literal runs over 15 bytes).
+func TestLZ4BlockAgainstHostTool(t *testing.T) {
+	tool := testutil.RequireTool(t, "lz4", "lz4")
+	var b bytes.Buffer
+	for period := 1; period <= 7; period++ {
+		for i := 0; i < 5000; i++ {
+			b.WriteByte(byte('a' + i%period))
+		}
+		for i := 0; i < 300; i++ {
+			b.WriteByte(byte(i*i*7 + period)) // little repetition
+		}
+	}
+	data := b.Bytes()
+	for _, level := range []string{"-1", "-9"} {
+		payload := hostCompressed(t, tool, []string{"-l", level, "-c"}, data)
+		got, err := decompress("lz4", io.NewSectionReader(bytes.NewReader(payload), 0, int64(len(payload))))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("lz4 -l %s: %v, %d bytes (want %d)", level, err, len(got), len(data))
+		}
+	}
+	for _, bad := range [][]byte{{0xf0}, {0x1f, 'a', 5, 0}, {0x00, 0, 0}, {0x10, 'a', 2, 0}} {
+		dst := make([]byte, 64)
+		if _, err := decodeLZ4Block(bad, dst); err == nil {
+			t.Errorf("block %x accepted", bad)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -154,6 +153,8 @@ func readCapped(src io.Reader) ([]byte, error) {
 const (
 	lz4LegacyMagic    = 0x184C2102
 	lz4LegacyBlockMax = 8 << 20
+	// LZ4_COMPRESSBOUND(isize) = isize + isize/255 + 16 (lz4.h).
+	lz4BlockBound = lz4LegacyBlockMax + lz4LegacyBlockMax/255 + 16
 )
 
 type lz4Legacy struct {
@@ -224,7 +225,7 @@ func (z *lz4Legacy) next(dst []byte) (int, error) {
 		if int64(size) > z.remain {
 			return 0, io.ErrUnexpectedEOF
 		}
-		if size > uint32(lz4.CompressBlockBound(lz4LegacyBlockMax)) {
+		if size > lz4BlockBound {
 			return 0, fmt.Errorf("lz4 payload: block of %d bytes is larger than a legacy block can be", size)
 		}
 		if cap(z.in) < int(size) {
@@ -235,10 +236,90 @@ func (z *lz4Legacy) next(dst []byte) (int, error) {
 			return 0, io.ErrUnexpectedEOF
 		}
 		z.remain -= int64(size)
-		n, err := lz4.UncompressBlock(z.in, dst[:lz4LegacyBlockMax])
+		n, err := decodeLZ4Block(z.in, dst[:lz4LegacyBlockMax])
 		if err != nil {
 			return 0, fmt.Errorf("lz4 payload: %v", err)
 		}
 		return n, nil
 	}
+}
+
+// decodeLZ4Block decodes one LZ4 block (lz4 Block format description)
+// into dst and returns the decoded length. A block is a run of sequences:
+// a token (literal length in the high nibble, match length - 4 in the
+// low), the literal length's extension bytes when the nibble is 15, the
+// literals, then — except in the last sequence — a 2-byte little-endian
+// offset back into the output and the match length's extension bytes.
+// Every length and offset is checked against src and dst.
+func decodeLZ4Block(src, dst []byte) (int, error) {
+	corrupt := errors.New("corrupt lz4 block")
+	s, d := 0, 0
+	extend := func(n int) (int, bool) {
+		for {
+			if s >= len(src) {
+				return 0, false
+			}
+			b := src[s]
+			s++
+			n += int(b)
+			if n > len(dst) {
+				return 0, false
+			}
+			if b != 255 {
+				return n, true
+			}
+		}
+	}
+	for s < len(src) {
+		token := src[s]
+		s++
+		lit := int(token >> 4)
+		if lit == 15 {
+			var ok bool
+			if lit, ok = extend(lit); !ok {
+				return d, corrupt
+			}
+		}
+		if lit > len(src)-s || lit > len(dst)-d {
+			return d, corrupt
+		}
+		d += copy(dst[d:], src[s:s+lit])
+		s += lit
+		if s == len(src) {
+			return d, nil // the last sequence has literals only
+		}
+		if len(src)-s < 2 {
+			return d, corrupt
+		}
+		offset := int(src[s]) | int(src[s+1])<<8
+		s += 2
+		if offset == 0 || offset > d {
+			return d, corrupt
+		}
+		match := int(token & 15)
+		if match == 15 {
+			var ok bool
+			if match, ok = extend(match); !ok {
+				return d, corrupt
+			}
+		}
+		match += 4
+		if match > len(dst)-d {
+			return d, corrupt
+		}
+		from := d - offset
+		if offset >= match {
+			d += copy(dst[d:d+match], dst[from:from+match])
+			continue
+		}
+		// Overlapping: the match repeats the last offset bytes. Copy them
+		// once, then double what is copied; while the copied length is
+		// a multiple of offset the pattern lines up.
+		copied := copy(dst[d:d+offset], dst[from:d])
+		for copied < match {
+			copied += copy(dst[d+copied:d+match], dst[d:d+copied])
+		}
+		d += match
+	}
+	return d, nil
 }
