@@ -37,7 +37,9 @@ var LegacyTimeline = []TimelineStage{
 // EFITimeline is the UEFI chain of a minidisk EFI image: OVMF, the EFI
 // stub kernel as BOOTX64.EFI, its built-in initramfs' /init.
 var EFITimeline = []TimelineStage{
-	{"firmware start", regexp.MustCompile(`BdsDxe|UEFI|EDK II|\x1b\[`), "QEMU starts and OVMF initialises"},
+	// OVMF's first serial output is its screen setup (escape sequences),
+	// then BdsDxe's boot-option lines.
+	{"firmware start", regexp.MustCompile(`\x1b\[|BdsDxe`), "QEMU starts and OVMF initialises (the slowest part under TCG)"},
 	{"BOOTX64.EFI started", regexp.MustCompile(`BdsDxe: starting Boot|EFI stub: `), "OVMF finds the ESP and loads EFI/BOOT/BOOTX64.EFI"},
 	{"Linux version", regexp.MustCompile(`Linux version \S+`), "the EFI stub decompresses and starts the kernel"},
 	{"initramfs unpacked", regexp.MustCompile(`Freeing initrd memory|Trying to unpack rootfs|Unpacking initramfs|Freeing unused kernel`), "kernel initialisation and the built-in initramfs"},
@@ -132,7 +134,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ansiEscape matches the terminal escapes SeaBIOS, GRUB and Linux print
 // (CSI sequences such as ESC [ 2 J, and two-byte ones such as ESC c).
-var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_c])`)
+var ansiEscape = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_c])`)
 
 // lineAt returns the console line containing byte i, without control
 // characters.
