@@ -8,6 +8,7 @@ import (
 
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/qemu"
 )
 
@@ -23,15 +24,21 @@ func TestBootTimelineEFI(t *testing.T) {
 	if _, _, err := qemu.FindOVMF(); err != nil {
 		testutil.Missing(t, err.Error())
 	}
-	vmlinuz, _ := testutil.DebianKernel(t)
-	bb := testutil.DebianStaticBusyBox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dk, err := kernel.FetchDebian(ctx, kernel.DebianOptions{})
+	if err != nil {
+		testutil.Missing(t, "Debian's kernel: "+err.Error())
+	}
+	bb, err := initramfs.FetchStaticBusyBox(ctx)
+	if err != nil {
+		testutil.Missing(t, "Debian's busybox-static: "+err.Error())
+	}
 	img := filepath.Join(t.TempDir(), "uki.img")
-	if _, err := Build(context.Background(), Options{Out: img, Epoch: testEpoch,
-		UKI: &UKIOptions{Kernel: vmlinuz, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}}); err != nil {
+	if _, err := Build(ctx, Options{Out: img, Epoch: testEpoch,
+		UKI: &UKIOptions{Kernel: dk.Kernel, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	tl, err := qemu.Machine{Image: img, EFI: true, MemoryMiB: 512}.Timeline(ctx, qemu.EFITimeline, nil)
 	if err != nil {
 		t.Fatal(err)
