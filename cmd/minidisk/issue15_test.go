@@ -389,6 +389,7 @@ func TestIssue15JSONSchema(t *testing.T) {
 	outs["plan --size"], _, _ = run(t, "plan", "--size", "8M", "--json")
 	outs["doctor"], _, _ = run(t, "doctor", img, "--json")
 	outs["libs"], _, _ = run(t, "libs", bb, "--json")
+	outs["grub install"], _, _ = run(t, "grub", "install", img, "--json")
 	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	for name, out := range outs {
 		var v any
