@@ -198,6 +198,7 @@ func ukiCommand() *cli.Command {
 		Flags: append(append(initramfsFlags(), ukiFlags()...),
 			&cli.StringFlag{Name: "kernel", Usage: "EFI-stub kernel `FILE` (a distro /boot/vmlinuz-* works)"},
 			&cli.StringFlag{Name: "osrel", Usage: "os-release `FILE` for .osrel (default: NAME=minidisk and the kernel version)"},
+			&cli.StringFlag{Name: "splash", Usage: "BMP `FILE` for .splash, which systemd-stub shows while it boots"},
 			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it exists"},
 		),
 		Action: func(c *cli.Context) error {
@@ -211,7 +212,7 @@ func ukiCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o.OSRel = c.String("osrel")
+			o.OSRel, o.Splash = c.String("osrel"), c.String("splash")
 			r, err := efi.MakeUKI(c.Context, c.Args().First(), c.Bool("force"), *o)
 			if err != nil {
 				return err

@@ -327,3 +327,29 @@ func TestChecksumOddLength(t *testing.T) {
 		}
 	}
 }
+
+// TestSplash: a BMP goes into .splash before .initrd and .linux; a file
+// that is not a BMP is refused (systemd-stub draws BMP only).
+func TestSplash(t *testing.T) {
+	stub, kern := goodStub(t), fakeKernel(t, 70_000, 2047)
+	bmp := writeTemp(t, "splash.bmp", append([]byte("BM"), make([]byte, 998)...))
+	out, res := build(t, Options{Stub: stub, Kernel: kern, Splash: bmp, Initrd: fakeInitrd(t, 100)})
+	var names []string
+	for _, s := range res.Added {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, " "); got != ".osrel .uname .splash .initrd .linux" {
+		t.Errorf("sections %s", got)
+	}
+	data, _ := os.ReadFile(out)
+	f, err := Parse(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := f.ReadSection(".splash", 4096); err != nil || !bytes.HasPrefix(b, []byte("BM")) || len(b) != 1000 {
+		t.Errorf(".splash: %d bytes, %v", len(b), err)
+	}
+	if _, err := Build(filepath.Join(t.TempDir(), "x.efi"), false, Options{Stub: stub, Kernel: kern, Splash: kern}); err == nil || !strings.Contains(err.Error(), "not a BMP") {
+		t.Errorf("a kernel as the splash: %v", err)
+	}
+}
