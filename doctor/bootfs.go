@@ -14,6 +14,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
@@ -189,82 +190,52 @@ func readLoaderFile(l *loaderFS, p string, limit int64) ([]byte, error) {
 	return b, err
 }
 
-// listPartitions fills d.parts: every partition, logical and GPT ones
-// included, numbered as Linux numbers them.
+// listPartitions fills d.parts from disk.ReadPartitions (the one
+// partition-table reader): every partition, logical and GPT ones included,
+// numbered as Linux numbers them. GPT partitions also get their own GUID
+// (PARTUUID=), which the disk package does not keep.
 func (d *diag) listPartitions() {
-	d.parts = append([]PartitionInfo(nil), d.rep.Partitions...)
-	if d.rep.Scheme == SchemeGPT {
-		d.parts = nil
-		st := &readOnlyStorage{r: d.r, size: d.size}
-		var table *gpt.Table
-		if safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return }) != nil {
-			return
-		}
-		for i, p := range table.Partitions {
-			if p == nil || p.Type == gpt.Unused || p.End < p.Start {
-				continue
-			}
-			d.parts = append(d.parts, PartitionInfo{Index: i + 1, Start: p.Start, Sectors: p.End - p.Start + 1,
-				Bootable: p.Attributes&gptLegacyBIOSBootable != 0, GPTType: gptTypeName(p.Type), GUID: strings.ToLower(p.GUID)})
-		}
+	t, err := disk.ReadPartitions(d.r, d.size)
+	if t == nil || err != nil && len(t.Partitions) == 0 {
+		d.parts = append([]PartitionInfo(nil), d.rep.Partitions...)
 		return
 	}
-	for _, p := range d.rep.Partitions {
-		if isExtendedType(p.Type) {
-			d.parts = append(d.parts, d.logicalPartitions(p)...)
+	d.parts = nil
+	for _, p := range t.Partitions {
+		pi := PartitionInfo{Index: p.Index, Type: p.Type, Bootable: p.Bootable, Start: p.Start, Sectors: p.Sectors, Logical: p.Logical}
+		if t.Scheme == disk.SchemeGPT {
+			pi.GPTType = gptTypeName(p.TypeGUID)
+		}
+		d.parts = append(d.parts, pi)
+	}
+	if t.Scheme != disk.SchemeGPT {
+		return
+	}
+	st := &readOnlyStorage{r: d.r, size: d.size}
+	var table *gpt.Table
+	if safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return }) != nil {
+		return
+	}
+	for i := range d.parts {
+		if n := d.parts[i].Index - 1; n >= 0 && n < len(table.Partitions) && table.Partitions[n] != nil {
+			d.parts[i].GUID = strings.ToLower(table.Partitions[n].GUID)
 		}
 	}
 }
-
-// gptLegacyBIOSBootable is GPT attribute bit 2 (UEFI 2.10 §5.3.3), which
-// SYSLINUX's gptmbr.bin looks for.
-const gptLegacyBIOSBootable = 1 << 2
 
 // GPT partition types doctor names (UEFI spec; GRUB's BIOS boot partition
-// "Hah!IdontNeedEFI").
-const gptBIOSBoot gpt.Type = "21686148-6449-6E6F-744E-656564454649"
-
-func gptTypeName(t gpt.Type) string {
-	switch strings.ToUpper(string(t)) {
-	case strings.ToUpper(string(gpt.EFISystemPartition)):
+// is 21686148-6449-6E6F-744E-656564454649, "Hah!IdontNeedEFI").
+func gptTypeName(g [16]byte) string {
+	switch s := disk.GUIDString(g); s {
+	case "C12A7328-F81F-11D2-BA4B-00A0C93EC93B":
 		return "EFI System"
-	case string(gptBIOSBoot):
+	case "21686148-6449-6E6F-744E-656564454649":
 		return "BIOS boot"
-	case strings.ToUpper(string(gpt.LinuxFilesystem)):
+	case "0FC63DAF-8483-4772-8E79-3D69D8477DE4":
 		return "Linux filesystem"
+	default:
+		return s
 	}
-	return strings.ToUpper(string(t))
-}
-
-// maxLogical bounds the EBR chain doctor follows (Linux numbers at most
-// 256 partitions).
-const maxLogical = 252
-
-// logicalPartitions follows the chain of extended boot records inside ext
-// (each EBR's first entry is a logical partition relative to the EBR, its
-// second links the next EBR relative to ext), stopping at loops, at the
-// image end and after maxLogical.
-func (d *diag) logicalPartitions(ext PartitionInfo) []PartitionInfo {
-	var out []PartitionInfo
-	seen := map[uint64]bool{}
-	ebr := ext.Start
-	b := make([]byte, sectorSize)
-	for n := 5; len(out) < maxLogical; {
-		if seen[ebr] || ebr >= d.rep.DiskSectors || readFull(d.r, b, int64(ebr)*sectorSize) != nil || b[510] != 0x55 || b[511] != 0xAA {
-			break
-		}
-		seen[ebr] = true
-		e1, e2 := b[0x1be:], b[0x1ce:]
-		if t, cnt := e1[4], binary.LittleEndian.Uint32(e1[12:]); t != 0 && cnt != 0 {
-			out = append(out, PartitionInfo{Index: n, Type: t, Bootable: e1[0] == 0x80, Start: ebr + uint64(binary.LittleEndian.Uint32(e1[8:])), Sectors: uint64(cnt), Logical: true})
-			n++
-		}
-		if !isExtendedType(e2[4]) || binary.LittleEndian.Uint32(e2[12:]) == 0 {
-			break
-		}
-		ebr = ext.Start + uint64(binary.LittleEndian.Uint32(e2[8:]))
-	}
-	return out
 }
 
 // partitionByIndex finds a partition by its Linux number.

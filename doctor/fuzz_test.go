@@ -5,8 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/internal/testutil"
 )
 
 // smallImage makes a 1 MiB hand-made image with the host tools — MBR,
@@ -65,6 +70,9 @@ func FuzzDiagnose(f *testing.F) {
 	copy(mbr[0x1BE:], []byte{0x80, 1, 1, 0, 0x83, 0xfe, 0xff, 0xff, 63, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add(mbr)
 	f.Add([]byte{})
+	if fl := grubFloppy(f); fl != nil {
+		f.Add(fl)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep := Diagnose(bytes.NewReader(b), int64(len(b)), Options{Name: "fuzz.img", MaxFiles: 2000})
 		for _, fd := range rep.Findings {
@@ -78,7 +86,46 @@ func FuzzDiagnose(f *testing.F) {
 		if err := rep.WriteText(&strings.Builder{}, TextOptions{Verbose: true}); err != nil {
 			t.Fatal(err)
 		}
+		checkSaneNumbers(t, rep)
 	})
+}
+
+// negativeNumber finds a minus sign starting a number ("-5", "= -1"), not
+// an option ("-I 128") or a range ("63..24575").
+var negativeNumber = regexp.MustCompile(`(^|[\s(=:,])-[0-9]`)
+
+var truncateSize = regexp.MustCompile(`truncate -s ([0-9]+)`)
+
+// checkSaneNumbers fails on numbers that cannot be: negative counts and
+// sizes, sizes past what an MBR can describe (2^32 sectors from a start
+// below 2^32: 4 TiB), partitions reported on images doctor identified as a
+// boot sector or filesystem at sector 0.
+func checkSaneNumbers(t *testing.T, rep *Report) {
+	t.Helper()
+	const mbrLimit = uint64(1) << 33 // sectors
+	for _, fd := range rep.Findings {
+		for _, s := range []string{fd.Title, fd.Evidence, fd.Fix} {
+			if negativeNumber.MatchString(s) {
+				t.Fatalf("%s: a negative number: %q", fd.ID, s)
+			}
+		}
+		for _, m := range truncateSize.FindAllStringSubmatch(fd.Fix, -1) {
+			if n, err := strconv.ParseUint(m[1], 10, 64); err != nil || n > mbrLimit*sectorSize {
+				t.Fatalf("%s: an impossible size in the fix: %q", fd.ID, fd.Fix)
+			}
+		}
+		if strings.HasPrefix(string(fd.ID), "part-") && (rep.Scheme == SchemeSuperfloppy || rep.Scheme == SchemeGRUBFloppy || rep.Scheme == SchemeISO || rep.Scheme == SchemeISOHybrid || rep.Scheme == SchemeBareExt2) {
+			t.Fatalf("%s on a %s: partitions read from a boot sector or filesystem", fd.ID, rep.Scheme)
+		}
+	}
+	for _, p := range rep.Partitions {
+		if p.Start+p.Sectors > mbrLimit {
+			t.Fatalf("partition %d: sectors %d+%d past any MBR", p.Index, p.Start, p.Sectors)
+		}
+	}
+	if fs := rep.FS; fs != nil && (fs.OverrunBlocks > fs.Blocks || fs.PartitionBytes < 0 || fs.OffsetBytes < 0) {
+		t.Fatalf("impossible filesystem numbers: %+v", *fs)
+	}
 }
 
 // FuzzMenu: the menu.lst parser on arbitrary text.
@@ -95,4 +142,43 @@ func FuzzMenu(f *testing.F) {
 			splitDevName(parseCmdline(e.Args)["root"])
 		}
 	})
+}
+
+// grubFloppy is the classroom GRUB boot floppy `minidisk grub floppy`
+// writes, or nil without the stage files.
+func grubFloppy(tb testing.TB) []byte {
+	st, err := grub.FindStages(grubStageDir)
+	if err != nil {
+		return nil
+	}
+	w := &memWriterAt{}
+	must(tb, grub.WriteFloppy(w, st, nil))
+	return w.b
+}
+
+type memWriterAt struct{ b []byte }
+
+func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+// TestGRUBFloppyIsAFloppy: the floppy of `minidisk grub floppy` is named
+// a GRUB Legacy boot floppy, with no partition findings (stage1's code
+// bytes fill its partition-table area) and exit 0.
+func TestGRUBFloppyIsAFloppy(t *testing.T) {
+	fl := grubFloppy(t)
+	if fl == nil {
+		testutil.Missing(t, "GRUB Legacy stage files not installed (apt-get install grub-legacy)")
+	}
+	rep := Diagnose(bytes.NewReader(fl), int64(len(fl)), Options{Name: "floppy.img"})
+	if rep.Boot.Loader != LoaderGRUBLegacyFloppy || rep.Scheme != SchemeGRUBFloppy || rep.ExitCode() != 0 || rep.Has(IDGRUBFloppyOK) == nil {
+		t.Fatalf("floppy: loader %q, scheme %q, exit %d:\n%s", rep.Boot.Loader, rep.Scheme, rep.ExitCode(), dump(rep))
+	}
+	checkSaneNumbers(t, rep)
+	if len(rep.Partitions) != 0 {
+		t.Fatalf("partitions read from stage1's code: %+v", rep.Partitions)
+	}
 }

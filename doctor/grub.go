@@ -253,6 +253,11 @@ func (d *diag) checkGRUBPartitionType() {
 // reader (stage2/fsys_ext2fs.c) does not understand.
 func (d *diag) checkGRUBFilesystem(sb *ext2.Superblock) {
 	build, buildEv := d.grubBuild()
+	if build != grubBuildUnknown {
+		d.add(Finding{ID: IDGRUBBuild, Area: AreaGRUB, Severity: Info,
+			Title:    map[string]string{grubBuildPatched: "GRUB Legacy build: distribution-patched 0.97 (Debian 0.97-80 style)", grubBuildUpstream: "GRUB Legacy build: upstream 0.97"}[build],
+			Evidence: buildEv})
+	}
 	if sz := sb.InodeSizeOrDefault(); sz != 128 {
 		if build == grubBuildPatched {
 			d.add(Finding{ID: IDGRUBInodeSize, Area: AreaGRUB, Severity: Info,

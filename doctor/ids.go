@@ -148,11 +148,11 @@ const (
 	IDSyslinuxKernelMissing  ID = "syslinux-kernel-missing"
 	IDSyslinuxInitrdMissing  ID = "syslinux-initrd-missing"
 	IDSyslinuxOK             ID = "syslinux-ok"
+	IDSyslinuxFSExtents      ID = "syslinux-fs-extents"
 
 	// The root the command line names, and filesystems doctor cannot read.
 	IDKernelRootNotFound ID = "kernel-root-not-found"
 	IDFSUnchecked        ID = "fs-unchecked"
-	IDKernelUnchecked    ID = "kernel-unchecked"
 
 	// Modular kernels and their initrd (modules.go).
 	IDModuleNoInitrd          ID = "module-no-initrd"

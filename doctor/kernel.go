@@ -126,7 +126,12 @@ func (d *diag) checkKernel() {
 			continue
 		}
 		missing++
-		d.add(Finding{ID: need.id, Area: AreaKernel, Severity: Warning,
+		sev := Warning
+		if need.id == IDKernelNoExt2 && info.Config != nil {
+			// The kernel's own config says so: no guess about strings.
+			sev = Error
+		}
+		d.add(Finding{ID: need.id, Area: AreaKernel, Severity: sev,
 			Title:    fmt.Sprintf("the kernel may not have %s built in", need.what),
 			Evidence: fmt.Sprintf("%s %s: %s; without it: \"%s\"", p, ver, ev, need.panic),
 			Fix:      fmt.Sprintf("enable CONFIG_%s=y (not m) and rebuild (`minidisk kernel --profile legacy` does), or boot it with an initramfs that loads the module", map[string]string{"ext2": "EXT2_FS", "ext4": "EXT4_FS", "ata": "ATA_PIIX"}[need.feature])})

@@ -140,11 +140,20 @@ func (d *diag) checkPartitions() {
 				Fix:      "start the partition at sector 63 (2007 recipe) or 2048"})
 		}
 		if end := p.Start + p.Sectors; end > diskSectors {
+			fix := fmt.Sprintf("grow the image (truncate -s %d IMG) or shrink the partition to %d sectors", int64(end)*sectorSize, int64(diskSectors)-int64(p.Start))
+			switch {
+			case end-diskSectors > diskSectors:
+				// More than the file again: not a truncated copy, so no
+				// truncate to a size that cannot be meant.
+				fix = "give doctor the whole disk image: this file is less than half of the disk its partition table describes"
+			case p.Start >= diskSectors:
+				fix = fmt.Sprintf("grow the image (truncate -s %d IMG); the partition starts past its end", int64(end)*sectorSize)
+			}
 			d.add(Finding{ID: IDPartPastEnd, Area: AreaPartition, Severity: Error,
 				Title: fmt.Sprintf("partition %d ends past the end of the image", idx),
 				Evidence: fmt.Sprintf("sectors %d..%d, but the image has %d sectors (%d bytes): %d sectors missing; reads there fail (\"attempt to access beyond end of device\")",
 					p.Start, p.End(), diskSectors, d.size, end-diskSectors),
-				Fix: fmt.Sprintf("grow the image (truncate -s %d IMG) or shrink the partition to %d sectors", int64(end)*sectorSize, int64(diskSectors)-int64(p.Start))})
+				Fix: fix})
 		}
 		if p.Sectors%2 != 0 && !isExtendedType(p.Type) {
 			// Harmless (the guide's own sfdisk partition is odd), but it is the

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"fmt"
+
+	"github.com/minidisk/minidisk/rootfs/ext2"
 	"path"
 	"strings"
 )
@@ -98,6 +100,17 @@ func (d *diag) checkSyslinux(p PartitionInfo) {
 	info.Label, info.Kernel, info.Append, info.Initrd = e.Label, e.Kernel, e.Append, strings.Join(e.Initrds, ",")
 	where := fmt.Sprintf("%s line %d (LABEL %s)", info.ConfigPath, e.Line, e.Label)
 	missing := false
+	if sb := d.readSuperblock(int64(p.Start) * sectorSize); sb != nil && sb.FeatureIncompat&ext2.FeatureIncompatExtents != 0 && sb.BlockSize() == 1024 {
+		// Measured in the corpus: Debian bookworm's SYSLINUX 6.04 loads
+		// ldlinux.sys (extlinux records its sectors) but then fails on every
+		// file of an extent-mapped filesystem with 1 KiB blocks (ext4, and
+		// ext2 with -O extents, as mke2fs makes small filesystems).
+		missing = true
+		d.add(Finding{ID: IDSyslinuxFSExtents, Area: AreaSyslinux, Severity: Error,
+			Title:    fmt.Sprintf("SYSLINUX cannot read files on this %s filesystem (extents, 1 KiB blocks)", lfs.kind),
+			Evidence: fmt.Sprintf("%s: s_feature_incompat %#x has extents, block size %d: SYSLINUX 6.04 prints \"Loading %s... failed: I/O error\" and stops at boot:", lfs.name(), sb.FeatureIncompat, sb.BlockSize(), e.Kernel),
+			Fix:      "make the /boot filesystem ext2/ext3 (mke2fs -t ext3) or with 4 KiB blocks, or put the kernel on a FAT partition"})
+	}
 	resolve := func(f string) string {
 		if strings.HasPrefix(f, "/") {
 			return f

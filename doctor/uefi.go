@@ -382,3 +382,35 @@ func pad(b []byte) []byte {
 	}
 	return append(append([]byte{}, b...), make([]byte, 64-len(b))...)
 }
+
+// efiLoaderKind names an x86-64 EFI application by its PE sections and
+// markers: a UKI carries .linux (and .osrel, .cmdline) beside systemd's
+// stub; systemd-boot and the stub mark .sdmagic; GRUB 2's EFI image has its
+// modules in a "mods" section; shim names itself in .sbat; a Linux EFI-stub
+// kernel has the bzImage header ("HdrS" at 0x202).
+func efiLoaderKind(pf *pe.File, data []byte) string {
+	sec := map[string][]byte{}
+	for _, s := range pf.Sections {
+		if s.Name == ".sdmagic" || s.Name == ".sbat" {
+			b, _ := s.Data()
+			sec[s.Name] = b
+		} else {
+			sec[s.Name] = nil
+		}
+	}
+	_, linux := sec[".linux"]
+	_, mods := sec["mods"]
+	switch {
+	case linux:
+		return "a unified kernel image (UKI: systemd-stub with .linux)"
+	case mods:
+		return "GRUB 2's EFI image (grub-mkimage -O x86_64-efi)"
+	case bytes.Contains(sec[".sdmagic"], []byte("systemd-boot")):
+		return "systemd-boot"
+	case bytes.Contains(sec[".sbat"], []byte("shim,")):
+		return "shim"
+	case len(data) > 0x206 && string(data[0x202:0x206]) == "HdrS":
+		return "a Linux EFI-stub kernel"
+	}
+	return "an EFI application doctor does not name"
+}
