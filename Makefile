@@ -19,6 +19,7 @@ deps-demo:
 deps-test:
 	scripts/host-deps.sh test
 	scripts/fetch-busybox-static.sh >/dev/null
+	scripts/fetch-grub2.sh >/dev/null
 
 # The main job: from a fresh Debian machine to a BusyBox shell answering in QEMU.
 demo: deps-demo build

@@ -37,3 +37,36 @@ func BenchmarkDiagnose4GiB(b *testing.B) {
 		Diagnose(f, 4<<30, Options{Name: "4g.img"})
 	}
 }
+
+// corpusDir keeps the corpus images TestCorpusBootsAsDoctorSays built, for
+// BenchmarkDiagnoseCorpus.
+func corpusDir() string {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "minidisk", "doctor-corpus")
+}
+
+// BenchmarkDiagnoseCorpus diagnoses each image of the boot corpus (made and
+// kept by TestCorpusBootsAsDoctorSays): milliseconds each, and no kernel
+// decompression where a config-VERSION file answers.
+func BenchmarkDiagnoseCorpus(b *testing.B) {
+	imgs, _ := filepath.Glob(filepath.Join(corpusDir(), "*.img"))
+	if len(imgs) == 0 {
+		b.Skip("no corpus images: run TestCorpusBootsAsDoctorSays first")
+	}
+	for _, img := range imgs {
+		b.Run(filepath.Base(img), func(b *testing.B) {
+			f, err := os.Open(img)
+			must(b, err)
+			defer f.Close()
+			fi, err := f.Stat()
+			must(b, err)
+			for i := 0; i < b.N; i++ {
+				Diagnose(f, fi.Size(), Options{Name: filepath.Base(img)})
+			}
+		})
+	}
+}

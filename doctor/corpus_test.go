@@ -134,11 +134,15 @@ dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 mkroot $W/r; mkfs_at $OUT 2048 23552 ext2 $W/r; extlinux_at $OUT 2048 23552 root=/dev/sda1
 install-mbr $OUT`},
 	{name: "extlinux-ext4-boot-p1-root-p2", loader: LoaderSyslinux, script: `truncate -s 48M $OUT; printf 'start=2048,size=16M,type=83,bootable\nstart=34816,type=83\n' | sfdisk -q $OUT >/dev/null
-mkdir -p $W/b/boot; cp $K $W/b/boot/vmlinuz; mkfs_at $OUT 2048 16384 ext4 $W/b; extlinux_at $OUT 2048 16384 root=/dev/sda2
+mkdir -p $W/b/boot; cp $K $W/b/boot/vmlinuz; cp $KCONFIG $W/b/boot/config-$KREL; mkfs_at $OUT 2048 16384 ext4 $W/b; extlinux_at $OUT 2048 16384 root=/dev/sda2
 mkroot $W/r; mkfs_at $OUT 34816 $(( (98304-34816)/2 )) ext2 $W/r
 dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 	{name: "extlinux-ext4-no-64bit-boot-p1", loader: LoaderSyslinux, script: `truncate -s 48M $OUT; printf 'start=2048,size=16M,type=83,bootable\nstart=34816,type=83\n' | sfdisk -q $OUT
-mkdir -p $W/b/boot; cp $K $W/b/boot/vmlinuz; mkfs_at $OUT 2048 16384 ext4 $W/b -O ^64bit; extlinux_at $OUT 2048 16384 root=/dev/sda2
+mkdir -p $W/b/boot; cp $K $W/b/boot/vmlinuz; cp $KCONFIG $W/b/boot/config-$KREL; mkfs_at $OUT 2048 16384 ext4 $W/b -O ^64bit; extlinux_at $OUT 2048 16384 root=/dev/sda2
+mkroot $W/r; mkfs_at $OUT 34816 $(( (98304-34816)/2 )) ext2 $W/r
+dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
+	{name: "extlinux-ext4-4k-boot-p1-root-p2", loader: LoaderSyslinux, script: `truncate -s 48M $OUT; printf 'start=2048,size=16M,type=83,bootable\nstart=34816,type=83\n' | sfdisk -q $OUT
+mkdir -p $W/b/boot; cp $K $W/b/boot/vmlinuz; cp $KCONFIG $W/b/boot/config-$KREL; mkfs_at $OUT 2048 16384 ext4 $W/b -b 4096; extlinux_at $OUT 2048 16384 root=/dev/sda2
 mkroot $W/r; mkfs_at $OUT 34816 $(( (98304-34816)/2 )) ext2 $W/r
 dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 	{name: "extlinux-ext3-altmbr-p2", loader: LoaderSyslinux, script: `truncate -s 40M $OUT; printf 'start=2048,size=8M,type=83\nstart=18432,type=83\n' | sfdisk -q $OUT >/dev/null
@@ -155,7 +159,7 @@ mkroot $W/r; mke2fs -q -F -t ext2 -d $W/r $OUT; extlinux_at $OUT 0 16384 root=/d
 mkfs.vfat -F 16 -S 512 --offset 2048 $OUT 20480 >/dev/null
 syslinux --offset $((2048*512)) --install $OUT >/dev/null
 printf 'SERIAL 0 115200\nDEFAULT linux\nLABEL linux\n  KERNEL /vmlinuz\n  APPEND root=/dev/sda2 console=ttyS0 noapic\n' > $W/syslinux.cfg
-mcopy -i $OUT@@$((2048*512)) $K ::vmlinuz; mcopy -i $OUT@@$((2048*512)) $W/syslinux.cfg ::syslinux.cfg
+mcopy -i $OUT@@$((2048*512)) $K ::vmlinuz; mcopy -i $OUT@@$((2048*512)) $KCONFIG ::config-$KREL; mcopy -i $OUT@@$((2048*512)) $W/syslinux.cfg ::syslinux.cfg
 mkroot $W/r; mkfs_at $OUT 43008 $(( (98304-43008)/2 )) ext2 $W/r
 dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 	{name: "syslinux-fat12-floppy-no-config", loader: LoaderSyslinux, script: `mkfs.vfat -C $OUT 1440 >/dev/null; syslinux --install $OUT; mcopy -i $OUT $K ::vmlinuz`},
@@ -252,6 +256,9 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 			if rep.Boot.Loader != c.loader {
 				t.Errorf("doctor names the loader %q, the image was made with %q\n%s", rep.Boot.Loader, c.loader, dump(rep))
 			}
+			// Keep the image for BenchmarkDiagnoseCorpus (sparse copy).
+			_ = os.MkdirAll(corpusDir(), 0o755)
+			_ = exec.Command("cp", "--sparse=always", img, filepath.Join(corpusDir(), c.name+".img")).Run()
 			if (rep.ExitCode() == 0) != boots {
 				t.Errorf("QEMU: boots=%v, doctor exit %d\n%s\nconsole ends:\n%s", boots, rep.ExitCode(), dump(rep), qemu.Tail(console, 12))
 			}

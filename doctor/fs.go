@@ -203,7 +203,7 @@ func (d *diag) beyondPartition(raw *ext2.Reader, v fsView, info *FSInfo) {
 		}
 		data, meta, err := raw.InodeBlocks(ino)
 		if err != nil && walkErr == nil {
-			walkErr = fmt.Errorf("%s: %v", h.Name, err)
+			walkErr = fmt.Errorf("%s: %w", h.Name, err)
 		}
 		fb := FileBlocksPastEnd{Path: h.Name}
 		for _, list := range [][]uint32{data, meta} {

@@ -76,10 +76,17 @@ func (d *diag) checkKernel() {
 	cfgFile := ""
 	if err == nil && info.Version != "" {
 		rel := strings.Fields(info.Version)[0]
-		for _, c := range []string{path.Join(path.Dir(p), "config-"+rel), "/boot/config-" + rel} {
-			if b, err := fs.ReadFile(kfs, fsName(c)); err == nil {
-				info.Config, cfgFile = parseKernelConfig(b), c
-				break
+		places := []fs.FS{kfs}
+		if d.fs != nil && d.fs.fs != nil {
+			places = append(places, d.fs.fs) // the root filesystem's /boot
+		}
+	search:
+		for _, where := range places {
+			for _, c := range []string{path.Join(path.Dir(p), "config-"+rel), "/boot/config-" + rel} {
+				if b, err := fs.ReadFile(where, fsName(c)); err == nil {
+					info.Config, cfgFile = parseKernelConfig(b), c
+					break search
+				}
 			}
 		}
 	}

@@ -92,12 +92,16 @@ func (s sizeInfo) ModTime() time.Time { return time.Time{} }
 func (s sizeInfo) IsDir() bool        { return false }
 func (s sizeInfo) Sys() any           { return nil }
 
+// errReaderCrashed is wrapped by errors from a third-party reader that
+// panicked on corrupt data.
+var errReaderCrashed = errors.New("the FAT/GPT reader crashed on corrupt data")
+
 // safely runs a go-diskfs call, turning a panic in the third-party parser
 // into an error: a corrupt FAT must give a finding, not kill the report.
 func safely(what string, f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: the FAT/GPT reader crashed on corrupt data (%v)", what, p)
+			err = fmt.Errorf("%s: %w (%v)", what, errReaderCrashed, p)
 		}
 	}()
 	return f()

@@ -12,6 +12,8 @@ want=(
 if [ "${1:-test}" = test ]; then
   want+=(chromium binutils sbsigntool)
   want+=(tidy libxml2-utils) # explain --html: HTML validators
+  # doctor's corpus: images made by other boot loaders and partitioners
+  want+=(gdisk parted syslinux extlinux isolinux syslinux-common xorriso mbr)
 fi
 missing=()
 for p in "${want[@]}"; do
