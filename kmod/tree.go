@@ -46,7 +46,7 @@ type infoResult struct {
 }
 
 type aliasGlob struct {
-	pattern, module string
+	prefix, pattern, module string // prefix: the pattern up to its first metacharacter
 }
 
 // KernelRelease returns the release ("6.1.0-57-cloud-amd64") from a
@@ -362,7 +362,7 @@ func (t *Tree) loadAliases() {
 			for _, a := range r.info.Aliases {
 				a = normalizeAlias(a)
 				if strings.ContainsAny(a, "*?[") {
-					t.aliasGlobs = append(t.aliasGlobs, aliasGlob{a, r.name})
+					t.aliasGlobs = append(t.aliasGlobs, aliasGlob{a[:strings.IndexAny(a, "*?[")], a, r.name})
 				} else {
 					t.aliasExact[a] = append(t.aliasExact[a], r.name)
 				}
@@ -399,7 +399,10 @@ func (t *Tree) Lookup(name string) ([]Match, error) {
 		}
 	}
 	for _, g := range t.aliasGlobs {
-		if ok, _ := path.Match(g.pattern, a); ok && !seen[g.module] {
+		if !strings.HasPrefix(a, g.prefix) || seen[g.module] {
+			continue // most patterns are "pci:v0000...", "usb:v...": their prefix rules them out
+		}
+		if ok, _ := path.Match(g.pattern, a); ok {
 			seen[g.module] = true
 			out = append(out, Match{Name: g.module, Via: "alias " + name})
 		}
