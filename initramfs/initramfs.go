@@ -218,18 +218,18 @@ func Build(out string, force bool, o Options, c cpio.Compression) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	return WriteFile(out, force, t, c)
+	return WriteFile(out, force, func(w io.Writer) error { return Write(w, t, c) })
 }
 
-// WriteFile writes the tree as a compressed newc archive to out
-// atomically (nothing at out unless complete), returning its size.
-func WriteFile(out string, force bool, t *rootfs.Tree, c cpio.Compression) (int64, error) {
+// WriteFile writes an archive to out atomically (nothing at out unless
+// complete) with write (Write or WriteModular), returning its size.
+func WriteFile(out string, force bool, write func(io.Writer) error) (int64, error) {
 	f, err := atomicfile.Create(out, force)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Abort()
-	if err := Write(f, t, c); err != nil {
+	if err := write(f); err != nil {
 		return 0, fmt.Errorf("%s: %v", out, err)
 	}
 	size, err := f.Seek(0, io.SeekCurrent)

@@ -21,7 +21,6 @@ import (
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/libs"
 	"github.com/minidisk/minidisk/rootfs"
-	"github.com/minidisk/minidisk/rootfs/cpio"
 )
 
 // Payload says what goes into the filesystem.
@@ -269,7 +268,7 @@ func buildInitrd(plan *initramfs.Plan, p Payload) ([]byte, string, error) {
 		return nil, "", err
 	}
 	var buf bytes.Buffer
-	if err := initramfs.Write(&buf, tree, cpio.Gzip); err != nil {
+	if err := initramfs.WriteModular(&buf, tree); err != nil {
 		return nil, "", err
 	}
 	var names []string

@@ -4,6 +4,9 @@
 #   cat of the payload files vs minidisk create          (the 12 MiB demo image)
 #   scripts/reference-pipeline.sh (the 2007 recipe with host tools: sfdisk,
 #   mke2fs -d, debugfs, the GRUB shell), same kernel, BusyBox and layout.
+#   create with Debian's cloud kernel (automatic initramfs, warm cache:
+#   `minidisk kernel --debian` and busybox-static already fetched) vs create
+#   with the tinyconfig kernel, and `minidisk initramfs --kernel` alone.
 # Usage: scripts/bench.sh [RUNS]   (default 11; prints medians in ms and the ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +52,14 @@ help=$(time_ms bin/minidisk --help)
 catp=$(time_ms cat_payload)
 create=$(time_ms bin/minidisk create "$work/out.img" --kernel "$kernel" --busybox "$busybox" --size 12M -q --force)
 ref=$(time_ms env BUSYBOX="$busybox" bash "$pipeline" "$kernel" "$work/out.img" 12)
+# Debian's kernel: the fetch is outside the timing (warm cache), as is the
+# static BusyBox the initramfs takes.
+dkernel=$(bin/minidisk kernel --debian 2>/dev/null)
+bin/minidisk initramfs --kernel "$dkernel" "$work/warm.cpio.gz" --force >/dev/null
+dcreate=$(time_ms bin/minidisk create "$work/out.img" --kernel "$dkernel" --busybox "$busybox" -q --force)
+dinitrd=$(time_ms bin/minidisk initramfs --kernel "$dkernel" "$work/out.img" --force)
+tcreate=$(time_ms bin/minidisk create "$work/out.img" --kernel "$kernel" --busybox "$busybox" -q --force)
+initrd_bytes=$(stat -c %s "$work/out.img")
 peak=$( { /usr/bin/time -f '%M' bin/minidisk create "$work/out.img" --kernel "$kernel" --busybox "$busybox" --size 12M -q --force >/dev/null; } 2>&1 | tail -n1)
 payload_bytes=$(cat "${payload[@]}" | wc -c)
 
@@ -60,3 +71,8 @@ printf '%-34s %9.2f ms   (+%.2f ms over hello-world)\n' "minidisk --help" "$help
 printf '%-34s %9.2f ms\n' "cat of the payload files (floor)" "$catp" "minidisk create 12M" "$create" "reference-pipeline.sh" "$ref"
 printf 'create / cat: %.1fx   reference pipeline / create: %.1fx   create peak RSS: %s KiB\n' \
 	"$(echo "$create / $catp" | bc -l)" "$(echo "$ref / $create" | bc -l)" "$peak"
+printf '%-34s %9.2f ms   (tinyconfig kernel, default size)\n' "minidisk create (built-in kernel)" "$tcreate"
+printf '%-34s %9.2f ms   (%s, automatic initramfs %s bytes)\n' "minidisk create (Debian kernel)" "$dcreate" "$(basename "$dkernel")" "$initrd_bytes"
+printf '%-34s %9.2f ms\n' "minidisk initramfs --kernel (alone)" "$dinitrd"
+printf 'Debian create / tinyconfig create: %.1fx   initramfs / (Debian create - initramfs): %.2f\n' \
+	"$(echo "$dcreate / $tcreate" | bc -l)" "$(echo "$dinitrd / ($dcreate - $dinitrd)" | bc -l)"

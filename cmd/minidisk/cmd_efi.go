@@ -103,7 +103,11 @@ func initramfsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			n, err := initramfs.WriteFile(out, c.Bool("force"), tree, comp)
+			write := func(w io.Writer) error { return initramfs.Write(w, tree, comp) }
+			if comp == cpio.Gzip {
+				write = func(w io.Writer) error { return initramfs.WriteModular(w, tree) } // gzip -6: see WriteModular
+			}
+			n, err := initramfs.WriteFile(out, c.Bool("force"), write)
 			if err != nil {
 				return err
 			}
