@@ -47,7 +47,7 @@ const (
 // BPB offsets in a FAT boot sector (Microsoft's FAT specification; the
 // fields fat.BPB decodes).
 var bpbFields = []struct {
-	id, name string
+	id, name  string
 	off, size int
 	meaning   string
 }{
