@@ -50,7 +50,8 @@ type Result struct {
 	InitramfsSize int64  // gzip'd cpio bytes; 0 with a prebuilt kernel
 	EFISize       int64  // BOOTX64.EFI bytes (kernel with initramfs inside)
 	Image         *ImageInfo
-	UKI           *UKIResult // with Options.UKI
+	UKI           *UKIResult    // with Options.UKI
+	BusyBox       BusyBoxChoice // the initramfs' BusyBox, when Build made the initramfs
 }
 
 // Build makes the initramfs, the efi-profile kernel with it linked in (or
@@ -91,6 +92,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if ib.Epoch.IsZero() {
 			ib.Epoch = o.Epoch
 		}
+		// No hidden step: the static BusyBox is fetched into the cache
+		// when it is not there, and the summary says which one went in.
+		res.BusyBox = chooseBusyBox(ctx, ib.BusyBox)
+		ib.BusyBox = res.BusyBox.Path
 		tree, err := initramfs.Tree(ib)
 		if err != nil {
 			return nil, err

@@ -76,11 +76,16 @@ func initramfsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				how := "given with --busybox"
+				if o.BusyBox == "" {
+					o.BusyBox, how = initramfs.BusyBoxForInitramfs(c.Context)
+				}
 				n, err := initramfs.Build(out, c.Bool("force"), o, comp)
 				if err != nil {
 					return err
 				}
 				fmt.Printf("%s: %d bytes\n", out, n)
+				fmt.Printf("busybox: %s (%s)\n", o.BusyBox, how)
 				return nil
 			}
 			if c.IsSet("init") || c.IsSet("add") {
@@ -168,10 +173,7 @@ func printUKI(r *efi.UKIResult) {
 	fmt.Printf("kernel       %s (%s)\n", r.KernelVersion, r.KernelPath)
 	switch {
 	case r.AutoInitramfs:
-		kind := "dynamic, with its libraries"
-		if r.BusyBox.Static {
-			kind = "static"
-		}
+		kind := staticOrNot(r.BusyBox.Static)
 		what := "the whole system: /init ends in a shell"
 		if r.Modular != nil {
 			what = fmt.Sprintf("mounts root= on %s, loading %d modules", r.Modular.Target, len(r.Modular.Modules))
@@ -298,7 +300,7 @@ func efiCommand() *cli.Command {
 				return err
 			}
 			if res.InitramfsSize > 0 {
-				fmt.Printf("initramfs    %9d bytes (gzip'd newc cpio)\n", res.InitramfsSize)
+				fmt.Printf("initramfs    %9d bytes (gzip'd newc cpio; BusyBox %s: %s, %s)\n", res.InitramfsSize, res.BusyBox.Path, staticOrNot(res.BusyBox.Static), res.BusyBox.Why)
 			}
 			how := "built"
 			if c.IsSet("kernel") {
@@ -318,6 +320,13 @@ func efiCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+func staticOrNot(static bool) string {
+	if static {
+		return "static"
+	}
+	return "dynamic, with its libraries"
 }
 
 // printImage describes the disk image and its ESP.
