@@ -18,7 +18,7 @@ func CreateImage(path string, size int64, force bool) error {
 	}
 	defer f.Abort()
 	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Commit()
 }

@@ -74,7 +74,7 @@ func ReadMBR(r io.ReaderAt) (*MBR, error) {
 		if err == nil || err == io.EOF {
 			err = errors.New("image is shorter than one sector")
 		}
-		return nil, fmt.Errorf("reading the MBR: %v", err)
+		return nil, fmt.Errorf("reading the MBR: %w", err)
 	}
 	return ParseMBR(b)
 }

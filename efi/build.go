@@ -166,7 +166,7 @@ func checkOutput(p string, force bool) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %v", p, err)
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file; refusing to write to it (use `minidisk flash` for devices)", p)
@@ -185,7 +185,7 @@ func checkKernelSource(src string) error {
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("%s: %v (give --kernel-src a Linux source tree or tarball)", src, errors.Unwrap(err))
+		return fmt.Errorf("%s: %w (give --kernel-src a Linux source tree or tarball)", src, errors.Unwrap(err))
 	}
 	if !fi.IsDir() {
 		return nil

@@ -116,11 +116,11 @@ func formatESP(st backend.Storage, f *os.File, l Layout, part, partBytes int64) 
 	}
 	want := fat32Geometry(uint64(partBytes / sectorSize))
 	if err := fixFAT32Size(f, part, want.sectorsPerFAT); err != nil {
-		return nil, fmt.Errorf("ESP: %v", err)
+		return nil, fmt.Errorf("ESP: %w", err)
 	}
 	fs, err := fat32.Read(file.New(f, false), partBytes, part, sectorSize)
 	if err != nil {
-		return nil, fmt.Errorf("ESP: reading the FAT32 back: %v", err)
+		return nil, fmt.Errorf("ESP: reading the FAT32 back: %w", err)
 	}
 	return fs, nil
 }

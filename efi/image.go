@@ -154,10 +154,10 @@ func writeImage(out string, force bool, efiFile string, l Layout, epoch time.Tim
 	}
 	defer f.Abort()
 	if err := f.Truncate(size); err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	if err := writeESP(f.File, ii, efiFile, epoch); err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	if err := f.Commit(); err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 		return err
 	}
 	if err := fs.Mkdir("/EFI/BOOT"); err != nil {
-		return fmt.Errorf("ESP: mkdir /EFI/BOOT: %v", err)
+		return fmt.Errorf("ESP: mkdir /EFI/BOOT: %w", err)
 	}
 	src, err := os.Open(efiFile)
 	if err != nil {
@@ -211,13 +211,13 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 	defer src.Close()
 	dst, err := fs.OpenFile(EFIPath, os.O_CREATE|os.O_RDWR)
 	if err != nil {
-		return fmt.Errorf("ESP: create %s: %v", EFIPath, err)
+		return fmt.Errorf("ESP: create %s: %w", EFIPath, err)
 	}
 	if _, err := io.Copy(dst, src); err != nil {
-		return fmt.Errorf("ESP: write %s: %v", EFIPath, err)
+		return fmt.Errorf("ESP: write %s: %w", EFIPath, err)
 	}
 	if err := dst.Close(); err != nil {
-		return fmt.Errorf("ESP: close %s: %v", EFIPath, err)
+		return fmt.Errorf("ESP: close %s: %w", EFIPath, err)
 	}
 	// The volume serial (BS_VolID) is at byte 67 of a FAT32 boot sector and
 	// of its backup in sector 6, at byte 39 of a FAT16 one (Microsoft FAT
@@ -238,7 +238,7 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 		finish = finishFAT16
 	}
 	if err := finish(f, part, epoch); err != nil {
-		return fmt.Errorf("ESP: %v", err)
+		return fmt.Errorf("ESP: %w", err)
 	}
 	return nil
 }
@@ -247,13 +247,13 @@ func hashFile(p string) ([32]byte, int64, error) {
 	var sum [32]byte
 	f, err := os.Open(p)
 	if err != nil {
-		return sum, 0, fmt.Errorf("%s: %v", p, err)
+		return sum, 0, fmt.Errorf("%s: %w", p, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return sum, 0, fmt.Errorf("%s: %v", p, err)
+		return sum, 0, fmt.Errorf("%s: %w", p, err)
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, n, nil

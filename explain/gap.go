@@ -39,7 +39,7 @@ func (d *Disk) explainGap() (*View, error) {
 	v := &View{Image: d.name, What: "gap", Title: fmt.Sprintf("sectors 1..%d: the gap between the MBR and the first partition (at sector %d)", first-1, first)}
 	st1, err := grub.ParseStage1(d.sector0)
 	if st1 == nil {
-		return nil, fmt.Errorf("%s: no GRUB Legacy stage1 in the MBR (%v), so nothing was embedded in the gap; see `minidisk explain %s mbr`", d.name, err, d.name)
+		return nil, fmt.Errorf("%s: no GRUB Legacy stage1 in the MBR (%w), so nothing was embedded in the gap; see `minidisk explain %s mbr`", d.name, err, d.name)
 	}
 	sec := uint64(st1.Stage2Sector)
 	two := make([]byte, 2*disk.SectorSize)
@@ -49,7 +49,7 @@ func (d *Disk) explainGap() (*View, error) {
 	}
 	info, perr := grub.ParseStage15(two)
 	if info == nil || (perr != nil && len(info.Blocklist) == 0 && info.VersionMajor != 3) {
-		return nil, fmt.Errorf("%s: sector %d (stage1's stage2_sector) holds no GRUB stage header: %v", d.name, sec, perr)
+		return nil, fmt.Errorf("%s: sector %d (stage1's stage2_sector) holds no GRUB stage header: %w", d.name, sec, perr)
 	}
 	total := uint64(1)
 	for _, r := range info.Blocklist {

@@ -33,7 +33,7 @@ func Flash(ctx context.Context, img, dev string, o Options) (*Device, error) {
 	}
 	fi, err := os.Stat(img)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v (give flash an image file)", img, errors.Unwrap(err))
+		return nil, fmt.Errorf("%s: %w (give flash an image file)", img, errors.Unwrap(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (give flash an image written by `minidisk image` or `minidisk efi`)", img)
@@ -77,7 +77,7 @@ func InspectDevice(dev, sys string) (*Device, error) {
 		if errors.Is(err, unix.ENOENT) {
 			return nil, fmt.Errorf("%s: no such device (give the whole disk, e.g. /dev/sdb; see lsblk)", dev)
 		}
-		return nil, fmt.Errorf("%s: %v", dev, err)
+		return nil, fmt.Errorf("%s: %w", dev, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
 		return nil, fmt.Errorf("%s: not a block device; flash writes to a disk such as /dev/sdb (to make an image file, use `minidisk efi`)", dev)
@@ -86,7 +86,7 @@ func InspectDevice(dev, sys string) (*Device, error) {
 	sysdir := filepath.Join(sys, "sys/dev/block", fmt.Sprintf("%d:%d", d.Major, d.Minor))
 	real, err := filepath.EvalSymlinks(sysdir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no sysfs entry %s: %v", dev, sysdir, err)
+		return nil, fmt.Errorf("%s: no sysfs entry %s: %w", dev, sysdir, err)
 	}
 	d.Name = filepath.Base(real)
 	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
@@ -94,7 +94,7 @@ func InspectDevice(dev, sys string) (*Device, error) {
 	}
 	sectors, err := readSysInt(filepath.Join(real, "size"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: size: %v", dev, err)
+		return nil, fmt.Errorf("%s: size: %w", dev, err)
 	}
 	// sysfs "size" is in 512-byte units whatever the logical sector size.
 	d.Size = sectors * 512
@@ -130,7 +130,7 @@ func checkNotInUse(d *Device, sys string) error {
 	}
 	mounts, err := mountinfo.Read(filepath.Join(sys, "proc/self/mountinfo"))
 	if err != nil {
-		return fmt.Errorf("cannot check whether %s is mounted: %v", d.Path, err)
+		return fmt.Errorf("cannot check whether %s is mounted: %w", d.Path, err)
 	}
 	for _, m := range mounts {
 		if name, ok := devs[m.Device]; ok {
@@ -170,7 +170,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 	}
 	src, err := os.Open(img)
 	if err != nil {
-		return fmt.Errorf("%s: %v", img, err)
+		return fmt.Errorf("%s: %w", img, err)
 	}
 	defer src.Close()
 	// O_EXCL on a block device takes an exclusive claim: the kernel refuses
@@ -181,7 +181,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 		if errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("%s: busy (mounted or in use); unmount it first", d.Path)
 		}
-		return fmt.Errorf("%s: %v", d.Path, err)
+		return fmt.Errorf("%s: %w", d.Path, err)
 	}
 	want := sha256.New()
 	buf := make([]byte, 1<<20)
@@ -195,7 +195,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 		if n > 0 {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				dst.Close()
-				return fmt.Errorf("%s: write at byte %d: %v", d.Path, written, err)
+				return fmt.Errorf("%s: write at byte %d: %w", d.Path, written, err)
 			}
 			want.Write(buf[:n])
 			prog.Write(buf[:n])
@@ -206,7 +206,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 		}
 		if rerr != nil {
 			dst.Close()
-			return fmt.Errorf("%s: %v", img, rerr)
+			return fmt.Errorf("%s: %w", img, rerr)
 		}
 	}
 	if written != size {
@@ -215,7 +215,7 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 	}
 	if err := dst.Sync(); err != nil {
 		dst.Close()
-		return fmt.Errorf("%s: fsync: %v", d.Path, err)
+		return fmt.Errorf("%s: fsync: %w", d.Path, err)
 	}
 	// Drop the device's cached pages so the read-back comes from the
 	// medium, not from the page cache the write just filled.
@@ -223,16 +223,16 @@ func writeAndVerify(ctx context.Context, img string, size int64, d *Device, prog
 		unix.Fadvise(int(dst.Fd()), 0, size, unix.FADV_DONTNEED)
 	}
 	if err := dst.Close(); err != nil {
-		return fmt.Errorf("%s: %v", d.Path, err)
+		return fmt.Errorf("%s: %w", d.Path, err)
 	}
 	back, err := os.Open(d.Path)
 	if err != nil {
-		return fmt.Errorf("%s: reopen for verification: %v", d.Path, err)
+		return fmt.Errorf("%s: reopen for verification: %w", d.Path, err)
 	}
 	defer back.Close()
 	got := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(got, prog), io.LimitReader(back, size)); err != nil {
-		return fmt.Errorf("%s: read back: %v", d.Path, err)
+		return fmt.Errorf("%s: read back: %w", d.Path, err)
 	}
 	if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
 		return fmt.Errorf("%s: verification failed: the device does not read back what was written (bad medium?)", d.Path)

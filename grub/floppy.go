@@ -57,7 +57,7 @@ func WriteFloppy(w io.WriterAt, st *Stages, setupConfig []byte) error {
 		hdr := s2[sectorSize : 2*sectorSize]
 		loc, err := configLocation(hdr)
 		if err != nil {
-			return fmt.Errorf("%s/%s: %v", st.Dir, Stage2Name, err)
+			return fmt.Errorf("%s/%s: %w", st.Dir, Stage2Name, err)
 		}
 		name := fmt.Sprintf("(fd0)%d+%d", floppyConfigLBA, n)
 		copy(hdr[loc:stage2StringEnd], make([]byte, stage2StringEnd-loc))
@@ -65,7 +65,7 @@ func WriteFloppy(w io.WriterAt, st *Stages, setupConfig []byte) error {
 		copy(img[floppyConfigLBA*sectorSize:], setupConfig)
 	}
 	if _, err := w.WriteAt(img, 0); err != nil {
-		return fmt.Errorf("writing the floppy: %v", err)
+		return fmt.Errorf("writing the floppy: %w", err)
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 	case errors.Is(err, context.DeadlineExceeded):
 		return transcript, fmt.Errorf("GRUB setup in QEMU did not finish within %v; GRUB's output:\n%s", timeout, transcript)
 	case err != nil && strings.Contains(err.Error(), "not found"):
-		return "", fmt.Errorf("%v: --via floppy runs GRUB in QEMU (or install natively without --via)", err)
+		return "", fmt.Errorf("%w: --via floppy runs GRUB in QEMU (or install natively without --via)", err)
 	case err != nil:
 		return transcript, err
 	}

@@ -96,7 +96,7 @@ func InspectImage(path string) (*Stage1Info, error) {
 	defer f.Close()
 	mbr := make([]byte, sectorSize)
 	if _, err := f.ReadAt(mbr, 0); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ParseStage1(mbr)
 }

@@ -148,7 +148,7 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 
 	mbr := make([]byte, sectorSize)
 	if _, err := img.ReadAt(mbr, 0); err != nil {
-		return nil, fmt.Errorf("%s: cannot read the MBR: %v", name, err)
+		return nil, fmt.Errorf("%s: cannot read the MBR: %w", name, err)
 	}
 	table, err := readPartitions(img)
 	if err != nil {
@@ -222,7 +222,7 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 	sort.SliceStable(writes, func(i, j int) bool { return writes[i].lba != 0 && writes[j].lba == 0 })
 	for _, w := range writes {
 		if _, err := img.WriteAt(w.data, int64(w.lba)*sectorSize); err != nil {
-			return nil, fmt.Errorf("%s: writing sector %d (%s): %v", name, w.lba, w.what, err)
+			return nil, fmt.Errorf("%s: writing sector %d (%s): %w", name, w.lba, w.what, err)
 		}
 		rep.Writes = append(rep.Writes, SectorWrite{LBA: w.lba, Count: len(w.data) / sectorSize, What: w.what})
 	}
@@ -349,7 +349,7 @@ func planEmbedded(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPa
 	copy(s15, st.E2fsStage15)
 	first, hdr := s15[:sectorSize], s15[sectorSize:2*sectorSize]
 	if err := clearBlocklist(first); err != nil {
-		return nil, fmt.Errorf("%s/%s: %v", st.Dir, E2fsStage15Name, err)
+		return nil, fmt.Errorf("%s/%s: %w", st.Dir, E2fsStage15Name, err)
 	}
 	var rest []uint64
 	for i := 1; i < n; i++ {
@@ -369,7 +369,7 @@ func planEmbedded(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPa
 	part := grubPartition(p.Index - 1)
 	loc, err := configLocation(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %v", st.Dir, E2fsStage15Name, err)
+		return nil, fmt.Errorf("%s/%s: %w", st.Dir, E2fsStage15Name, err)
 	}
 	text := stage2Path + " " + configPath
 	if loc+4+len(text)+1 > stage2StringEnd {
@@ -408,7 +408,7 @@ func stage2Header(st *Stages, configPath string) ([]byte, int, error) {
 	h[stage2ForceLBAOff] = 0
 	loc, err := configLocation(h)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s/%s: %v", st.Dir, Stage2Name, err)
+		return nil, 0, fmt.Errorf("%s/%s: %w", st.Dir, Stage2Name, err)
 	}
 	if loc+len(configPath)+1 > stage2StringEnd {
 		return nil, 0, fmt.Errorf("%q: config path too long for stage2's header (%d bytes fit)", configPath, stage2StringEnd-loc-1)
@@ -446,7 +446,7 @@ func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path str
 	}
 	blocks, err := bm.FileBlocks(stage2Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: block map of %s: %v", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: block map of %s: %w", name, stage2Path, err)
 	}
 	perBlock := int(fsInfo.BlockSize / sectorSize)
 	n := (len(st.Stage2) + sectorSize - 1) / sectorSize
@@ -464,7 +464,7 @@ func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path str
 	head := make([]byte, 2*sectorSize)
 	for i := 0; i < 2; i++ {
 		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %v", name, stage2Path, err)
+			return nil, fmt.Errorf("%s: reading %s: %w", name, stage2Path, err)
 		}
 	}
 	if in, err := ParseStage15(head); err != nil || in.ID != stage2IDStage2 {
@@ -486,16 +486,16 @@ func planBlocklist(mbr []byte, st *Stages, p disk.Partition, stage2Path, configP
 	head := make([]byte, 2*sectorSize)
 	for i := 0; i < 2; i++ {
 		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %v", name, stage2Path, err)
+			return nil, fmt.Errorf("%s: reading %s: %w", name, stage2Path, err)
 		}
 	}
 	first := head[:sectorSize]
 	if err := clearBlocklist(first); err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
 	}
 	runs, err := fillBlocklist(first, secs[1:], stage2LoadAddress+sectorSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
 	}
 	hdr := head[sectorSize:]
 	hdr[stage2ForceLBAOff] = 0
@@ -503,7 +503,7 @@ func planBlocklist(mbr []byte, st *Stages, p disk.Partition, stage2Path, configP
 	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], part)
 	loc, err := configLocation(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
 	}
 	// setup's fallback command line ends in a space after the config
 	// path, and install_func copies the rest of the line verbatim: GRUB

@@ -93,7 +93,7 @@ func readExt2(r io.ReaderAt, p disk.Partition, name string) (*ext2Info, error) {
 	sb := make([]byte, 1024)
 	off := int64(p.Start)*sectorSize + ext2SuperOff
 	if _, err := r.ReadAt(sb, off); err != nil {
-		return nil, fmt.Errorf("%s: partition %d (sector %d): cannot read the ext2 superblock: %v", name, p.Index, p.Start, err)
+		return nil, fmt.Errorf("%s: partition %d (sector %d): cannot read the ext2 superblock: %w", name, p.Index, p.Start, err)
 	}
 	if binary.LittleEndian.Uint16(sb[ext2MagicOff:]) != ext2Magic {
 		return nil, fmt.Errorf("%s: partition %d (sector %d) holds no ext2 filesystem (no magic 0xEF53 in its superblock; make it with mke2fs -t ext2 -I 128)", name, p.Index, p.Start)

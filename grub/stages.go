@@ -81,7 +81,7 @@ func LoadStages(dir string) (*Stages, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%s: missing (give --grub-dir a directory holding GRUB Legacy 0.97's stage1, stage2 and e2fs_stage1_5)", filepath.Join(dir, f.name))
 			}
-			return nil, fmt.Errorf("%s: %v", filepath.Join(dir, f.name), err)
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, f.name), err)
 		}
 		*f.dst = b
 	}
@@ -101,13 +101,13 @@ func (s *Stages) Validate() error {
 		return filepath.Join(s.Dir, n)
 	}
 	if err := checkStage1(s.Stage1); err != nil {
-		return fmt.Errorf("%s: %v (use GRUB Legacy 0.97's stage1)", name(Stage1Name), err)
+		return fmt.Errorf("%s: %w (use GRUB Legacy 0.97's stage1)", name(Stage1Name), err)
 	}
 	if err := checkStage2Like(s.Stage2, stage2IDStage2, 4096, 1<<20); err != nil {
-		return fmt.Errorf("%s: %v (use GRUB Legacy 0.97's stage2)", name(Stage2Name), err)
+		return fmt.Errorf("%s: %w (use GRUB Legacy 0.97's stage2)", name(Stage2Name), err)
 	}
 	if err := checkStage2Like(s.E2fsStage15, stage2IDE2fsStage15, 1024, stage15MaxBytes); err != nil {
-		return fmt.Errorf("%s: %v (use GRUB Legacy 0.97's e2fs_stage1_5)", name(E2fsStage15Name), err)
+		return fmt.Errorf("%s: %w (use GRUB Legacy 0.97's e2fs_stage1_5)", name(E2fsStage15Name), err)
 	}
 	if s.Stage15Sectors() > maxBlocklistCount {
 		return fmt.Errorf("%s: %d sectors is more than one blocklist entry can load", name(E2fsStage15Name), s.Stage15Sectors())

@@ -127,7 +127,7 @@ func Tree(o Options) (*rootfs.Tree, error) {
 	}
 	for _, a := range o.Adds {
 		if err := t.AddHostTree(a.Dst, a.Src); err != nil {
-			return nil, fmt.Errorf("--add %s:%s: %v", a.Src, a.Dst, err)
+			return nil, fmt.Errorf("--add %s:%s: %w", a.Src, a.Dst, err)
 		}
 	}
 	t.ClampTimes(epoch)
@@ -144,7 +144,7 @@ func base(bb string, resolver *libs.Resolver, epoch time.Time, extraInputs []str
 	}
 	bbAbs, err := filepath.Abs(bb)
 	if err != nil {
-		return nil, epoch, fmt.Errorf("%s: %v", bb, err)
+		return nil, epoch, fmt.Errorf("%s: %w", bb, err)
 	}
 	if err := checkBusyBox(bb); err != nil {
 		return nil, epoch, err
@@ -158,7 +158,7 @@ func base(bb string, resolver *libs.Resolver, epoch time.Time, extraInputs []str
 	}
 	closure, err := resolver.Resolve(bbAbs)
 	if err != nil {
-		return nil, epoch, fmt.Errorf("%s: cannot find its shared libraries: %v (give --busybox a static BusyBox: scripts/fetch-busybox-static.sh)", bb, err)
+		return nil, epoch, fmt.Errorf("%s: cannot find its shared libraries: %w (give --busybox a static BusyBox: scripts/fetch-busybox-static.sh)", bb, err)
 	}
 	if epoch.IsZero() {
 		epoch, err = newestInput(append([]string{bb}, extraInputs...), closure)
@@ -184,7 +184,7 @@ func base(bb string, resolver *libs.Resolver, epoch time.Time, extraInputs []str
 			continue
 		}
 		if err := t.Symlink(a, "/bin/busybox"); err != nil {
-			return nil, epoch, fmt.Errorf("%s: applet %s: %v", bb, a, err)
+			return nil, epoch, fmt.Errorf("%s: applet %s: %w", bb, a, err)
 		}
 	}
 	if err := addClosure(t, closure); err != nil {
@@ -230,7 +230,7 @@ func WriteFile(out string, force bool, write func(io.Writer) error) (int64, erro
 	}
 	defer f.Abort()
 	if err := write(f); err != nil {
-		return 0, fmt.Errorf("%s: %v", out, err)
+		return 0, fmt.Errorf("%s: %w", out, err)
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -251,7 +251,7 @@ func checkBusyBox(p string) error {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: no such file (give --busybox a BusyBox binary, or run scripts/fetch-busybox-static.sh)", p)
 		}
-		return fmt.Errorf("%s: %v", p, err)
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
@@ -268,7 +268,7 @@ func checkBusyBox(p string) error {
 func readInit(p string) ([]byte, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v (give --init an executable script)", p, errors.Unwrap(err))
+		return nil, fmt.Errorf("%s: %w (give --init an executable script)", p, errors.Unwrap(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (give --init an executable script)", p)
@@ -278,7 +278,7 @@ func readInit(p string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", p, err)
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	if !bytes.HasPrefix(data, []byte("#!")) && !bytes.HasPrefix(data, []byte("\x7fELF")) {
 		return nil, fmt.Errorf("%s: neither a #! script nor an ELF binary; the kernel cannot execute it as /init (add a #!/bin/sh line)", p)
@@ -293,7 +293,7 @@ func readInit(p string) ([]byte, error) {
 func listApplets(bb string) ([]string, error) {
 	out, err := exec.Command(bb, "--list-full").Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s: `busybox --list-full` failed: %v (is it a BusyBox for this machine?)", bb, err)
+		return nil, fmt.Errorf("%s: `busybox --list-full` failed: %w (is it a BusyBox for this machine?)", bb, err)
 	}
 	var applets []string
 	for _, l := range strings.Split(string(out), "\n") {
@@ -332,11 +332,11 @@ func addClosure(t *rootfs.Tree, c *libs.Closure) error {
 				continue
 			}
 			if err := t.Symlink(ln.Path, ln.Target); err != nil {
-				return fmt.Errorf("library link %s -> %s: %v", ln.Path, ln.Target, err)
+				return fmt.Errorf("library link %s -> %s: %w", ln.Path, ln.Target, err)
 			}
 		}
 		if err := t.AddHostFile(l.Real, l.Real); err != nil {
-			return fmt.Errorf("library %s: %v", l.Name, err)
+			return fmt.Errorf("library %s: %w", l.Name, err)
 		}
 	}
 	return nil
@@ -355,7 +355,7 @@ func newestInput(inputs []string, c *libs.Closure) (time.Time, error) {
 	for _, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %v", f, errors.Unwrap(err))
+			return time.Time{}, fmt.Errorf("%s: %w", f, errors.Unwrap(err))
 		}
 		if fi.ModTime().After(newest) {
 			newest = fi.ModTime()

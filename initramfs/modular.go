@@ -127,7 +127,7 @@ func ModularTree(o ModularOptions) (*rootfs.Tree, error) {
 	var files []string
 	for _, l := range mods {
 		if err := t.AddBytes(l.dst, 0o644, l.data); err != nil {
-			return nil, fmt.Errorf("%s: %v", l.m.File, err)
+			return nil, fmt.Errorf("%s: %w", l.m.File, err)
 		}
 		files = append(files, l.dst)
 	}

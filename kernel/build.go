@@ -61,7 +61,7 @@ func DefaultCacheDir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME (%v)", err)
+		return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME (%w)", err)
 	}
 	return filepath.Join(home, ".cache", "minidisk"), nil
 }
@@ -172,7 +172,7 @@ func resolveSource(p string) (source, error) {
 		return nil
 	})
 	if err != nil {
-		return source{}, fmt.Errorf("%s: cannot scan kernel source: %v", p, err)
+		return source{}, fmt.Errorf("%s: cannot scan kernel source: %w", p, err)
 	}
 	return source{path: abs, mtime: newest,
 		id: fmt.Sprintf("dir\x00%s\x00%d\x00%d", abs, newest.UnixNano(), files)}, nil
@@ -245,11 +245,11 @@ func makePlan(o BuildOptions) (*plan, error) {
 	if o.Initramfs != "" {
 		data, err := os.ReadFile(o.Initramfs)
 		if err != nil {
-			return nil, fmt.Errorf("%s: cannot read initramfs: %v", o.Initramfs, err)
+			return nil, fmt.Errorf("%s: cannot read initramfs: %w", o.Initramfs, err)
 		}
 		ext, opt, err := initramfsSuffix(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v (give --initramfs a cpio archive)", o.Initramfs, err)
+			return nil, fmt.Errorf("%s: %w (give --initramfs a cpio archive)", o.Initramfs, err)
 		}
 		p.initramfs, p.initExt = data, ext
 		p.settings = append(p.settings, Setting{"BLK_DEV_INITRD", "y"})
@@ -324,7 +324,7 @@ func Build(ctx context.Context, o BuildOptions) (*Result, error) {
 	}
 	kernels := filepath.Join(cache, "kernels")
 	if err := os.MkdirAll(kernels, 0o755); err != nil {
-		return nil, fmt.Errorf("%s: cannot create kernel cache: %v", kernels, err)
+		return nil, fmt.Errorf("%s: cannot create kernel cache: %w", kernels, err)
 	}
 	res := &Result{Key: p.key, BzImage: filepath.Join(kernels, p.key, "bzImage"),
 		Config: filepath.Join(kernels, p.key, "config"), Log: filepath.Join(kernels, p.key, "build.log")}
@@ -360,7 +360,7 @@ func Build(ctx context.Context, o BuildOptions) (*Result, error) {
 func lockFile(ctx context.Context, path string, prog Progress) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot open lock file: %v", path, err)
+		return nil, fmt.Errorf("%s: cannot open lock file: %w", path, err)
 	}
 	told := false
 	for {
@@ -394,7 +394,7 @@ func extractSource(ctx context.Context, cache string, src source, prog Progress)
 	}
 	srcRoot := filepath.Join(cache, "src")
 	if err := os.MkdirAll(srcRoot, 0o755); err != nil {
-		return "", fmt.Errorf("%s: %v", srcRoot, err)
+		return "", fmt.Errorf("%s: %w", srcRoot, err)
 	}
 	id := hashHex(src.id)
 	dest := filepath.Join(srcRoot, id)
@@ -412,20 +412,20 @@ func extractSource(ctx context.Context, cache string, src source, prog Progress)
 	prog.Phase("extracting " + filepath.Base(src.path))
 	tmp, err := os.MkdirTemp(srcRoot, ".extract-"+id+"-")
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", srcRoot, err)
+		return "", fmt.Errorf("%s: %w", srcRoot, err)
 	}
 	defer os.RemoveAll(tmp)
 	// tar is part of the kernel build toolchain anyway (the kernel's own
 	// scripts call it); it keeps modes and symlinks that the build needs.
 	cmd := exec.CommandContext(ctx, "tar", "-xf", src.path, "-C", tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%s: cannot extract kernel source: %v: %s", src.path, err, lastLines(out, 5))
+		return "", fmt.Errorf("%s: cannot extract kernel source: %w: %s", src.path, err, lastLines(out, 5))
 	}
 	if _, err := findTree(tmp); err != nil {
-		return "", fmt.Errorf("%s: %v", src.path, err)
+		return "", fmt.Errorf("%s: %w", src.path, err)
 	}
 	if err := os.Rename(tmp, dest); err != nil {
-		return "", fmt.Errorf("%s: %v", dest, err)
+		return "", fmt.Errorf("%s: %w", dest, err)
 	}
 	return findTree(dest)
 }
@@ -459,7 +459,7 @@ func findTree(dir string) (string, error) {
 func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res *Result, prog Progress) error {
 	buildRoot := filepath.Join(cache, "build")
 	if err := os.MkdirAll(buildRoot, 0o755); err != nil {
-		return fmt.Errorf("%s: %v", buildRoot, err)
+		return fmt.Errorf("%s: %w", buildRoot, err)
 	}
 	unlock, err := lockFile(ctx, filepath.Join(buildRoot, p.buildKey+".lock"), prog)
 	if err != nil {
@@ -468,12 +468,12 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 	defer unlock()
 	out := filepath.Join(buildRoot, p.buildKey)
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("%s: %v", out, err)
+		return fmt.Errorf("%s: %w", out, err)
 	}
 	logPath := filepath.Join(buildRoot, p.buildKey+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return fmt.Errorf("%s: %v", logPath, err)
+		return fmt.Errorf("%s: %w", logPath, err)
 	}
 	defer logf.Close()
 
@@ -483,7 +483,7 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 		// so kbuild relinks just usr/ and the image (about 16 s, not 5 min).
 		initPath := filepath.Join(out, "minidisk-initramfs-"+hashHex(string(p.initramfs))+p.initExt)
 		if err := os.WriteFile(initPath, p.initramfs, 0o644); err != nil {
-			return fmt.Errorf("%s: %v", initPath, err)
+			return fmt.Errorf("%s: %w", initPath, err)
 		}
 		settings = append(settings, Setting{"INITRAMFS_SOURCE", quote(initPath)})
 	}
@@ -513,7 +513,7 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 		if err != nil {
 			logf.Sync()
 			tail, _ := os.ReadFile(logPath)
-			return fmt.Errorf("kernel build failed: make %s: %v; log %s ends:\n%s", args[len(args)-1], err, logPath, lastLines(tail, 15))
+			return fmt.Errorf("kernel build failed: make %s: %w; log %s ends:\n%s", args[len(args)-1], err, logPath, lastLines(tail, 15))
 		}
 		return nil
 	}
@@ -528,17 +528,17 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 	cfgPath := filepath.Join(out, ".config")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
-		return fmt.Errorf("%s: %v", cfgPath, err)
+		return fmt.Errorf("%s: %w", cfgPath, err)
 	}
 	if err := os.WriteFile(cfgPath, mergeConfig(cfg, settings), 0o644); err != nil {
-		return fmt.Errorf("%s: %v", cfgPath, err)
+		return fmt.Errorf("%s: %w", cfgPath, err)
 	}
 	if err := runMake("olddefconfig"); err != nil {
 		return err
 	}
 	cfg, err = os.ReadFile(cfgPath)
 	if err != nil {
-		return fmt.Errorf("%s: %v", cfgPath, err)
+		return fmt.Errorf("%s: %w", cfgPath, err)
 	}
 	if bad := missingSettings(cfg, settings); len(bad) > 0 {
 		return fmt.Errorf("kernel config: %d requested option(s) did not stick after olddefconfig (unmet dependencies?): %s; see %s", len(bad), strings.Join(bad, ", "), cfgPath)
@@ -553,7 +553,7 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 	kernels := filepath.Dir(filepath.Dir(res.BzImage))
 	tmp, err := os.MkdirTemp(kernels, ".tmp-"+p.key+"-")
 	if err != nil {
-		return fmt.Errorf("%s: %v", kernels, err)
+		return fmt.Errorf("%s: %w", kernels, err)
 	}
 	defer os.RemoveAll(tmp)
 	for _, c := range [][2]string{
@@ -568,10 +568,10 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 	// MkdirTemp makes 0700; the cache is meant to be shared like the rest
 	// of ~/.cache.
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("%s: %v", tmp, err)
+		return fmt.Errorf("%s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, filepath.Dir(res.BzImage)); err != nil {
-		return fmt.Errorf("%s: cannot publish kernel: %v", res.BzImage, err)
+		return fmt.Errorf("%s: cannot publish kernel: %w", res.BzImage, err)
 	}
 	prog.Phase("done: " + res.BzImage)
 	return nil
@@ -580,10 +580,10 @@ func buildInto(ctx context.Context, cache, srcDir string, p *plan, jobs int, res
 func copyFile(from, to string) error {
 	data, err := os.ReadFile(from)
 	if err != nil {
-		return fmt.Errorf("%s: %v", from, err)
+		return fmt.Errorf("%s: %w", from, err)
 	}
 	if err := os.WriteFile(to, data, 0o644); err != nil {
-		return fmt.Errorf("%s: %v", to, err)
+		return fmt.Errorf("%s: %w", to, err)
 	}
 	return nil
 }
@@ -631,7 +631,7 @@ func (w *lineWriter) flush() {
 func CopyOut(bzImage, out string, force bool) error {
 	data, err := os.ReadFile(bzImage)
 	if err != nil {
-		return fmt.Errorf("%s: %v", bzImage, err)
+		return fmt.Errorf("%s: %w", bzImage, err)
 	}
 	f, err := atomicfile.Create(out, force)
 	if err != nil {
@@ -639,7 +639,7 @@ func CopyOut(bzImage, out string, force bool) error {
 	}
 	defer f.Abort()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("%s: %v", out, err)
+		return fmt.Errorf("%s: %w", out, err)
 	}
 	return f.Commit()
 }

@@ -42,7 +42,7 @@ func parseConfigLine(line string) (Setting, bool) {
 func ParseFragment(path string) ([]Setting, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read config fragment: %v", path, err)
+		return nil, fmt.Errorf("%s: cannot read config fragment: %w", path, err)
 	}
 	var out []Setting
 	sc := bufio.NewScanner(bytes.NewReader(data))

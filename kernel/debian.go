@@ -68,7 +68,7 @@ func FetchDebian(ctx context.Context, o DebianOptions) (*DebianKernel, error) {
 	}
 	dir := filepath.Join(cache, "debian")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%s: cannot create the Debian package cache: %v", dir, err)
+		return nil, fmt.Errorf("%s: cannot create the Debian package cache: %w", dir, err)
 	}
 	if !o.Refresh {
 		if k := newestCachedDebian(dir, flavour); k != nil {
@@ -100,14 +100,14 @@ func FetchDebian(ctx context.Context, o DebianOptions) (*DebianKernel, error) {
 	}
 	tmp, err := os.MkdirTemp(dir, "."+key+"-")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", dir, err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	defer os.RemoveAll(tmp)
 	prog.Phase("apt-get download " + pkg + "=" + version)
 	cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+"="+version)
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("apt-get download %s=%s: %v: %s (check the network and `apt-get update`)", pkg, version, err, lastLines(out, 3))
+		return nil, fmt.Errorf("apt-get download %s=%s: %w: %s (check the network and `apt-get update`)", pkg, version, err, lastLines(out, 3))
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {
@@ -116,13 +116,13 @@ func FetchDebian(ctx context.Context, o DebianOptions) (*DebianKernel, error) {
 	prog.Phase("dpkg-deb -x " + filepath.Base(debs[0]))
 	root := filepath.Join(tmp, "root")
 	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("dpkg-deb -x %s: %v: %s", debs[0], err, lastLines(out, 3))
+		return nil, fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, lastLines(out, 3))
 	}
 	if _, err := debianKernelAt(root, pkg, version); err != nil {
-		return nil, fmt.Errorf("%s: %v", debs[0], err)
+		return nil, fmt.Errorf("%s: %w", debs[0], err)
 	}
 	if err := os.Rename(root, dest); err != nil {
-		return nil, fmt.Errorf("%s: %v", dest, err)
+		return nil, fmt.Errorf("%s: %w", dest, err)
 	}
 	return debianKernelAt(dest, pkg, version)
 }
@@ -136,7 +136,7 @@ func debianPackageOf(ctx context.Context, flavour string) (pkg, version string, 
 	}
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", meta).Output()
 	if err != nil {
-		return "", "", fmt.Errorf("apt-cache depends %s: %v (is it in the apt sources? run `apt-get update`)", meta, err)
+		return "", "", fmt.Errorf("apt-cache depends %s: %w (is it in the apt sources? run `apt-get update`)", meta, err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -151,7 +151,7 @@ func debianPackageOf(ctx context.Context, flavour string) (pkg, version string, 
 	}
 	out, err = exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg).Output()
 	if err != nil {
-		return "", "", fmt.Errorf("apt-cache show %s: %v", pkg, err)
+		return "", "", fmt.Errorf("apt-cache show %s: %w", pkg, err)
 	}
 	sc = bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

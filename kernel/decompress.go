@@ -28,7 +28,7 @@ func payloadReader(kind string, payload *io.SectionReader) (io.Reader, func(), e
 	case "gzip":
 		zr, err := gzip.NewReader(payload)
 		if err != nil {
-			return nil, nop, fmt.Errorf("gzip payload: %v", err)
+			return nil, nop, fmt.Errorf("gzip payload: %w", err)
 		}
 		zr.Multistream(false)
 		return zr, nop, nil
@@ -38,7 +38,7 @@ func payloadReader(kind string, payload *io.SectionReader) (io.Reader, func(), e
 		zr, err := zstd.NewReader(payload, zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxMemory(maxDecompressed), zstd.WithDecoderMaxWindow(1<<27))
 		if err != nil {
-			return nil, nop, fmt.Errorf("zstd payload: %v", err)
+			return nil, nop, fmt.Errorf("zstd payload: %w", err)
 		}
 		return zr, zr.Close, nil
 	case "xz":
@@ -54,7 +54,7 @@ func payloadReader(kind string, payload *io.SectionReader) (io.Reader, func(), e
 		// so the decoder stops before the size trailer.
 		zr, err := lzma.NewReader(bufio.NewReaderSize(payload, 64<<10))
 		if err != nil {
-			return nil, nop, fmt.Errorf("lzma payload: %v", err)
+			return nil, nop, fmt.Errorf("lzma payload: %w", err)
 		}
 		return zr, nop, nil
 	}
@@ -101,7 +101,7 @@ func decompress(kind string, payload *io.SectionReader) ([]byte, error) {
 				return buf, nil
 			}
 			if n == 0 {
-				return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), rerr)
+				return buf, fmt.Errorf("payload decompression stopped after %d bytes: %w", len(buf), rerr)
 			}
 			buf = append(buf, probe[0])
 			continue
@@ -118,7 +118,7 @@ func decompress(kind string, payload *io.SectionReader) ([]byte, error) {
 			if errors.Is(rerr, io.ErrUnexpectedEOF) {
 				return buf, fmt.Errorf("payload truncated after %d decompressed bytes", len(buf))
 			}
-			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), rerr)
+			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %w", len(buf), rerr)
 		}
 	}
 	return buf, nil
@@ -138,7 +138,7 @@ func readCapped(src io.Reader) ([]byte, error) {
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return buf, fmt.Errorf("payload truncated after %d decompressed bytes", len(buf))
 		case err != nil:
-			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %v", len(buf), err)
+			return buf, fmt.Errorf("payload decompression stopped after %d bytes: %w", len(buf), err)
 		}
 	}
 }
@@ -238,7 +238,7 @@ func (z *lz4Legacy) next(dst []byte) (int, error) {
 		z.remain -= int64(size)
 		n, err := decodeLZ4Block(z.in, dst[:lz4LegacyBlockMax])
 		if err != nil {
-			return 0, fmt.Errorf("lz4 payload: %v", err)
+			return 0, fmt.Errorf("lz4 payload: %w", err)
 		}
 		return n, nil
 	}

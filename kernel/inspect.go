@@ -102,7 +102,7 @@ func InspectHeader(r io.ReaderAt, size int64) (*Info, error) {
 	}
 	hdr := make([]byte, headerEnd)
 	if _, err := r.ReadAt(hdr, 0); err != nil {
-		return nil, fmt.Errorf("cannot read the boot header: %v", err)
+		return nil, fmt.Errorf("cannot read the boot header: %w", err)
 	}
 	if bytes.HasPrefix(hdr, []byte("\x7fELF")) {
 		return nil, errors.New("an ELF file (vmlinux?), not a bzImage: boot loaders need the compressed arch/x86/boot/bzImage")

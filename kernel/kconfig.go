@@ -118,7 +118,7 @@ func streamConfig(src io.Reader) (Config, error) {
 		if i := bytes.Index(data, []byte(marker)); i >= 0 {
 			zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(data[i+len(marker):]), src))
 			if err != nil {
-				return nil, fmt.Errorf("embedded config: %v", err)
+				return nil, fmt.Errorf("embedded config: %w", err)
 			}
 			zr.Multistream(false)
 			cfg, _ := io.ReadAll(io.LimitReader(zr, maxConfig))
@@ -130,7 +130,7 @@ func streamConfig(src io.Reader) (Config, error) {
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, fmt.Errorf("payload truncated after %d decompressed bytes", total)
 		case err != nil:
-			return nil, fmt.Errorf("payload decompression stopped after %d bytes: %v", total, err)
+			return nil, fmt.Errorf("payload decompression stopped after %d bytes: %w", total, err)
 		}
 		keep = min(len(data), len(marker)-1)
 		copy(buf, data[len(data)-keep:])

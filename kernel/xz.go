@@ -37,14 +37,14 @@ func xzReader(payload io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(payload)
 	sh := make([]byte, 12)
 	if _, err := io.ReadFull(br, sh); err != nil {
-		return nil, fmt.Errorf("xz payload: stream header: %v", err)
+		return nil, fmt.Errorf("xz payload: stream header: %w", err)
 	}
 	if crc32.ChecksumIEEE(sh[6:8]) != binary.LittleEndian.Uint32(sh[8:]) {
 		return nil, errors.New("xz payload: stream header CRC mismatch")
 	}
 	sizeByte, err := br.ReadByte()
 	if err != nil {
-		return nil, fmt.Errorf("xz payload: block header: %v", err)
+		return nil, fmt.Errorf("xz payload: block header: %w", err)
 	}
 	if sizeByte == 0 {
 		return nil, errors.New("xz payload: stream has no blocks")
@@ -52,7 +52,7 @@ func xzReader(payload io.Reader) (io.Reader, error) {
 	bh := make([]byte, (int(sizeByte)+1)*4)
 	bh[0] = sizeByte
 	if _, err := io.ReadFull(br, bh[1:]); err != nil {
-		return nil, fmt.Errorf("xz payload: block header: %v", err)
+		return nil, fmt.Errorf("xz payload: block header: %w", err)
 	}
 	if crc32.ChecksumIEEE(bh[:len(bh)-4]) != binary.LittleEndian.Uint32(bh[len(bh)-4:]) {
 		return nil, errors.New("xz payload: block header CRC mismatch")
@@ -112,7 +112,7 @@ func xzReader(payload io.Reader) (io.Reader, error) {
 	}
 	zr, err := lzma.Reader2Config{DictCap: dict}.NewReader2(br)
 	if err != nil {
-		return nil, fmt.Errorf("xz payload: %v", err)
+		return nil, fmt.Errorf("xz payload: %w", err)
 	}
 	if !haveBCJ {
 		return zr, nil

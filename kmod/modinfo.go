@@ -217,7 +217,7 @@ func parseModInfoAt(r io.ReaderAt, size int64) (mi *ModInfo, err error) {
 	}()
 	f, err := elf.NewFile(r)
 	if err != nil {
-		return nil, fmt.Errorf("corrupt ELF: %v", err)
+		return nil, fmt.Errorf("corrupt ELF: %w", err)
 	}
 	sec := f.Section(".modinfo")
 	if sec == nil {
@@ -228,7 +228,7 @@ func parseModInfoAt(r io.ReaderAt, size int64) (mi *ModInfo, err error) {
 	}
 	raw, err := sec.Data()
 	if err != nil {
-		return nil, fmt.Errorf("corrupt .modinfo section: %v", err)
+		return nil, fmt.Errorf("corrupt .modinfo section: %w", err)
 	}
 	return parseModInfoStrings(raw), nil
 }

@@ -186,7 +186,7 @@ func (t *Tree) index() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("--modules %s: %v", t.Dir, err)
+		return fmt.Errorf("--modules %s: %w", t.Dir, err)
 	}
 	t.builtin = map[string]string{}
 	t.binfo = map[string]*ModInfo{}

@@ -82,12 +82,12 @@ func Create(out string, opt Options) (*Result, error) {
 	}
 	l, err := disk.PlanLayout(lopt)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	fsopt.BlockSize = l.BlockSize
 	fsopt.Blocks = l.AlignedBlocks()
 	if _, err := ext2.Plan(tree, fsopt); err != nil {
-		return nil, fmt.Errorf("%s: the payload does not fit a %s image: %v; give a larger --size", out, disk.FormatSize(l.DiskBytes()), err)
+		return nil, fmt.Errorf("%s: the payload does not fit a %s image: %w; give a larger --size", out, disk.FormatSize(l.DiskBytes()), err)
 	}
 
 	f, err := atomicfile.Create(out, opt.Force)
@@ -97,21 +97,21 @@ func Create(out string, opt Options) (*Result, error) {
 	defer f.Abort()
 	step(fmt.Sprintf("raw image: %s, sparse", disk.FormatSize(l.DiskBytes())))
 	if err := f.Truncate(l.DiskBytes()); err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	step(fmt.Sprintf("MBR: partition 1 at sector %d, %d sectors", l.Partition.Start, l.Partition.Sectors))
 	if _, err := disk.WritePartitionTable(f.File, l, 0); err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	step(fmt.Sprintf("ext2: %d blocks of %d bytes at byte offset %d", fsopt.Blocks, l.BlockSize, l.OffsetBytes()))
 	stats, err := ext2.Write(f.File, l.OffsetBytes(), tree, fsopt)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", out, err)
+		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	step("GRUB: stage1 into the MBR, e2fs_stage1_5 after it")
 	fsys, err := ext2.Open(f.File, l.OffsetBytes(), l.PartitionBytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading back the new filesystem: %v", out, err)
+		return nil, fmt.Errorf("%s: reading back the new filesystem: %w", out, err)
 	}
 	rep, err := grub.Install(f.File, st, grub.InstallOptions{FS: fsys, Blocks: fsys, Name: out})
 	if err != nil {

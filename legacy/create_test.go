@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -161,5 +162,19 @@ func TestSameTreeAsHostToolBaseline(t *testing.T) {
 	ob, _ := os.ReadFile(ours)
 	if !bytes.Equal(ab[:0x1B8], ob[:0x1B8]) {
 		t.Fatal("stage1 in the MBR differs from the GRUB shell's")
+	}
+}
+
+// A payload larger than the image: the error wraps ext2.ErrNoSpace (callers
+// decide with errors.Is, not by the message) and nothing is written.
+func TestCreateNoSpaceIsErrNoSpace(t *testing.T) {
+	bb := hostBusyBox(t)
+	out := filepath.Join(t.TempDir(), "small.img")
+	_, err := Create(out, Options{Payload: Payload{Kernel: testutil.FakeBzImage(t), BusyBox: bb}, Layout: disk.LayoutOptions{DiskBytes: 1 << 20}})
+	if !errors.Is(err, ext2.ErrNoSpace) {
+		t.Fatalf("1 MiB image: %v, want an error wrapping ext2.ErrNoSpace", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("%s was written: %v", out, err)
 	}
 }

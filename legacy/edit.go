@@ -43,17 +43,17 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error, ch
 	}
 	l, err := disk.ReadLayout(src, fi.Size(), 0, ext2.HoldsFilesystem(src))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", img, err)
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	r, err := ext2.Open(src, l.OffsetBytes(), l.PartitionBytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s: no ext2 filesystem in partition %d (%v); run `minidisk mkfs %s` first", img, l.Partition.Index, err, img)
+		return nil, fmt.Errorf("%s: no ext2 filesystem in partition %d (%w); run `minidisk mkfs %s` first", img, l.Partition.Index, err, img)
 	}
 	sb := r.Superblock()
 	fsTime := time.Unix(int64(sb.Wtime), 0).UTC()
 	tree, err := TreeFromFS(r, fsTime)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", img, err)
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	if err := edit(tree, fsTime); err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error, ch
 		opt.Time = sde
 	}
 	if _, err := ext2.Plan(tree, opt); err != nil {
-		return nil, fmt.Errorf("%s: %v; make a larger image", img, err)
+		return nil, fmt.Errorf("%s: %w; make a larger image", img, err)
 	}
 	// Replace follows a symlink to the image and keeps its mode.
 	out, err := atomicfile.Replace(img)
@@ -87,14 +87,14 @@ func EditImage(img string, edit func(t *rootfs.Tree, fsTime time.Time) error, ch
 	}
 	fsEnd := l.OffsetBytes() + int64(opt.Blocks)*int64(opt.BlockSize)
 	if err := copySparse(out.File, src, 0, l.OffsetBytes()); err != nil {
-		return nil, fmt.Errorf("%s: %v", img, err)
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	if err := copySparse(out.File, src, fsEnd, fi.Size()); err != nil {
-		return nil, fmt.Errorf("%s: %v", img, err)
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	st, err := ext2.Write(out.File, l.OffsetBytes(), tree, opt)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", img, err)
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
 	for _, check := range checks {
 		if check == nil {
@@ -199,7 +199,7 @@ func AddToImage(img string, p Payload) ([]Placement, *ext2.Stats, error) {
 	stats, err := EditImage(img, func(t *rootfs.Tree, _ time.Time) error {
 		for _, e := range add.Entries() {
 			if err := t.Add(*e); err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 		}
 		return nil

@@ -28,7 +28,7 @@ func copyChain(t *rootfs.Tree, p string) ([]Placement, error) {
 		}
 		fi, err := os.Lstat(filepath.FromSlash(cur))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", cur, err)
+			return nil, fmt.Errorf("%s: %w", cur, err)
 		}
 		if fi.Mode()&os.ModeSymlink == 0 {
 			if err := t.AddHostFile(cur, cur); err != nil {

@@ -130,10 +130,10 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 		return nil, nil, fmt.Errorf("--kernel %s: no such file (build one with `minidisk kernel --profile legacy`)", p.Kernel)
 	}
 	if _, err := kernel.InspectHeaderFile(p.Kernel); err != nil {
-		return nil, nil, fmt.Errorf("--kernel %v", err)
+		return nil, nil, fmt.Errorf("--kernel %w", err)
 	}
 	if err := t.AddHostFile(KernelPath, p.Kernel); err != nil {
-		return nil, nil, fmt.Errorf("--kernel %v", err)
+		return nil, nil, fmt.Errorf("--kernel %w", err)
 	}
 	if e, _ := t.Lookup(KernelPath); e != nil {
 		e.Mode = 0o644
@@ -176,7 +176,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 		return nil, nil, err
 	}
 	if err := t.AddHostFile("/bin/busybox", bb); err != nil {
-		return nil, nil, fmt.Errorf("--busybox %v", err)
+		return nil, nil, fmt.Errorf("--busybox %w", err)
 	}
 	e, _ := t.Lookup("/bin/busybox")
 	e.Mode = 0o755
@@ -201,7 +201,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	}
 	closure, err := libs.Host().Resolve(hostBB)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--busybox %s: %v (install the missing libraries, or use a static BusyBox)", bb, err)
+		return nil, nil, fmt.Errorf("--busybox %s: %w (install the missing libraries, or use a static BusyBox)", bb, err)
 	}
 	var need []libs.Library
 	if closure.Interpreter != nil {
@@ -211,7 +211,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	for _, l := range need {
 		chain, err := copyChain(t, l.Path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("library %s: %v", l.Name, err)
+			return nil, nil, fmt.Errorf("library %s: %w", l.Name, err)
 		}
 		for _, c := range chain {
 			place(c.Path, c.From, c.Size, c.Why+" (needed by busybox: "+l.Name+")")
@@ -249,7 +249,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 
 	for _, a := range p.Adds {
 		if err := t.AddHostTree(a.Dst, a.Src); err != nil {
-			return nil, nil, fmt.Errorf("--add %s:%s: %v", a.Src, a.Dst, err)
+			return nil, nil, fmt.Errorf("--add %s:%s: %w", a.Src, a.Dst, err)
 		}
 		place(a.Dst, a.Src, 0, "--add")
 	}
@@ -306,7 +306,7 @@ func appletList(bb string, want []string) ([]string, error) {
 	if len(want) == 1 && want[0] == "all" {
 		out, err := exec.Command(bb, "--list").Output()
 		if err != nil {
-			return nil, fmt.Errorf("--applets all: `%s --list` failed (%v); list the applets instead, e.g. --applets sh,ls,mount", bb, err)
+			return nil, fmt.Errorf("--applets all: `%s --list` failed (%w); list the applets instead, e.g. --applets sh,ls,mount", bb, err)
 		}
 		names := strings.Fields(string(out))
 		sort.Strings(names)

@@ -108,7 +108,7 @@ func readAt(r io.ReaderAt, size int64, off, n uint64, what string) ([]byte, erro
 	}
 	b := make([]byte, n)
 	if _, err := r.ReadAt(b, int64(off)); err != nil && !(err == io.EOF && n == 0) {
-		return nil, fmt.Errorf("corrupt ELF: reading %s: %v", what, err)
+		return nil, fmt.Errorf("corrupt ELF: reading %s: %w", what, err)
 	}
 	return b, nil
 }

@@ -133,7 +133,7 @@ func (r *Resolver) Resolve(binary string) (*Closure, error) {
 	}
 	info, err := r.elf(real)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", binary, err)
+		return nil, fmt.Errorf("%s: %w", binary, err)
 	}
 	c := &Closure{Binary: binary, Libraries: []Library{}}
 	nf := &NotFoundError{Binary: binary}

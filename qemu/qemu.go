@@ -56,7 +56,7 @@ func Script(sends []string, expect string) ([]Step, error) {
 	if expect != "" {
 		var err error
 		if want, err = regexp.Compile(expect); err != nil {
-			return nil, fmt.Errorf("--expect %q: not a regular expression: %v", expect, err)
+			return nil, fmt.Errorf("--expect %q: not a regular expression: %w", expect, err)
 		}
 	}
 	prompt := regexp.MustCompile(regexp.QuoteMeta(PromptPattern))
@@ -139,7 +139,7 @@ func (m Machine) args(tmp string) ([]string, error) {
 		vars := filepath.Join(tmp, "OVMF_VARS.fd")
 		data, err := os.ReadFile(varsTemplate)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", varsTemplate, err)
+			return nil, fmt.Errorf("%s: %w", varsTemplate, err)
 		}
 		if err := os.WriteFile(vars, data, 0o600); err != nil {
 			return nil, err
@@ -181,7 +181,7 @@ func (m Machine) Interactive(ctx context.Context, stdin io.Reader, stdout, stder
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("qemu-system-x86_64 %s: %v", m.Image, err)
+		return fmt.Errorf("qemu-system-x86_64 %s: %w", m.Image, err)
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (m Machine) Run(ctx context.Context, steps []Step, console io.Writer) ([]by
 		if st.Send != "" {
 			if _, err := io.WriteString(stdin, st.Send+"\n"); err != nil {
 				out, _ := tr.snapshot()
-				return out, fmt.Errorf("%s: cannot type %q: %v; console ends:\n%s", m.Image, st.Send, err, Tail(out, 15))
+				return out, fmt.Errorf("%s: cannot type %q: %w; console ends:\n%s", m.Image, st.Send, err, Tail(out, 15))
 			}
 		}
 	}
@@ -296,7 +296,7 @@ func (m Machine) start(console io.Writer) (*process, error) {
 	hostos.NewProcessGroup(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("starting %s: %v", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
 	return p, nil
@@ -336,7 +336,7 @@ func (m Machine) RunToExit(ctx context.Context, abort *regexp.Regexp, console io
 			p.exited <- werr
 			out, _ := p.tr.snapshot()
 			if werr != nil {
-				return out, false, fmt.Errorf("%s: QEMU exited (%v); console ends:\n%s", m.Image, werr, Tail(out, 15))
+				return out, false, fmt.Errorf("%s: QEMU exited (%w); console ends:\n%s", m.Image, werr, Tail(out, 15))
 			}
 			return out, abort != nil && abort.Match(out), nil
 		case <-ctx.Done():

@@ -31,7 +31,7 @@ func SourceDateEpoch() (t time.Time, ok bool, err error) {
 func (t *Tree) AddHostFile(name, src string) error {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("%s: %v", src, unwrapPathError(err))
+		return fmt.Errorf("%s: %w", src, unwrapPathError(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", src)
@@ -48,14 +48,14 @@ func (t *Tree) AddHostFile(name, src string) error {
 func (t *Tree) AddHostTree(dst, src string) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
-		return fmt.Errorf("%s: %v", src, unwrapPathError(err))
+		return fmt.Errorf("%s: %w", src, unwrapPathError(err))
 	}
 	if !fi.IsDir() {
 		return t.addHostEntry(dst, src, fi)
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("%s: %v", p, unwrapPathError(err))
+			return fmt.Errorf("%s: %w", p, unwrapPathError(err))
 		}
 		rel, err := filepath.Rel(src, p)
 		if err != nil {
@@ -63,7 +63,7 @@ func (t *Tree) AddHostTree(dst, src string) error {
 		}
 		info, err := d.Info()
 		if err != nil {
-			return fmt.Errorf("%s: %v", p, err)
+			return fmt.Errorf("%s: %w", p, err)
 		}
 		return t.addHostEntry(path.Join(dst, filepath.ToSlash(rel)), p, info)
 	})
@@ -80,7 +80,7 @@ func (t *Tree) addHostEntry(name, src string, fi fs.FileInfo) error {
 	case m&fs.ModeSymlink != 0:
 		target, err := os.Readlink(src)
 		if err != nil {
-			return fmt.Errorf("%s: %v", src, err)
+			return fmt.Errorf("%s: %w", src, err)
 		}
 		h.Type, h.Linkname, h.Mode = TypeSymlink, target, 0o777
 	default:

@@ -160,7 +160,7 @@ func (t *Tree) Add(e Entry) error {
 	case TypeLink:
 		target, err := Clean(e.Linkname)
 		if err != nil {
-			return fmt.Errorf("%s: hard link target: %v", name, err)
+			return fmt.Errorf("%s: hard link target: %w", name, err)
 		}
 		te, ok := t.entries[target]
 		if !ok {
@@ -185,7 +185,7 @@ func (t *Tree) Add(e Entry) error {
 	}
 	if name != "/" {
 		if err := t.mkdirAll(path.Dir(name)); err != nil {
-			return fmt.Errorf("%s: %v", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	ne := e

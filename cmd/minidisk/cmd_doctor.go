@@ -89,7 +89,7 @@ func drawDoctorPicture(c *cli.Context, rep *doctor.Report) error {
 	if err != nil {
 		// The findings already say what is wrong with these numbers.
 		if c.String("svg") != "" {
-			return fmt.Errorf("--svg: %v", err)
+			return fmt.Errorf("--svg: %w", err)
 		}
 		return nil
 	}

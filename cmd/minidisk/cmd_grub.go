@@ -237,7 +237,7 @@ func rewriteGrubConfig(c *cli.Context, img string, conf grub.Config) error {
 			}
 			rep, err := grub.InstallFile(w, st, grub.InstallOptions{ForceBlocklist: true, Name: img})
 			if err != nil {
-				return fmt.Errorf("%s: GRUB was installed by stage2 blocklist and the filesystem was rewritten; reinstalling failed: %v", img, err)
+				return fmt.Errorf("%s: GRUB was installed by stage2 blocklist and the filesystem was rewritten; reinstalling failed: %w", img, err)
 			}
 			report = rep
 			return nil

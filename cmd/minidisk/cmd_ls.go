@@ -32,7 +32,7 @@ func lsCommand() *cli.Command {
 			}
 			defer im.Close()
 			if err := im.List(os.Stdout, name, ext2.ListOptions{Long: c.Bool("l"), Recursive: c.Bool("R")}); err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			return nil
 		},
@@ -62,7 +62,7 @@ func catCommand() *cli.Command {
 			}
 			defer im.Close()
 			if err := im.Cat(os.Stdout, name); err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			return nil
 		},

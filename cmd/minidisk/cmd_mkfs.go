@@ -57,7 +57,7 @@ func mkfsCommand() *cli.Command {
 			defer f.Abort()
 			l, err := disk.ReadLayout(f, size, bs, ext2.HoldsFilesystem(f))
 			if err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			blocks, warning, err := mkfsBlocks(c.String("blocks"), l)
 			if err != nil {
@@ -76,7 +76,7 @@ func mkfsCommand() *cli.Command {
 			}
 			tree := rootfs.New(now)
 			if _, err := ext2.Plan(tree, opt); err != nil {
-				return fmt.Errorf("%s: partition %d: %v", img, l.Partition.Index, err)
+				return fmt.Errorf("%s: partition %d: %w", img, l.Partition.Index, err)
 			}
 			off := l.OffsetBytes()
 			var magic [2]byte
@@ -86,11 +86,11 @@ func mkfsCommand() *cli.Command {
 			}
 			fsBytes := int64(blocks) * int64(bs)
 			if err := ext2.ClearRegion(f.File, off, max(l.PartitionBytes(), min(fsBytes, size-off))); err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			st, err := ext2.Write(f.File, off, tree, opt)
 			if err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			if err := f.Commit(); err != nil {
 				return err

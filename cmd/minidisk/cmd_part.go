@@ -38,7 +38,7 @@ func partCommand() *cli.Command {
 			}
 			l, err := disk.PlanLayout(opt)
 			if err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			var id uint64
 			if c.IsSet("disk-id") {
@@ -57,7 +57,7 @@ func partCommand() *cli.Command {
 			}
 			got, err := disk.WritePartitionTable(f.File, l, uint32(id))
 			if err != nil {
-				return fmt.Errorf("%s: %v", img, err)
+				return fmt.Errorf("%s: %w", img, err)
 			}
 			if err := f.Commit(); err != nil {
 				return err

@@ -103,7 +103,7 @@ func readImageLayout(img string, blockSize int) (*disk.Layout, string, error) {
 	defer f.Close()
 	l, err := disk.ReadLayout(f, size, blockSize, ext2.HoldsFilesystem(f))
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %v (or plan a new layout with `minidisk plan --size SIZE`)", img, err)
+		return nil, "", fmt.Errorf("%s: %w (or plan a new layout with `minidisk plan --size SIZE`)", img, err)
 	}
 	return l, ext2Note(f, l), nil
 }

@@ -97,7 +97,7 @@ func svgPicture(b *strings.Builder, p Picture, index, y int) (int, error) {
 	bounds := p.boundaries()
 	pos, err := columns(bounds, SVGBarWidth, SVGMinWidth)
 	if err != nil {
-		return y, fmt.Errorf("picture: %v", err)
+		return y, fmt.Errorf("picture: %w", err)
 	}
 	fmt.Fprintf(b, `<g class="picture" id="picture-%d">`+"\n", index+1)
 	fmt.Fprintf(b, `<text x="16" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", y, esc(sanitize(p.Title, false)))
@@ -236,7 +236,7 @@ func WriteSVGFile(path string, force bool, pics ...Picture) error {
 	}
 	defer f.Abort()
 	if err := RenderSVG(f, pics...); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Commit()
 }

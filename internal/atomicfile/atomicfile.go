@@ -88,19 +88,19 @@ func (f *File) Commit() error {
 	if err := f.File.Sync(); err != nil {
 		f.File.Close()
 		os.Remove(f.File.Name())
-		return fmt.Errorf("%s: %v", f.target, err)
+		return fmt.Errorf("%s: %w", f.target, err)
 	}
 	if err := f.File.Close(); err != nil {
 		os.Remove(f.File.Name())
-		return fmt.Errorf("%s: %v", f.target, err)
+		return fmt.Errorf("%s: %w", f.target, err)
 	}
 	if err := os.Chmod(f.File.Name(), f.mode); err != nil {
 		os.Remove(f.File.Name())
-		return fmt.Errorf("%s: %v", f.target, err)
+		return fmt.Errorf("%s: %w", f.target, err)
 	}
 	if err := os.Rename(f.File.Name(), f.target); err != nil {
 		os.Remove(f.File.Name())
-		return fmt.Errorf("%s: %v", f.target, err)
+		return fmt.Errorf("%s: %w", f.target, err)
 	}
 	return nil
 }

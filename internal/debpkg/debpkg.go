@@ -31,7 +31,7 @@ func CacheDir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME (%v)", err)
+		return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME (%w)", err)
 	}
 	return filepath.Join(home, ".cache", "minidisk"), nil
 }
@@ -74,7 +74,7 @@ func Fetch(ctx context.Context, cacheDir, pkg string, log func(string)) (string,
 	cmd := exec.CommandContext(ctx, apt, "download", pkg)
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, lastLine(out))
+		return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, lastLine(out))
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
 	if len(debs) != 1 {
@@ -82,7 +82,7 @@ func Fetch(ctx context.Context, cacheDir, pkg string, log func(string)) (string,
 	}
 	unpacked := filepath.Join(tmp, "root")
 	if out, err := exec.CommandContext(ctx, dpkg, "-x", debs[0], unpacked).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("dpkg-deb -x %s: %v: %s", filepath.Base(debs[0]), err, lastLine(out))
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", filepath.Base(debs[0]), err, lastLine(out))
 	}
 	// Keep the .deb's name: it records the version that was fetched.
 	if err := os.WriteFile(filepath.Join(unpacked, ".minidisk-deb"), []byte(filepath.Base(debs[0])+"\n"), 0o644); err != nil {

@@ -82,7 +82,7 @@ func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: gzip header: %v", ErrFormat, err)
+			return nil, "", fmt.Errorf("%w: gzip header: %w", ErrFormat, err)
 		}
 		// The kernel reads one gzip member per archive; so do we.
 		zr.Multistream(false)
@@ -92,7 +92,7 @@ func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		xr, err := xz.NewReader(br)
 		if err != nil {
-			return nil, XZ, fmt.Errorf("%w: xz header: %v", ErrFormat, err)
+			return nil, XZ, fmt.Errorf("%w: xz header: %w", ErrFormat, err)
 		}
 		xr.SingleStream = true
 		return xr, XZ, nil
@@ -100,7 +100,7 @@ func Decompress(r io.Reader) (io.Reader, Compression, error) {
 		// Cap the window: the archive is untrusted, memory is not free.
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 		if err != nil {
-			return nil, Zstd, fmt.Errorf("%w: zstd header: %v", ErrFormat, err)
+			return nil, Zstd, fmt.Errorf("%w: zstd header: %w", ErrFormat, err)
 		}
 		return zstdReader{zr}, Zstd, nil
 	case bytes.HasPrefix(magic, []byte{0x02, 0x21, 0x4c, 0x18}), bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):

@@ -355,11 +355,18 @@ func TestWriterRefusesBadInput(t *testing.T) {
 	if err := w.WriteHeader(&rootfs.Header{Name: "/f", Type: rootfs.TypeReg, Size: 4, ModTime: epoch}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]byte("12345")); err == nil {
-		t.Error("write beyond Size accepted")
+	if _, err := w.Write([]byte("12345")); !errors.Is(err, ErrWriteTooLong) {
+		t.Errorf("write beyond Size: %v, want ErrWriteTooLong", err)
 	}
 	if err := w.Close(); err == nil {
 		t.Error("Close with a short entry accepted")
+	}
+	w = NewWriter(io.Discard)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteHeader(&rootfs.Header{Name: "/late", Type: rootfs.TypeDir, ModTime: epoch}); !errors.Is(err, ErrWriteAfterClose) {
+		t.Errorf("header after Close: %v, want ErrWriteAfterClose", err)
 	}
 }
 

@@ -11,12 +11,22 @@ package cpio
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
 	"github.com/minidisk/minidisk/rootfs"
+)
+
+// Errors the Writer returns for misuse, as archive/tar's Writer does;
+// callers test them with errors.Is.
+var (
+	// ErrWriteTooLong: Write was given more bytes than the entry's Size.
+	ErrWriteTooLong = errors.New("cpio: write too long")
+	// ErrWriteAfterClose: an entry was written after Close.
+	ErrWriteAfterClose = errors.New("cpio: write after Close")
 )
 
 const (
@@ -90,7 +100,7 @@ func (w *Writer) WriteRecord(h *rootfs.Header, rec Record) error {
 		return w.err
 	}
 	if w.closed {
-		return fmt.Errorf("cpio: write after Close")
+		return ErrWriteAfterClose
 	}
 	if w.remain > 0 {
 		return w.fail(fmt.Errorf("cpio: previous entry is %d bytes short of its size", w.remain))
@@ -165,7 +175,7 @@ func (w *Writer) WriteRecord(h *rootfs.Header, rec Record) error {
 func archiveName(name string) (string, error) {
 	clean, err := rootfs.Clean(name)
 	if err != nil {
-		return "", fmt.Errorf("cpio: %v", err)
+		return "", fmt.Errorf("cpio: %w", err)
 	}
 	if clean == "/" {
 		return ".", nil
@@ -204,7 +214,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if int64(len(p)) > w.remain {
-		return 0, fmt.Errorf("cpio: write of %d bytes exceeds the entry's remaining %d", len(p), w.remain)
+		return 0, fmt.Errorf("cpio: write of %d bytes exceeds the entry's remaining %d: %w", len(p), w.remain, ErrWriteTooLong)
 	}
 	n, err := w.w.Write(p)
 	w.remain -= int64(n)
@@ -334,12 +344,12 @@ func copyContent(w *Writer, name string, c rootfs.Content, size int64) error {
 	}
 	r, err := c.Open()
 	if err != nil {
-		return fmt.Errorf("%s: %v", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer r.Close()
 	n, err := io.Copy(w, io.LimitReader(r, size))
 	if err != nil {
-		return fmt.Errorf("%s: %v", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if n != size {
 		return fmt.Errorf("%s: content is %d bytes, the tree says %d (did the file change while writing?)", name, n, size)

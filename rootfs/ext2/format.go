@@ -317,7 +317,7 @@ func (s *Superblock) Unmarshal(b []byte) error {
 		return fmt.Errorf("superblock: %w (%d < %d)", ErrShort, len(b), SuperblockSize)
 	}
 	if _, err := binary.Decode(b[:SuperblockSize], le, s); err != nil {
-		return fmt.Errorf("superblock: %v", err)
+		return fmt.Errorf("superblock: %w", err)
 	}
 	if s.Magic != Magic {
 		return fmt.Errorf("superblock: bad magic %#04x (want %#04x): not an ext2/3/4 filesystem", s.Magic, Magic)

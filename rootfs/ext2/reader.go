@@ -75,10 +75,10 @@ func Open(r io.ReaderAt, base, size int64) (*Reader, error) {
 		return nil, err
 	}
 	if err := fr.sb.Unmarshal(b[:]); err != nil {
-		return nil, fmt.Errorf("ext2: %v", err)
+		return nil, fmt.Errorf("ext2: %w", err)
 	}
 	if err := fr.sb.Validate(); err != nil {
-		return nil, fmt.Errorf("ext2: %v", err)
+		return nil, fmt.Errorf("ext2: %w", err)
 	}
 	// Incompat features change the layout we read; refuse those we do not
 	// implement rather than misread. Encrypted files and inodes with
@@ -207,7 +207,7 @@ func (r *Reader) readAt(b []byte, off int64, what string) error {
 	if err == nil || err == io.EOF {
 		return fmt.Errorf("ext2: %s at bytes %d..%d: image too short (read %d of %d bytes)", what, off, end, n, len(b))
 	}
-	return fmt.Errorf("ext2: %s at byte %d: %v", what, off, err)
+	return fmt.Errorf("ext2: %s at byte %d: %w", what, off, err)
 }
 
 // checkBlock validates a block number read from disk before it is used.
@@ -257,7 +257,7 @@ func (r *Reader) ReadInode(ino uint32) (*Inode, error) {
 	}
 	in := new(Inode)
 	if err := in.Unmarshal(b); err != nil {
-		return nil, fmt.Errorf("ext2: inode %d: %v: %w", ino, err, ErrCorrupt)
+		return nil, fmt.Errorf("ext2: inode %d: %w: %w", ino, err, ErrCorrupt)
 	}
 	return in, nil
 }

@@ -90,7 +90,7 @@ func (r *Reader) readDir(ino uint32, in *Inode, budget *int64) ([]dirent, error)
 		for off := 0; off < len(buf); {
 			d, err := UnmarshalDirEntry(buf[off:])
 			if err != nil {
-				return nil, fmt.Errorf("ext2: directory inode %d block %d offset %d: %v: %w", ino, p, off, err, ErrCorrupt)
+				return nil, fmt.Errorf("ext2: directory inode %d block %d offset %d: %w: %w", ino, p, off, err, ErrCorrupt)
 			}
 			off += int(d.RecLen)
 			if err := add(d); err != nil {

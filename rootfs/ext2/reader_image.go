@@ -24,7 +24,7 @@ type Location struct {
 func FindFilesystem(r io.ReaderAt, imageSize int64, name string) (Location, error) {
 	var sector [disk.SectorSize]byte
 	if n, err := r.ReadAt(sector[:], 0); n < len(sector) {
-		return Location{}, fmt.Errorf("%s: too short for a disk image (%d bytes, %v)", name, n, err)
+		return Location{}, fmt.Errorf("%s: too short for a disk image (%d bytes, %w)", name, n, err)
 	}
 	bare := hasMagic(r, 0)
 	t, err := disk.ReadPartitions(r, imageSize)

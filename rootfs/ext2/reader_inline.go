@@ -72,7 +72,7 @@ func (r *Reader) inlineDirents(ino uint32, in *Inode, add func(d DirEntry) error
 		for off := 0; off < len(region); {
 			d, err := UnmarshalDirEntry(region[off:])
 			if err != nil {
-				return fmt.Errorf("ext2: inline directory inode %d offset %d: %v: %w", ino, off, err, ErrCorrupt)
+				return fmt.Errorf("ext2: inline directory inode %d offset %d: %w: %w", ino, off, err, ErrCorrupt)
 			}
 			off += int(d.RecLen)
 			if err := add(d); err != nil {

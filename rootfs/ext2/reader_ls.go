@@ -43,7 +43,7 @@ func OpenImage(p string) (*Image, error) {
 		if loc.Partition > 0 {
 			where = fmt.Sprintf("partition %d (byte %d)", loc.Partition, loc.Offset)
 		}
-		return nil, fmt.Errorf("%s: %s: %v", p, where, err)
+		return nil, fmt.Errorf("%s: %s: %w", p, where, err)
 	}
 	return &Image{Reader: r, Path: p, Location: loc, f: f}, nil
 }

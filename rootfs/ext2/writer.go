@@ -367,7 +367,7 @@ func (p *wPlan) buildNodes(t *rootfs.Tree) error {
 		}
 		meta, err := wIndirectBlocks(n.data, p.bs/4)
 		if err != nil {
-			return fmt.Errorf("ext2: %s: %v", n.e.Name, err)
+			return fmt.Errorf("ext2: %s: %w", n.e.Name, err)
 		}
 		n.count = n.data + meta
 		if n.count*(p.bs/512) > math.MaxUint32 {
@@ -736,7 +736,7 @@ func (p *wPlan) writeData(sw *seqWriter) error {
 		case FileTypeReg:
 			if j := pf.take(n); j != nil {
 				if j.err != nil {
-					return fmt.Errorf("ext2: %s: %v", n.e.Name, j.err)
+					return fmt.Errorf("ext2: %s: %w", n.e.Name, j.err)
 				}
 				data := j.data
 				if err := p.walk(sw, n, func(buf []byte) error {
@@ -758,7 +758,7 @@ func (p *wPlan) writeData(sw *seqWriter) error {
 func (p *wPlan) writeFile(sw *seqWriter, n *wNode) error {
 	rc, err := n.e.Content.Open()
 	if err != nil {
-		return fmt.Errorf("ext2: %s: %v", n.e.Name, err)
+		return fmt.Errorf("ext2: %s: %w", n.e.Name, err)
 	}
 	defer rc.Close()
 	left := n.size
@@ -766,7 +766,7 @@ func (p *wPlan) writeFile(sw *seqWriter, n *wNode) error {
 		k := min(left, uint64(len(buf)))
 		got, err := io.ReadFull(rc, buf[:k])
 		if err != nil {
-			return fmt.Errorf("ext2: %s: content ends after %d of %d bytes: %v", n.e.Name, n.size-left+uint64(got), n.size, err)
+			return fmt.Errorf("ext2: %s: content ends after %d of %d bytes: %w", n.e.Name, n.size-left+uint64(got), n.size, err)
 		}
 		clear(buf[k:])
 		left -= k
@@ -1038,7 +1038,7 @@ func (p *wPlan) writeSuperblocks(w io.WriterAt, base int64, uuid [16]byte, seed 
 			off = SuperblockOffset
 		}
 		if _, err := w.WriteAt(buf, base+off); err != nil {
-			return fmt.Errorf("ext2: writing the superblock: %v", err)
+			return fmt.Errorf("ext2: writing the superblock: %w", err)
 		}
 	}
 	return nil

@@ -105,7 +105,7 @@ func readHostFile(path string, size uint64) ([]byte, error) {
 		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer syscall.Close(fd)
 	buf := make([]byte, size+1) // one more byte to see a file that grew
@@ -116,7 +116,7 @@ func readHostFile(path string, size uint64) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if m == 0 {
 			break

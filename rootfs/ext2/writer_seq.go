@@ -112,7 +112,7 @@ func (s *seqWriter) write(c seqChunk) error {
 	writeRun := func(from, to int) error {
 		off := s.base + int64(c.start+uint64(from))*int64(s.bs)
 		if _, err := s.w.WriteAt(c.buf[from*s.bs:to*s.bs], off); err != nil {
-			return fmt.Errorf("ext2: writing block %d: %v", c.start+uint64(from), err)
+			return fmt.Errorf("ext2: writing block %d: %w", c.start+uint64(from), err)
 		}
 		return nil
 	}

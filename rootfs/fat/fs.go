@@ -104,7 +104,7 @@ func (f *FS) readAt(b []byte, off int64, what string) error {
 	if err == nil || err == io.EOF {
 		return fmt.Errorf("fat: %s at bytes %d..%d: image too short (read %d of %d bytes)", what, off, end, n, len(b))
 	}
-	return fmt.Errorf("fat: %s at byte %d: %v", what, off, err)
+	return fmt.Errorf("fat: %s at byte %d: %w", what, off, err)
 }
 
 // fatByte returns byte i of the active FAT through a 4 KiB window.

@@ -67,7 +67,7 @@ func Open(r io.ReaderAt, base, size int64) (*FS, error) {
 			}
 			root, err := parseRecord(b[156:190])
 			if err != nil {
-				return nil, fmt.Errorf("iso9660: root directory record: %v: %w", err, ErrCorrupt)
+				return nil, fmt.Errorf("iso9660: root directory record: %w: %w", err, ErrCorrupt)
 			}
 			f.pvd, f.root, f.bs = p, root, int64(p.BlockSize)
 		case vdSupplementary:
@@ -125,7 +125,7 @@ func (f *FS) readAt(b []byte, off int64, what string) error {
 	if err == nil || err == io.EOF {
 		return fmt.Errorf("iso9660: %s at bytes %d..%d: image too short (read %d of %d bytes)", what, off, end, n, len(b))
 	}
-	return fmt.Errorf("iso9660: %s at byte %d: %v", what, off, err)
+	return fmt.Errorf("iso9660: %s at byte %d: %w", what, off, err)
 }
 
 func (f *FS) firstRecord(d dirRecord) (dirRecord, error) {
@@ -187,7 +187,7 @@ func (f *FS) readDir(d dirRecord) ([]entry, error) {
 		sectorEnd := min(len(raw), (off/SectorSize+1)*SectorSize)
 		rec, err := parseRecord(raw[off:sectorEnd])
 		if err != nil {
-			return nil, fmt.Errorf("iso9660: directory at block %d offset %d: %v: %w", d.extent, off, err, ErrCorrupt)
+			return nil, fmt.Errorf("iso9660: directory at block %d offset %d: %w: %w", d.extent, off, err, ErrCorrupt)
 		}
 		off += rec.recLen
 		if len(rec.name) == 1 && (rec.name[0] == 0 || rec.name[0] == 1) {

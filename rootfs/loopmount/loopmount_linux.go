@@ -29,7 +29,7 @@ func Mount(o Options) (string, error) {
 	}
 	fi, err := os.Stat(o.Dir)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v (create the mount point first)", o.Dir, unwrap(err))
+		return "", fmt.Errorf("%s: %w (create the mount point first)", o.Dir, unwrap(err))
 	}
 	if !fi.IsDir() {
 		return "", fmt.Errorf("%s: not a directory (give a mount point)", o.Dir)
@@ -39,7 +39,7 @@ func Mount(o Options) (string, error) {
 		return "", err
 	}
 	if _, err := os.Stat(img); err != nil {
-		return "", fmt.Errorf("%s: %v", o.Image, unwrap(err))
+		return "", fmt.Errorf("%s: %w", o.Image, unwrap(err))
 	}
 	fstype := o.FSType
 	if fstype == "" {
@@ -48,7 +48,7 @@ func Mount(o Options) (string, error) {
 
 	dev, err := attach(img, uint64(o.Offset), !o.RW)
 	if err != nil {
-		return "", fmt.Errorf("%s: attaching a loop device: %v", o.Image, err)
+		return "", fmt.Errorf("%s: attaching a loop device: %w", o.Image, err)
 	}
 	// Hold the device open while setting autoclear and mounting: the
 	// kernel clears an autoclear device when its last opener closes it.
@@ -59,7 +59,7 @@ func Mount(o Options) (string, error) {
 	hold, err := os.OpenFile(dev.Path(), flags, 0)
 	if err != nil {
 		_ = dev.Detach()
-		return "", fmt.Errorf("%s: %v", dev.Path(), err)
+		return "", fmt.Errorf("%s: %w", dev.Path(), err)
 	}
 	defer hold.Close()
 	info, err := dev.GetInfo()
@@ -70,7 +70,7 @@ func Mount(o Options) (string, error) {
 	}
 	if err != nil {
 		_ = dev.Detach()
-		return "", fmt.Errorf("%s: setting the size limit of %s: %v", o.Image, dev.Path(), err)
+		return "", fmt.Errorf("%s: setting the size limit of %s: %w", o.Image, dev.Path(), err)
 	}
 	var mflags uintptr
 	if !o.RW {
@@ -78,7 +78,7 @@ func Mount(o Options) (string, error) {
 	}
 	if err := unix.Mount(dev.Path(), o.Dir, fstype, mflags, ""); err != nil {
 		_ = dev.Detach()
-		return "", fmt.Errorf("%s: mount %s (partition at byte %d) on %s as %s: %v (is it a %s filesystem? try `minidisk ls`)", o.Image, dev.Path(), o.Offset, o.Dir, fstype, err, fstype)
+		return "", fmt.Errorf("%s: mount %s (partition at byte %d) on %s as %s: %w (is it a %s filesystem? try `minidisk ls`)", o.Image, dev.Path(), o.Offset, o.Dir, fstype, err, fstype)
 	}
 	return dev.Path(), nil
 }
@@ -120,7 +120,7 @@ func Unmount(dir string) (string, error) {
 		return "", err
 	}
 	if err := unix.Unmount(abs, 0); err != nil {
-		return "", fmt.Errorf("%s: umount: %v", dir, err)
+		return "", fmt.Errorf("%s: umount: %w", dir, err)
 	}
 	n, ok := loopNumber(src)
 	if !ok {
@@ -135,7 +135,7 @@ func Unmount(dir string) (string, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := losetup.New(n, os.O_RDONLY).Detach(); err != nil && Attached(n) {
-		return src, fmt.Errorf("%s: unmounted, but detaching %s failed: %v (run `losetup -d %s`)", dir, src, err, src)
+		return src, fmt.Errorf("%s: unmounted, but detaching %s failed: %w (run `losetup -d %s`)", dir, src, err, src)
 	}
 	return src, nil
 }
