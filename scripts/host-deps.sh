@@ -14,6 +14,9 @@ if [ "${1:-test}" = test ]; then
   want+=(tidy libxml2-utils) # explain --html: HTML validators
   # doctor's corpus: images made by other boot loaders and partitioners
   want+=(gdisk parted syslinux extlinux isolinux syslinux-common xorriso mbr)
+  # kmod: depmod/modprobe/modinfo, the module resolver's oracle; the kernel
+  # payload compressors (xz-utils also gives lzma)
+  want+=(kmod lz4 bzip2 zstd)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -33,7 +33,7 @@ func kernelCommand() *cli.Command {
 				return debianKernel(c)
 			}
 			if c.IsSet("flavour") {
-				return fmt.Errorf("--flavour selects a Debian kernel: add --debian")
+				return usagef("--flavour selects a Debian kernel: add --debian")
 			}
 			profile, err := kernel.ParseProfile(c.String("profile"))
 			if err != nil {
@@ -70,7 +70,7 @@ func kernelCommand() *cli.Command {
 func debianKernel(c *cli.Context) error {
 	for _, f := range []string{"profile", "src", "fragment", "initramfs", "jobs"} {
 		if c.IsSet(f) {
-			return fmt.Errorf("--%s builds a kernel; --debian fetches Debian's: give one or the other", f)
+			return usagef("--%s builds a kernel; --debian fetches Debian's: give one or the other", f)
 		}
 	}
 	prog := kernel.NewProgress(os.Stderr)

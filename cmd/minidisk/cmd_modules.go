@@ -23,10 +23,10 @@ func modulesCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			targets, err := kmod.ParseTargets(c.String("for"))
 			if err != nil {
-				return err
+				return usagef("%v", err)
 			}
 			if len(targets) == 0 && c.NArg() == 0 {
-				return fmt.Errorf("usage: minidisk modules --modules DIR [--for ide,virtio,...] [NAME...] [--json] (give --for or a module name)")
+				return usagef("usage: minidisk modules --modules DIR [--for ide,virtio,...] [NAME...] [--json] (give --for or a module name)")
 			}
 			dir, release := c.String("modules"), ""
 			if k := c.String("kernel"); k != "" {
@@ -42,7 +42,7 @@ func modulesCommand() *cli.Command {
 				}
 			}
 			if dir == "" {
-				return fmt.Errorf("no modules tree: give --modules DIR (a lib/modules/VERSION directory) or --kernel FILE to find the one beside it")
+				return usagef("no modules tree: give --modules DIR (a lib/modules/VERSION directory) or --kernel FILE to find the one beside it")
 			}
 			tree, err := kmod.Open(dir, release)
 			if err != nil {

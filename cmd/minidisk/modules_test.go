@@ -19,6 +19,12 @@ func TestModulesBadInput(t *testing.T) {
 	mustFail(t, "add --debian", "kernel", "--flavour", "amd64")
 	mustFail(t, "--debian fetches Debian's", "kernel", "--debian", "--src", empty)
 	mustFail(t, "not a Debian kernel flavour", "kernel", "--debian", "--flavour", "../etc")
+	if _, _, code := run(t, "modules", "--modules", empty, "--for", "floppy"); code != 64 {
+		t.Errorf("unknown target: exit %d, want 64 (usage error)", code)
+	}
+	if _, _, code := run(t, "modules", "--modules", empty, "--for", "ide"); code != 1 {
+		t.Errorf("not a modules tree: exit %d, want 1", code)
+	}
 }
 
 // TestModulesDebianKernel runs `minidisk kernel --debian` and `minidisk
