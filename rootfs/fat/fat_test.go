@@ -460,6 +460,19 @@ func TestFATCorrupt(t *testing.T) {
 		if err != nil || len(b) != 9000 {
 			t.Errorf("%s: efi/boot/bootx64.efi: %d bytes, %v", s, len(b), err)
 		}
+		// The file's bytes lie where its clusters say.
+		fl, err := fsys.Open("EFI/BOOT/BOOTX64.EFI")
+		must(t, err)
+		raw := ftSeed(t, s)
+		for i, c := range fl.(*File).Clusters() {
+			off, err := fsys.ClusterOffset(c)
+			must(t, err)
+			cs := int64(fsys.ClusterSize())
+			n := min(cs, 9000-int64(i)*cs)
+			if !bytes.Equal(raw[off:off+n], bytes.Repeat([]byte("E"), int(n))) {
+				t.Errorf("%s: cluster %d of BOOTX64.EFI at byte %d does not hold its data", s, c, off)
+			}
+		}
 		ents, err := fsys.ReadDir("DIR")
 		if err != nil || len(ents) != 40 {
 			t.Errorf("%s: DIR: %d entries, %v", s, len(ents), err)

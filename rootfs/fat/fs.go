@@ -212,6 +212,16 @@ func (f *FS) chain(first uint32, limit int64, what string) ([]uint32, error) {
 	return out, nil
 }
 
+// ClusterOffset is the byte offset of data cluster c from the start of
+// the filesystem (what a boot sector's sector list must point at, e.g.
+// SYSLINUX's ldlinux.sys); an error for a number outside 2..Clusters()+1.
+func (f *FS) ClusterOffset(c uint32) (int64, error) {
+	if !f.validCluster(c) {
+		return 0, fmt.Errorf("fat: cluster %d outside the data area 2..%d", c, f.g.clusters+1)
+	}
+	return f.clusterOffset(c), nil
+}
+
 func (f *FS) clusterOffset(c uint32) int64 {
 	return f.g.dataStart + int64(c-2)*f.g.clusterSize
 }
