@@ -72,7 +72,7 @@ func (d *diag) checkFS() {
 				d.add(Finding{ID: IDFSMissing, Area: AreaFS, Severity: Error,
 					Title:    fmt.Sprintf("partition %d holds no ext2 filesystem", p.Index),
 					Evidence: fmt.Sprintf("no ext2 magic (0xEF53) at byte %d (partition start %d × 512 + 1080)", int64(p.Start)*sectorSize+1080, p.Start),
-					Fix:      fmt.Sprintf("make the filesystem and copy it in: mke2fs -t ext2 -b 1024 -I 128 -d ROOT part.img BLOCKS; dd if=part.img of=IMG bs=512 seek=%d conv=notrunc", p.Start)})
+					Fix:      fmt.Sprintf("make it: `minidisk mkfs IMG` (by hand: mke2fs -t ext2 -b 1024 -I 128 -E offset=%d IMG COUNT, with the count `minidisk plan IMG` gives)", int64(p.Start)*sectorSize)})
 			} else if len(d.rep.Partitions) > 0 {
 				d.add(Finding{ID: IDFSMissing, Area: AreaFS, Severity: Error,
 					Title:    "no partition holds an ext2 filesystem",

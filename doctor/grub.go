@@ -302,7 +302,7 @@ func (d *diag) checkStage2File(p string) {
 		d.add(Finding{ID: IDGRUBStage2Missing, Area: AreaGRUB, Severity: Error,
 			Title:    fmt.Sprintf("%s cannot be read", p),
 			Evidence: fmt.Sprintf("the stage1.5 loads %s from %s: %v", p, partName(d.fs.part), errText(err)),
-			Fix:      fmt.Sprintf("copy GRUB's stage2 to %s (from /usr/lib/grub/i386-pc) and run setup (hd0) again", p)})
+			Fix:      fmt.Sprintf("copy GRUB's stage2 to %s (Debian's grub-legacy has it in /usr/lib/grub/x86_64-pc; `minidisk rootfs add` copies it) and run setup (hd0) again: `minidisk grub install IMG`", p)})
 		return
 	}
 	st, err := grub.ParseStage15(b)

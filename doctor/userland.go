@@ -128,7 +128,7 @@ func (d *diag) checkExec(res *libs.Resolver, p string, depth int) *execProblem {
 			if link != "" {
 				ev = fmt.Sprintf("%s%s, whose target does not exist", p, link)
 			}
-			return &execProblem{id: IDInitMissing, evidence: ev, fix: fmt.Sprintf("install %s (BusyBox: ln -s busybox /bin/sh)", p)}
+			return &execProblem{id: IDInitMissing, evidence: ev, fix: fmt.Sprintf("add it: BusyBox provides it as a link (ln -s busybox %s; `minidisk rootfs add IMG --kernel BZIMAGE --applets all` links every applet), or boot init=/bin/sh", p)}
 		}
 		return &execProblem{id: IDInitUnreadable, evidence: fmt.Sprintf("%s%s: %s", p, link, errText(err)), fix: "recreate the filesystem so it fits its partition"}
 	}
@@ -248,7 +248,7 @@ func (d *diag) checkConsoleHeader(area Area, where string, initramfs bool, get f
 	if initramfs {
 		sev = Error
 	}
-	fix := "add it: debugfs -w -R \"mknod /dev/console c 5 1\" (root: mknod -m 600 dev/console c 5 1)"
+	fix := "add it: `minidisk rootfs add IMG --kernel BZIMAGE` writes /dev/console (char 5,1, mode 0600) without root"
 	if initramfs {
 		fix = "add it to the cpio (as root: mknod -m 600 dev/console c 5 1; or list \"nod /dev/console 0600 0 0 c 5 1\" for gen_init_cpio)"
 	}

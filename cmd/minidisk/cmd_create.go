@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/disk/picture"
 	"github.com/minidisk/minidisk/legacy"
 	"github.com/urfave/cli/v2"
@@ -68,31 +71,54 @@ func createCommand() *cli.Command {
 }
 
 func writeCreateSummary(c *cli.Context, res *legacy.Result) error {
-	w := c.App.Writer
-	fmt.Fprintf(w, "%s: bootable legacy BIOS image\n\nLayout\n", res.Image)
-	if err := res.DiskLayout().WriteText(w); err != nil {
+	w, opt, done := textOutput(c)
+	defer done()
+	fmt.Fprintf(w, "%s: bootable legacy BIOS image (doctor's checks pass)\n\nLayout\n", res.Image)
+	if err := res.DiskLayout().WriteTextWidth(w, opt.Width); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
 	pic := picture.FromLayout(res.DiskLayout(), uint64(res.Grub.Stage15Sectors))
-	if err := picture.RenderText(w, pic, picture.TerminalOptions(w, c.Bool("ascii"), os.Getenv)); err != nil {
+	if err := picture.RenderText(w, pic, opt); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nFilesystem: ext2, %d blocks of %d bytes, %d groups, %d inodes (%d free blocks)\n",
-		res.FS.Blocks, res.DiskLayout().BlockSize, res.FS.Groups, res.FS.Inodes, res.FS.FreeBlocks)
+	fmt.Fprintf(w, "\nFilesystem: ext2, %s of %d bytes, %s, %s (%s)\n",
+		plural(int(res.FS.Blocks), "block"), res.DiskLayout().BlockSize, plural(res.FS.Groups, "group"), plural(int(res.FS.Inodes), "inode"), plural(int(res.FS.FreeBlocks), "free block"))
 	fmt.Fprintf(w, "\nFiles\n")
 	for _, p := range res.Files {
 		if p.Path == "" { // a note on the kernel: why it has an initramfs
-			fmt.Fprintf(w, "  %s\n", p.Why)
+			for _, line := range disk.WrapWords(p.Why, max(opt.Width-2, 20)) {
+				fmt.Fprintf(w, "  %s\n", line)
+			}
 			continue
 		}
 		size := ""
 		if p.Size > 0 {
 			size = fmt.Sprintf("%d B", p.Size)
 		}
-		fmt.Fprintf(w, "  %-44s %10s  %s\n", p.Path, size, p.Why)
+		writeFileRow(w, opt.Width, p.Path, size, p.Why)
 	}
 	fmt.Fprintf(w, "\nGRUB\n%s\n", res.Grub)
 	fmt.Fprintf(w, "Boot it: minidisk boot %s\n", res.Image)
 	return nil
+}
+
+// writeFileRow prints one placed file: path, size and why, the why wrapped
+// to width (under the path when the window is narrow).
+func writeFileRow(w io.Writer, width int, path, size, why string) {
+	head := fmt.Sprintf("  %-44s %10s  ", path, size)
+	if n := len([]rune(head)); width-n >= 24 {
+		for i, line := range disk.WrapWords(why, width-n) {
+			if i == 0 {
+				fmt.Fprintf(w, "%s%s\n", head, line)
+			} else {
+				fmt.Fprintf(w, "%s%s\n", strings.Repeat(" ", n), line)
+			}
+		}
+		return
+	}
+	fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %s  %s", path, size), " "))
+	for _, line := range disk.WrapWords(why, max(width-6, 8)) {
+		fmt.Fprintf(w, "      %s\n", line)
+	}
 }

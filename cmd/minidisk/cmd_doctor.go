@@ -56,13 +56,17 @@ func doctorCommand() *cli.Command {
 			if c.Bool("json") {
 				err = rep.WriteJSON(c.App.Writer)
 			} else {
-				err = rep.WriteText(c.App.Writer, doctor.TextOptions{Verbose: c.Bool("verbose"), Symbols: c.App.Writer == os.Stdout && isTerminal(os.Stdout)})
+				out, _, done := textOutput(c)
+				defer done()
+				err = rep.WriteText(out, doctor.TextOptions{Verbose: c.Bool("verbose"), Symbols: !c.Bool("ascii") && c.App.Writer == os.Stdout && isTerminal(os.Stdout)})
 			}
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
+			// A picture that cannot be drawn or written is a failure (1),
+			// not an unreadable image (2).
 			if err := drawDoctorPicture(c, rep); err != nil {
-				return cli.Exit(err.Error(), 2)
+				return err
 			}
 			if code := rep.ExitCode(); code != 0 {
 				// The report is the message; exit silently with its code.
@@ -94,8 +98,10 @@ func drawDoctorPicture(c *cli.Context, rep *doctor.Report) error {
 		return nil
 	}
 	if !c.Bool("json") && !c.Bool("no-picture") {
-		fmt.Fprintln(c.App.Writer)
-		if err := picture.RenderText(c.App.Writer, pic, picture.TerminalOptions(c.App.Writer, c.Bool("ascii"), os.Getenv)); err != nil {
+		out, opt, done := textOutput(c)
+		defer done()
+		fmt.Fprintln(out)
+		if err := picture.RenderText(out, pic, opt); err != nil {
 			return err
 		}
 	}

@@ -76,7 +76,8 @@ func planCommand() *cli.Command {
 				e.SetIndent("", "  ")
 				return e.Encode(l.JSON())
 			}
-			out, textOpt := textOutput(c)
+			out, textOpt, done := textOutput(c)
+			defer done()
 			if err := l.WriteTextWidth(out, textOpt.Width); err != nil {
 				return err
 			}

@@ -269,3 +269,46 @@ func TestManPage(t *testing.T) {
 		}
 	}
 }
+
+// TestFixLinesNameCommandsThatExist: every `minidisk CMD ...` that the
+// code tells a user to run (fix lines, hints, help) names a command of the
+// tree, and a subcommand where CMD has them.
+func TestFixLinesNameCommandsThatExist(t *testing.T) {
+	app := newApp()
+	prepare(app)
+	cite := regexp.MustCompile("`minidisk ([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9-]*))?")
+	checked := 0
+	err := filepath.WalkDir(filepath.Join("..", ".."), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != filepath.Join("..", "..") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range cite.FindAllStringSubmatch(string(b), -1) {
+			checked++
+			cmd := findCommand(app.Commands, m[1])
+			if cmd == nil {
+				t.Errorf("%s: `minidisk %s`: no such command", p, m[1])
+				continue
+			}
+			if len(cmd.Subcommands) > 0 && m[2] != "" && findCommand(cmd.Subcommands, m[2]) == nil {
+				t.Errorf("%s: `minidisk %s %s`: %s has no command %s", p, m[1], m[2], m[1], m[2])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Fatalf("only %d cited commands found", checked)
+	}
+}

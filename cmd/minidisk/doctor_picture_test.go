@@ -72,8 +72,9 @@ func TestDoctorDrawsOverrunAndWritesSVG(t *testing.T) {
 	if err := xml.Unmarshal(b, new(struct{})); err != nil || !strings.Contains(string(b), "/big4") {
 		t.Fatalf("SVG not well-formed or without the file: %v", err)
 	}
-	if _, _, code := run(t, "doctor", img, "--svg", svg); code != 2 {
-		t.Fatalf("overwriting --svg without --force: exit %d, want 2", code)
+	// A refused --svg write is a failure (1), not an unreadable image (2).
+	if _, _, code := run(t, "doctor", img, "--svg", svg); code != 1 {
+		t.Fatalf("overwriting --svg without --force: exit %d, want 1", code)
 	}
 	if out, _, _ := run(t, "doctor", img, "--json"); strings.Contains(out, "PAST THE END") {
 		t.Fatal("picture mixed into --json output")

@@ -363,6 +363,26 @@ func TestIssue15Output(t *testing.T) {
 			}
 		}
 	}
+	// The picture: the overrunning ext2 is labelled with its whole range,
+	// and every letter of the legend appears in a bar.
+	pic := runEnv(t, []string{"COLUMNS=80"}, "plan", "--size", "8M", "--cylinder-align", "--ascii")
+	if !strings.Contains(pic, "ext2, 8160 blocks 63..16382") || strings.Contains(pic, "8160 blocks 63..16064") {
+		t.Errorf("naive picture labels the ext2 bar with the wrong range:\n%s", pic)
+	}
+	var bars strings.Builder
+	for _, line := range strings.Split(pic, "\n") {
+		if strings.HasPrefix(line, "disk ") || strings.HasPrefix(line, "ext2 ") {
+			bars.WriteString(line)
+		}
+		if m := regexp.MustCompile(`^([A-Za-z])  \S`).FindStringSubmatch(line); m != nil &&
+			!regexp.MustCompile(`\|`+m[1]+`[ .#=!|x]`).MatchString(bars.String()) {
+			t.Errorf("legend letter %s does not appear in the bars above it:\n%s", m[1], pic)
+		}
+		if strings.TrimSpace(line) == "" {
+			bars.Reset()
+		}
+	}
+
 	dir := t.TempDir()
 	img := filepath.Join(dir, "p.img")
 	run(t, "image", "create", img, "--size", "2M")
@@ -370,6 +390,36 @@ func TestIssue15Output(t *testing.T) {
 	out, _, _ := run(t, "mkfs", img)
 	if !strings.Contains(out, "1 group,") || strings.Contains(out, "1 groups") {
 		t.Errorf("mkfs plural: %s", out)
+	}
+
+	// create's summary and doctor's report: fit COLUMNS, pure ASCII.
+	k, bb := legacyInputs(t)
+	for _, width := range []int{60, 100} {
+		c := filepath.Join(dir, "c"+strconv.Itoa(width)+".img")
+		for _, args := range [][]string{
+			{"create", c, "--kernel", k, "--busybox", bb, "--ascii"},
+			{"doctor", c, "--ascii"},
+			{"plan", c, "--ascii"},
+		} {
+			name := args[0]
+			out := runEnv(t, []string{"COLUMNS=" + strconv.Itoa(width)}, args...)
+			for _, line := range strings.Split(out, "\n") {
+				if n := len([]rune(line)); n > width {
+					t.Errorf("%s, COLUMNS=%d: %d-column line %q", name, width, n, line)
+				}
+			}
+			for _, r := range out {
+				if r > 127 {
+					t.Errorf("%s --ascii prints %q", name, r)
+					break
+				}
+			}
+		}
+	}
+	// A failed --svg write is a failure (1), not an unreadable image (2).
+	_, stderr, code := run(t, "doctor", filepath.Join(dir, "c60.img"), "--svg", filepath.Join(dir, "no", "such", "dir.svg"))
+	if code != exitFailure || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "dir.svg") {
+		t.Errorf("doctor --svg into a missing directory: exit %d, stderr %q; want 1 and one line", code, stderr)
 	}
 }
 

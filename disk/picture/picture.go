@@ -93,6 +93,10 @@ type Region struct {
 	Sectors uint64 // length in 512-byte sectors (> 0)
 	Kind    Kind
 	Note    string // one more fact for the legend, e.g. "8001 KiB"
+	// Range, when set, is the range the bar's label names instead of the
+	// region's own: a filesystem that overruns its partition is drawn in
+	// two regions (inside, past the end) but labelled with all of it.
+	Range string
 }
 
 // End is the first sector after the region.
@@ -246,7 +250,11 @@ func fsRow(diskSectors, start, partSectors, fsSectors uint64, blockSize int, blo
 		if fsEnd > partEnd {
 			note = fmt.Sprintf("blocks 0..%d of %d (× %d B) lie inside the partition", (partEnd-start)/perBlock-1, blocks, blockSize)
 		}
-		row.Regions = append(row.Regions, Region{Label: fmt.Sprintf("ext2, %d blocks", blocks), Key: "F", Start: start, Sectors: inside - start, Kind: Filesystem, Note: note})
+		r := Region{Label: fmt.Sprintf("ext2, %d blocks", blocks), Key: "F", Start: start, Sectors: inside - start, Kind: Filesystem, Note: note}
+		if fsEnd > partEnd {
+			r.Range = fmt.Sprintf("%d..%d", start, fsEnd-1)
+		}
+		row.Regions = append(row.Regions, r)
 	}
 	if fsEnd < partEnd && fsEnd >= start {
 		row.Regions = append(row.Regions, Region{Label: "unused", Start: fsEnd, Sectors: partEnd - fsEnd, Kind: Slack,

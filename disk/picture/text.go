@@ -180,7 +180,10 @@ func barLine(row Row, bounds []uint64, pos []int, total int, st style, clean fun
 		cells[a], cells[b] = st.sep, st.sep
 		inner := b - a - 1
 		text := ""
-		for _, cand := range []string{clean(r.Label) + " " + shortRange(r), clean(r.Label), clean(shortLabel(r.Label)), clean(r.key())} {
+		// The legend's letter leads the label, so every letter the legend
+		// lists appears in the bar.
+		k := clean(r.key())
+		for _, cand := range []string{k + " " + clean(r.Label) + " " + shortRange(r), k + " " + clean(r.Label), k + " " + clean(shortLabel(r.Label)), k} {
 			if utf8.RuneCountInString(cand) <= inner {
 				text = cand
 				break
@@ -235,6 +238,9 @@ func shortLabel(label string) string {
 
 // shortRange is the range as it fits inside a bar: "63..16064" or "0".
 func shortRange(r Region) string {
+	if r.Range != "" {
+		return r.Range
+	}
 	if r.Sectors == 1 {
 		return strconv.FormatUint(r.Start, 10)
 	}
