@@ -15,6 +15,9 @@
 //	for _, m := range c.Load() { ... m.Name, m.Path (relative to tree.Dir), m.Why }
 //	ok, missing := tree.Serves("ahci")                  // can this kernel drive it at all?
 //	tree.IsBuiltin("ext4"); tree.ModInfo("sd_mod"); tree.Lookup("crc32c")
+//	elf, err := tree.ModuleData("sd_mod")               // decompressed .ko bytes, for an initramfs
+//	tree, err := kmod.OpenFS(imageFS, "lib/modules/V", release) // a tree inside an image or initramfs
+//	mi, err := kmod.ParseModInfo(elfBytes)              // one module's .modinfo (depends, vermagic, ...)
 //
 // Closure.Modules is in load order (insmod order): a module comes after
 // everything in its depends= and softdep "pre:" lists (depth first, in the

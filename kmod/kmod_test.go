@@ -1,6 +1,7 @@
 package kmod
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -243,4 +244,28 @@ func FuzzParseModInfo(f *testing.F) {
 			decompressModule(name, strings.NewReader(string(data)))
 		}
 	})
+}
+
+func TestModuleDataAndOpenFS(t *testing.T) {
+	root := ideTree(t)
+	tree, err := OpenFS(os.DirFS(root), "lib/modules/"+testRelease, testRelease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := makeModule("name=libata", "depends=scsi_mod,scsi_common", vermagic(testRelease))
+	got, err := tree.ModuleData("libata") // stored as .ko.zst
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("ModuleData(libata): %v, %d bytes, want the %d-byte ELF", err, len(got), len(want))
+	}
+	var ne *NotELFError
+	if _, err := tree.ModuleData("notelf"); !errors.As(err, &ne) {
+		t.Errorf("notelf: %v", err)
+	}
+	var te *TruncatedError
+	if _, err := tree.ModuleData("cut"); !errors.As(err, &te) {
+		t.Errorf("cut: %v", err)
+	}
+	if _, err := OpenFS(os.DirFS(root), "lib/modules/"+testRelease, "5.10.0-9-amd64"); err == nil {
+		t.Error("OpenFS accepted another release")
+	}
 }

@@ -121,7 +121,22 @@ func Open(dir, release string) (*Tree, error) {
 			treeDir = filepath.Join(base, others[0])
 		}
 	}
-	t := &Tree{Dir: treeDir, Version: filepath.Base(treeDir), fsys: os.DirFS(treeDir)}
+	return openFS(os.DirFS(treeDir), treeDir, release)
+}
+
+// OpenFS opens the modules tree at dir inside fsys (a lib/modules/VERSION
+// path, slash-separated, as in a disk image or an initramfs), for kernel
+// release (checked as Open checks it; "" accepts the tree's own).
+func OpenFS(fsys fs.FS, dir, release string) (*Tree, error) {
+	sub, err := fs.Sub(fsys, path.Clean(dir))
+	if err != nil {
+		return nil, fmt.Errorf("--modules %s: %v", dir, err)
+	}
+	return openFS(sub, dir, KernelRelease(release))
+}
+
+func openFS(fsys fs.FS, treeDir, release string) (*Tree, error) {
+	t := &Tree{Dir: treeDir, Version: path.Base(filepath.ToSlash(treeDir)), fsys: fsys}
 	if err := t.index(); err != nil {
 		return nil, err
 	}
@@ -293,6 +308,25 @@ func (t *Tree) ModInfo(name string) (*ModInfo, error) {
 	t.infos[name] = r
 	t.mu.Unlock()
 	return r.info, r.err
+}
+
+// ModuleData returns module name's ELF image, decompressed (.ko.gz,
+// .ko.xz and .ko.zst are inflated: an initramfs gets plain .ko files, which
+// every insmod and every kernel loads, with or without
+// CONFIG_MODULE_DECOMPRESS).
+func (t *Tree) ModuleData(name string) ([]byte, error) {
+	p, ok := t.files[Normalize(name)]
+	if !ok {
+		return nil, t.notFound(name, "")
+	}
+	data, err := readModuleFS(t.fsys, p)
+	if err != nil {
+		return nil, t.nameFile(err, p)
+	}
+	if len(data) < 4 || string(data[:4]) != "\x7fELF" {
+		return nil, &NotELFError{File: filepath.Join(t.Dir, filepath.FromSlash(p))}
+	}
+	return data, nil
 }
 
 // nameFile makes an error name the file by its full path.
