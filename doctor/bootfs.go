@@ -195,6 +195,13 @@ func readLoaderFile(l *loaderFS, p string, limit int64) ([]byte, error) {
 // numbered as Linux numbers them. GPT partitions also get their own GUID
 // (PARTUUID=), which the disk package does not keep.
 func (d *diag) listPartitions() {
+	defer func() {
+		if len(d.parts) > 0 {
+			// The report lists every partition (logical and GPT ones
+			// too), once the primary-entry checks are done.
+			d.rep.Partitions = d.parts
+		}
+	}()
 	t, err := disk.ReadPartitions(d.r, d.size)
 	if t == nil || err != nil && len(t.Partitions) == 0 {
 		d.parts = append([]PartitionInfo(nil), d.rep.Partitions...)

@@ -89,6 +89,8 @@ type corpusImage struct {
 	marker string
 	// floppy boots the image as drive A: (-fda), not as the IDE disk.
 	floppy bool
+	// debian: the script uses Debian's cloud kernel (DK, DKCONFIG, DKREL).
+	debian bool
 	// after runs Go code on the built image (the GRUB Legacy shell, the
 	// boot floppy writer).
 	after func(t *testing.T, img string)
@@ -117,6 +119,9 @@ mkroot $W/r; grub2cfg $W/r root=/dev/sda2; mkfs_at $OUT 4096 $(( (65536-4096-34)
 grub2install $OUT 2048 '(hd0,gpt2)/boot/grub' part_gpt ext2`},
 	{name: "grub2-ext4-root-kernel-without-ext4", loader: LoaderGRUB2, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT
 mkroot $W/r; grub2cfg $W/r root=/dev/sda1; mkfs_at $OUT 2048 23552 ext4 $W/r
+grub2install $OUT 1 '(hd0,msdos1)/boot/grub' part_msdos ext2`},
+	{name: "grub2-debian-kernel-no-initrd", loader: LoaderGRUB2, debian: true, script: `truncate -s 64M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT
+mkroot $W/r; cp $DK $W/r/boot/vmlinuz; cp $DKCONFIG $W/r/boot/config-$DKREL; grub2cfg $W/r root=/dev/sda1; mkfs_at $OUT 2048 64512 ext2 $W/r
 grub2install $OUT 1 '(hd0,msdos1)/boot/grub' part_msdos ext2`},
 	{name: "grub2-no-grub-cfg", loader: LoaderGRUB2, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
 mkroot $W/r; grub2cfg $W/r root=/dev/sda1; rm $W/r/boot/grub/grub.cfg; mkfs_at $OUT 2048 23552 ext2 $W/r
@@ -224,11 +229,20 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 	env := []string{"K=" + k, "BB=" + bb, "KCONFIG=" + filepath.Join(filepath.Dir(k), "config"), "KREL=" + strings.Fields(kinfo.Version + " x")[0],
 		"G=" + filepath.Join(g2, "usr/lib/grub/i386-pc"), "GE=" + filepath.Join(g2, "usr/lib/grub/x86_64-efi"),
 		"MKIMAGE=" + filepath.Join(g2, "usr/bin/grub-mkimage"), "SL=/usr/lib/syslinux/mbr", "PATH=" + os.Getenv("PATH") + ":/usr/sbin:/sbin"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	dk, dkErr := kernel.FetchDebian(ctx, kernel.DebianOptions{})
+	cancel()
+	if dkErr == nil {
+		env = append(env, "DK="+dk.Kernel, "DKCONFIG="+dk.Config, "DKREL="+dk.Release)
+	}
 	results := filepath.Join(cache, "minidisk", "boot-results")
 	must(t, os.MkdirAll(results, 0o755))
 	for _, c := range corpus {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
+			if c.debian && dkErr != nil {
+				testutil.Missing(t, "Debian's kernel: "+dkErr.Error())
+			}
 			w := t.TempDir()
 			img := filepath.Join(w, c.name+".img")
 			cmd := exec.Command("bash", "-c", corpusPrelude+c.script)

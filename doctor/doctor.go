@@ -1,13 +1,18 @@
 // Package doctor says why a disk image will not boot. It reads an image
-// made by anyone — by hand with fdisk, mke2fs and the GRUB shell, by other
-// tools, or by minidisk — and turns every classic failure of the 2007
-// recipe ("No init found", "Error 24", "attempt to access beyond end of
-// device", "VFS: Unable to mount root fs") into a finding with the evidence
-// (numbers, sectors, paths) and a one-line fix.
+// made by anyone — by hand with fdisk, mke2fs and the GRUB shell, by GRUB 2,
+// SYSLINUX, parted, xorriso, or by minidisk — first names the boot path the
+// firmware will take (identify.go), then judges that path by its own rules
+// and turns every failure it can see ("No init found", "Error 24",
+// "grub rescue>", "Missing operating system", "VFS: Unable to mount root
+// fs") into a finding with the evidence (numbers, sectors, paths) and a
+// one-line fix. What it cannot follow is reported as unchecked, never as an
+// error.
 //
-// Doctor only reads: metadata (partition table, superblock, inodes,
-// directories, GRUB's sectors, ELF and bzImage headers), never whole files
-// except the kernel it inspects and small configuration files.
+// Doctor only reads: metadata (partition tables, superblocks, inodes,
+// directories, boot sectors, GRUB's embedded stages and core.img, ELF and
+// bzImage headers) and a few whole files: configuration files, GRUB
+// Legacy's stage2 (to name its build), the kernel when no config-VERSION
+// file says what it has built in, and the initrd the loader names.
 package doctor
 
 import (

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,18 @@ func FuzzDiagnose(f *testing.F) {
 	f.Add([]byte{})
 	if fl := grubFloppy(f); fl != nil {
 		f.Add(fl)
+	}
+	// The boot corpus's images (when TestCorpusBootsAsDoctorSays kept
+	// them), cut to their first 128 KiB: GRUB 2's boot.img and core.img,
+	// SYSLINUX boot sectors, FAT superfloppies, GPT headers, EBR chains.
+	imgs, _ := filepath.Glob(filepath.Join(corpusDir(), "*.img"))
+	for _, p := range imgs {
+		if fh, err := os.Open(p); err == nil {
+			b := make([]byte, 128<<10)
+			n, _ := io.ReadFull(fh, b)
+			fh.Close()
+			f.Add(b[:n])
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep := Diagnose(bytes.NewReader(b), int64(len(b)), Options{Name: "fuzz.img", MaxFiles: 2000})

@@ -211,16 +211,16 @@ func (d *diag) initrdFile() (fs.FS, string) {
 func readInitrd(fsys fs.FS, p string) (map[string]*rootfs.Header, map[string][]byte, error) {
 	f, err := fsys.Open(fsName(p))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", p, err)
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
 	defer f.Close()
 	raw, err := io.ReadAll(io.LimitReader(f, maxInitrdBytes))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", p, err)
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
 	r, comp, err := cpio.Decompress(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", p, err)
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
 	cr := cpio.NewReader(r)
 	entries := map[string]*rootfs.Header{}
