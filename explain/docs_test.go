@@ -13,8 +13,9 @@ import (
 )
 
 // TestDocsScreenshot regenerates docs/img/explain-layout.png, the top of the
-// --html page of a host-tool image (the clickable layout) as headless
-// Chromium renders it. `make docs` runs it with MINIDISK_WRITE_DOCS=DIR; a plain
+// --html page of a host-tool image (the clickable layout), and
+// explain-partition.png, the page in projector mode after a click on the
+// partition region, as headless Chromium renders them. `make docs` runs it with MINIDISK_WRITE_DOCS=DIR; a plain
 // test run skips it (screenshots differ between Chromium versions, so they
 // are regenerated, not compared).
 func TestDocsScreenshot(t *testing.T) {
@@ -36,6 +37,7 @@ func TestDocsScreenshot(t *testing.T) {
 	must(t, d.WriteHTMLFile(page, false, HTMLOptions{Path: "/boot/vmlinuz"}))
 	for _, shot := range []struct{ name, query string }{
 		{"explain-layout.png", ""},
+		{"explain-partition.png", "?click=mbr.p1&only=1"},
 	} {
 		out := filepath.Join(dir, shot.name)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -174,13 +174,13 @@ func (d *Disk) writeLayoutSVG(w io.Writer, views []*View) {
 	}
 	var disk []region
 	disk = append(disk, region{"mbr.boot_code", "boot code", "bytes 0..439", "mbr", 3})
-	disk = append(disk, region{"mbr.p1", "partition table", "entry 1 of 4", "mbr", 3})
+	disk = append(disk, region{"mbr.p1", "table", "4 entries", "mbr", 3})
 	disk = append(disk, region{"mbr.boot_signature", "55 AA", "510..511", "mbr", 2})
 	if has["gap.sector1"] {
-		disk = append(disk, region{"gap.sector1", "GRUB stage1.5", "embedded after the MBR", "embed", 4})
+		disk = append(disk, region{"gap.sector1", "stage1.5", "GRUB, embedded", "embed", 4})
 	}
 	if has["gap"] {
-		disk = append(disk, region{"gap", "free gap", "until the partition", "gap", 2})
+		disk = append(disk, region{"gap", "gap", "unused", "gap", 2})
 	}
 	first := d.firstPartitionStart()
 	disk = append(disk, region{"mbr.p1", "partition 1", fmt.Sprintf("from sector %d", first), "part", 12})
@@ -320,11 +320,14 @@ a.fb.patched{color:#b9770e}
 a.ref{color:#1f5fa8}
 .na{color:#666}
 #panel{font-weight:600;min-height:1.2em;margin:4px 0}
+body.only details.sec:not(.current),body.only h2,body.only #walk,body.only .na{display:none}
 `
 
 // pageJS opens the structure a region or link points at, highlights it,
 // and drives keyboard navigation. ?click=ID on load clicks region r-ID (how
-// tests and a teacher's bookmarks open the page on one structure).
+// tests and a teacher's bookmarks open the page on one structure); with
+// &only=1 the page shows the layout and that structure alone (projector
+// mode: each click replaces it).
 const pageJS = `
 (function(){
 var secs=[].slice.call(document.querySelectorAll('details.sec'));
@@ -337,8 +340,9 @@ function show(id){
   sec.open=true;sec.classList.add('current');
   var p=document.getElementById('panel');
   if(p){p.textContent='showing: '+sec.querySelector('summary').textContent;}
-  el.scrollIntoView({block:'start'});
+  if(!document.body.classList.contains('only')){el.scrollIntoView({block:'start'});}
 }
+if(/[?&]only=1/.test(location.search)){document.body.classList.add('only');}
 [].slice.call(document.querySelectorAll('a.region')).forEach(function(a){
   a.addEventListener('click',function(ev){ev.preventDefault();var t=a.getAttribute('data-target');history.replaceState(null,'','#'+t);show(t);});
 });

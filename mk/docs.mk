@@ -14,5 +14,6 @@ docs:
 	"$$tmp/minidisk" plan --size 8M --cylinder-align --picture both --svg $(DOCS_IMG)/plan-2007.svg --force >/dev/null; \
 	"$$tmp/minidisk" plan --size 1G --align 1MiB --picture planned --svg $(DOCS_IMG)/plan-1mib.svg --force >/dev/null; \
 	"$$tmp/minidisk" plan --size 8M --cylinder-align --picture naive --svg $(DOCS_IMG)/error24.svg --force >/dev/null
-	# explain-layout.png: the top of `minidisk explain --html` of a host-tool image in headless Chromium
+	# explain-layout.png, explain-partition.png: `minidisk explain --html` of a host-tool image in
+	# headless Chromium, the top of the page and (?click=mbr.p1&only=1) the partition entry clicked
 	MINIDISK_WRITE_DOCS=$(abspath $(DOCS_IMG)) go test ./explain -run '^TestDocsScreenshot$$' -count=1
