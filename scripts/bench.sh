@@ -59,7 +59,7 @@ bin/minidisk initramfs --kernel "$dkernel" "$work/warm.cpio.gz" --force >/dev/nu
 dcreate=$(time_ms bin/minidisk create "$work/out.img" --kernel "$dkernel" --busybox "$busybox" -q --force)
 dinitrd=$(time_ms bin/minidisk initramfs --kernel "$dkernel" "$work/out.img" --force)
 tcreate=$(time_ms bin/minidisk create "$work/out.img" --kernel "$kernel" --busybox "$busybox" -q --force)
-initrd_bytes=$(stat -c %s "$work/out.img")
+initrd_bytes=$(stat -c %s "$work/warm.cpio.gz")
 peak=$( { /usr/bin/time -f '%M' bin/minidisk create "$work/out.img" --kernel "$kernel" --busybox "$busybox" --size 12M -q --force >/dev/null; } 2>&1 | tail -n1)
 payload_bytes=$(cat "${payload[@]}" | wc -c)
 
