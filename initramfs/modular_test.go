@@ -112,6 +112,28 @@ func TestModularTree(t *testing.T) {
 	if !bytes.Equal(x.Bytes(), y.Bytes()) {
 		t.Error("two builds differ")
 	}
+	var m1, m2 bytes.Buffer
+	if err := WriteModular(&m1, tree); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteModular(&m2, tree2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m1.Bytes(), m2.Bytes()) {
+		t.Error("WriteModular: two builds differ")
+	}
+	plain := func(b []byte) []byte {
+		c := exec.Command("gzip", "-dc")
+		c.Stdin = bytes.NewReader(b)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("gzip -dc: %v", err)
+		}
+		return out
+	}
+	if !bytes.Equal(plain(m1.Bytes()), plain(x.Bytes())) {
+		t.Error("WriteModular and Write hold different archives")
+	}
 	// GNU cpio lists what the kernel will unpack.
 	cpioBin := testutil.RequireTool(t, "cpio", "cpio")
 	cmd := exec.Command("sh", "-c", `gzip -dc | "$0" -t --quiet -v`, cpioBin)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minidisk/minidisk/doctor"
 	"github.com/minidisk/minidisk/initramfs"
 	"github.com/minidisk/minidisk/internal/testutil"
 	"github.com/minidisk/minidisk/kernel"
@@ -107,6 +108,17 @@ func TestDebianKernelBoots(t *testing.T) {
 				if !strings.Contains(listing, "lib/modules/"+dk.Release+"/"+m.Path+"\n") {
 					t.Errorf("initrd lacks %s", m.Path)
 				}
+			}
+			// doctor agrees before QEMU does: the initrd has what root= needs.
+			f, err := os.Open(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi2, _ := f.Stat()
+			rep := doctor.Diagnose(f, fi2.Size(), doctor.Options{Name: img})
+			f.Close()
+			if rep.ExitCode() != 0 || rep.Has(doctor.IDInitrdModulesOK) == nil {
+				t.Errorf("doctor: exit %d, initrd-modules-ok %v: %+v", rep.ExitCode(), rep.Has(doctor.IDInitrdModulesOK) != nil, rep.Findings)
 			}
 			took := bootToMark(t, img, target)
 			t.Logf("%s: initrd %d bytes, MARK42 %.1f s after QEMU started", target, fi.Size(), took.Seconds())
