@@ -22,7 +22,7 @@ import (
 
 func initramfsFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "busybox", Usage: "BusyBox `PATH`, static or dynamic (default: the static one from scripts/fetch-busybox-static.sh if present, else /bin/busybox)"},
+		&cli.StringFlag{Name: "busybox", Usage: "BusyBox `PATH`, static or dynamic (default: Debian's static BusyBox, fetched into the cache with apt-get download + dpkg-deb -x when missing; without apt, /bin/busybox with its libraries)"},
 		&cli.StringFlag{Name: "init", Usage: "executable `FILE` to use as /init (default: mount proc, sysfs, devtmpfs; banner; exec sh)"},
 		&cli.StringSliceFlag{Name: "add", Usage: "copy host `SRC:DST` into the initramfs (repeatable)"},
 	}
@@ -138,7 +138,7 @@ func initramfsCommand() *cli.Command {
 func ukiFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "initrd", Usage: "the UKI's initramfs: auto (BusyBox, /init, /dev/console), none, or a `FILE`; with efi, builtin means --kernel has its initramfs linked in and is BOOTX64.EFI itself (default: auto)"},
-		&cli.StringFlag{Name: "cmdline", Usage: "kernel command line in the UKI's .cmdline (default: " + efi.DefaultCmdline + "; firmware passes none to BOOTX64.EFI)"},
+		&cli.StringFlag{Name: "cmdline", Usage: "kernel command `LINE` for the UKI's .cmdline (default: " + efi.DefaultCmdline + "; firmware passes none to BOOTX64.EFI)"},
 		&cli.StringFlag{Name: "stub", Usage: "systemd's EFI stub `FILE` (default: " + uki.HostStub + ", else Debian's systemd-boot-efi fetched into the cache)"},
 		&cli.StringFlag{Name: "modules", Usage: "kernel modules `DIR` (lib/modules/VERSION) for an automatic initramfs that mounts root= (default: beside the kernel, else /lib/modules/VERSION)"},
 		&cli.StringFlag{Name: "for", Usage: "with root= in --cmdline: the `TARGET` disk whose drivers the automatic initramfs loads (ide, ahci, virtio, nvme, usb; default ide)"},
