@@ -305,3 +305,69 @@ func BenchmarkResolveWarm(b *testing.B) {
 		}
 	}
 }
+
+// TestOracleCompressedModules recompresses the modules of the cloud
+// tree's targets as `make modules_install` does (CONFIG_MODULE_COMPRESS_XZ:
+// xz --check=crc32 --lzma2=dict=1MiB; _ZSTD: zstd), alternating, and
+// compares the closures with modprobe's on the same files.
+func TestOracleCompressedModules(t *testing.T) {
+	modprobe := testutil.RequireTool(t, "modprobe", "kmod")
+	xzTool := testutil.RequireTool(t, "xz", "xz-utils")
+	zstdTool := testutil.RequireTool(t, "zstd", "zstd")
+	k := debianTree(t, "cloud-amd64")
+	orig, err := Open(k.ModulesDir, k.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := orig.Resolve([]string{"ide", "virtio", "vfat"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depmod := testutil.RequireTool(t, "depmod", "kmod")
+	root := t.TempDir()
+	dst := filepath.Join(root, "lib", "modules")
+	os.MkdirAll(dst, 0o755)
+	if out, err := exec.Command("cp", "-al", k.ModulesDir, dst).CombinedOutput(); err != nil {
+		t.Logf("cp -al failed (%v: %s); copying", err, out)
+		testutil.Run(t, "cp", "-a", k.ModulesDir, dst)
+	}
+	dir := filepath.Join(dst, k.Release)
+	for i, m := range c.Load() {
+		p := filepath.Join(dir, m.Path)
+		if i%2 == 0 {
+			testutil.Run(t, xzTool, "--check=crc32", "--lzma2=dict=1MiB", "-f", p) // replaces the link with p.xz
+		} else {
+			testutil.Run(t, zstdTool, "-q", "--rm", "-f", p)
+		}
+	}
+	testutil.Run(t, depmod, "-b", root, k.Release)
+	tree, err := Open(dir, k.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, tg := range []string{"ide", "virtio", "vfat"} {
+		for _, name := range TargetModules(tg) {
+			want, _, merr := showDepends(t, modprobe, root, k.Release, name)
+			if merr != nil {
+				t.Fatalf("modprobe %s: %v", name, merr)
+			}
+			got, err := tree.Resolve(nil, []string{name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var paths []string
+			for _, m := range got.Load() {
+				paths = append(paths, m.Path)
+				if Compression(m.Path) == "" {
+					t.Errorf("%s: %s not the recompressed file", name, m.Path)
+				}
+			}
+			if strings.Join(sorted(paths), " ") != strings.Join(sorted(want), " ") {
+				t.Errorf("%s: we load %v, modprobe %v", name, paths, want)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d compressed modules (.ko.xz/.ko.zst); %d names compared with modprobe", len(c.Load()), compared)
+}
