@@ -137,7 +137,7 @@ func (d *diag) checkExec(res *libs.Resolver, p string, depth int) *execProblem {
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
 		return &execProblem{id: IDInitNotExecutable, evidence: fmt.Sprintf("%s%s has mode %v: no execute bit, so even root gets EACCES (error -13)", p, link, fi.Mode().Perm()),
-			fix: fmt.Sprintf("chmod 755 %s (debugfs -w -R \"sif %s mode 0100755\")", p, p)}
+			fix: fmt.Sprintf("make it executable where it comes from (chmod 755) and put it in again: `minidisk rootfs add IMG --kernel BZIMAGE --add SRC:%s`", p)}
 	}
 	head, err := d.readHead(p, 256)
 	if err != nil {

@@ -312,3 +312,28 @@ func TestFixLinesNameCommandsThatExist(t *testing.T) {
 		t.Fatalf("only %d cited commands found", checked)
 	}
 }
+
+// TestCLIDocExamples: the error examples of docs/cli.md are what minidisk
+// prints.
+func TestCLIDocExamples(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(doc), "\n")
+	n := 0
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "$ minidisk ") || i+1 >= len(lines) {
+			continue
+		}
+		args := strings.Fields(strings.TrimPrefix(line, "$ minidisk "))
+		_, stderr, code := run(t, args...)
+		if code != exitUsage || strings.TrimSpace(stderr) != lines[i+1] {
+			t.Errorf("docs/cli.md: %s\nshows   %s\nprints  %s(exit %d)", line, lines[i+1], stderr, code)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Fatalf("only %d examples in docs/cli.md", n)
+	}
+}
