@@ -128,7 +128,8 @@ func rdRandomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
 }
 
 // TestReaderRandomTreesMke2fs is the property test: random trees, made
-// into images by the real mke2fs -d, read back equal to the staging tree.
+// into ext2, ext3 and ext4 images (rdExt4Variants) by the real mke2fs -d,
+// read back equal to the staging tree.
 func TestReaderRandomTreesMke2fs(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	testutil.RequireTool(t, "debugfs", "e2fsprogs")
@@ -143,6 +144,25 @@ func TestReaderRandomTreesMke2fs(t *testing.T) {
 			rdMkfs(t, staging, img, bs, isz, 64*1024)
 			r := rdOpenImage(t, img)
 			rdCompareWithStaging(t, r, staging, nil)
+			// The same tree as ext3 and as ext4 in each flavour.
+			for _, v := range rdExt4Variants {
+				if strings.Contains(v.features, "inline_data") {
+					// mke2fs 1.47.0 -d with inline_data records some files
+					// one byte short (e.g. 49,153 bytes as 49,152; debugfs
+					// stat agrees): TestReaderMatchesMke2fsExt4 and the
+					// kernel test cover inline data instead.
+					continue
+				}
+				t.Run(v.name, func(t *testing.T) {
+					img := filepath.Join(t.TempDir(), "fs.img")
+					rdMkfs(t, staging, img, v.bs, v.isz, 64*1024, "-O", v.features)
+					r := rdOpenImage(t, img)
+					if r.Superblock().Kind() != v.kind {
+						t.Fatalf("Kind %s, want %s", r.Superblock().Kind(), v.kind)
+					}
+					rdCompareWithStaging(t, r, staging, nil)
+				})
+			}
 		})
 	}
 }
