@@ -153,7 +153,7 @@ func TestBrokenImages(t *testing.T) {
 			post: func(t *testing.T, img string) {
 				run(t, "dd", "if="+grubStageDir+"/stage1", "of="+img, "bs=440", "count=1", "conv=notrunc", "status=none")
 			},
-			id: "grub-fs-features", sev: Error, ev: []string{"extents"}, exit: 1},
+			id: "grub-fs-features", sev: Error, ev: []string{"extent"}, exit: 1},
 		// Debian's GRUB Legacy build (whose stage files these are) reads
 		// 256-byte inodes: the corpus boots ext3 with them.
 		{name: "256-byte inodes", spec: legacySpec{mke2fs: []string{"-I", "256"}},

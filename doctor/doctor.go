@@ -327,8 +327,6 @@ func (d *diag) guard(area Area, run func()) {
 	run()
 }
 
-const sectorSize = 512
-
 // readFull reads len(b) bytes at off, failing on a short read.
 func readFull(r io.ReaderAt, b []byte, off int64) error {
 	n, err := r.ReadAt(b, off)

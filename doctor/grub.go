@@ -17,10 +17,10 @@ import (
 // field offsets are checked against the GRUB shell's own install in
 // grub/oracle_test.go).
 const (
-	stage15LoadAddress = 0x2000
-	stage2LoadAddress  = 0x8000
-	defaultConfig      = "/boot/grub/menu.lst"
-	defaultStage2      = "/boot/grub/stage2"
+	stage15LoadAddress = grub.Stage15LoadAddress
+	stage2LoadAddress  = grub.Stage2LoadAddress
+	defaultConfig      = grub.DefaultConfigPath
+	defaultStage2      = grub.DefaultStage2Path
 	maxConfigBytes     = 1 << 20
 	maxStageSectors    = 1024 // stage2 is 234 sectors; any blocklist longer is bogus
 )
@@ -270,20 +270,9 @@ func (d *diag) checkGRUBFilesystem(sb *ext2.Superblock) {
 				Fix:      "recreate the filesystem with mke2fs -I 128 (minidisk does)"})
 		}
 	}
-	var bad []string
-	if sb.FeatureIncompat&ext2.FeatureIncompatExtents != 0 {
-		bad = append(bad, "extents (ext4 file mapping)")
-	}
-	if sb.FeatureIncompat&ext2.FeatureIncompat64Bit != 0 {
-		bad = append(bad, "64bit (64-byte group descriptors)")
-	}
-	if sb.FeatureIncompat&ext2.FeatureIncompatMetaBG != 0 {
-		bad = append(bad, "meta_bg (moved group descriptors)")
-	}
-	if sb.FeatureIncompat&ext2.FeatureIncompatInlineData != 0 {
-		bad = append(bad, "inline_data")
-	}
-	if len(bad) > 0 {
+	// grub owns what GRUB 0.97 can read (grub.CheckFilesystem); the inode
+	// size is judged above by the installed build.
+	if bad := grub.UnreadableFeatures(sb.FeatureIncompat); len(bad) > 0 && sb.RevLevel >= 1 {
 		d.add(Finding{ID: IDGRUBFSFeatures, Area: AreaGRUB, Severity: Error,
 			Title:    "the filesystem uses ext4 features GRUB Legacy cannot read",
 			Evidence: fmt.Sprintf("incompatible features %s (s_feature_incompat %#x): GRUB 0.97 reads classic ext2/ext3 only", strings.Join(bad, ", "), sb.FeatureIncompat),

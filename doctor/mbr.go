@@ -8,6 +8,9 @@ import (
 	"github.com/minidisk/minidisk/disk"
 )
 
+// sectorSize is disk's: partition tables count 512-byte sectors.
+const sectorSize = disk.SectorSize
+
 // MBR partition types doctor names (the kernel's include/linux/msdos_partition.h
 // and fdisk's type list).
 const (

@@ -11,12 +11,13 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/atomicfile"
 	"github.com/minidisk/minidisk/kernel"
 )
 
 const (
-	sectorSize = 512
+	sectorSize = disk.SectorSize
 	// alignSectors puts the ESP at 1 MiB and keeps its end on a 1 MiB
 	// boundary, as parted and sfdisk do (no read-modify-write on 4K media).
 	alignSectors = 2048

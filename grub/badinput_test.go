@@ -41,7 +41,7 @@ func TestInstallRefusesBadImages(t *testing.T) {
 			}}, want: "/boot/grub/stage2 in the filesystem differs from"},
 		{name: "extents", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"}, prepare: func(t *testing.T, b builtImage) {
 			sb := readAt(t, b.path, b.start*sectorSize+1024, 1024)
-			sb[ext2FeatureIncompatOf] |= 0x40
+			sb[0x60] |= 0x40 // s_feature_incompat: extent
 			writeAt(t, b.path, sb, b.start*sectorSize+1024)
 		}, want: "uses extent"},
 		{name: "fs-larger-than-partition", l: layout{sizeMiB: 8, sfdisk: "start=63, type=83\n"}, prepare: func(t *testing.T, b builtImage) {

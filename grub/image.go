@@ -86,6 +86,9 @@ const GrubConfPath = "/boot/grub/grub.conf"
 // (a stage1.5 loads at 0x2000).
 const Stage2LoadAddress = stage2LoadAddress
 
+// Stage15LoadAddress is where stage1 loads an embedded stage1.5.
+const Stage15LoadAddress = stage15LoadAddress
+
 // InspectImage reads the GRUB stage1 in an image's MBR; it fails when
 // there is none.
 func InspectImage(path string) (*Stage1Info, error) {

@@ -448,7 +448,7 @@ func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path str
 	if err != nil {
 		return nil, fmt.Errorf("%s: block map of %s: %w", name, stage2Path, err)
 	}
-	perBlock := int(fsInfo.BlockSize / sectorSize)
+	perBlock := fsInfo.BlockSize() / sectorSize
 	n := (len(st.Stage2) + sectorSize - 1) / sectorSize
 	if len(blocks)*perBlock < n {
 		return nil, fmt.Errorf("%s: %s has %d blocks, too few for the %d-byte stage2", name, stage2Path, len(blocks), len(st.Stage2))
@@ -456,7 +456,7 @@ func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path str
 	secs := make([]uint64, n)
 	for i := range secs {
 		b := blocks[i/perBlock]
-		if b == 0 || b >= fsInfo.Blocks {
+		if b == 0 || b >= fsInfo.BlocksCount {
 			return nil, fmt.Errorf("%s: %s: block %d is outside the filesystem (sparse or stale block map)", name, stage2Path, b)
 		}
 		secs[i] = uint64(p.Start) + uint64(b)*uint64(perBlock) + uint64(i%perBlock)

@@ -13,9 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
-const sectorSize = 512
+// sectorSize is the 512-byte sector GRUB's blocklists count in.
+const sectorSize = disk.SectorSize
 
 // Stage file names as GRUB's setup command expects them in /boot/grub.
 const (
