@@ -22,7 +22,9 @@ func TestCheckFilesystemTypedErrors(t *testing.T) {
 		"256-byte inodes": {ext2.Superblock{RevLevel: 1, InodeSize: 256}, ErrInodeSize, func(e *FilesystemError) bool { return e.InodeSize == 256 }},
 		"64 KiB blocks":   {ext2.Superblock{RevLevel: 1, InodeSize: 128, LogBlockSize: 6}, ErrBlockSize, func(e *FilesystemError) bool { return e.BlockSize == 64<<10 }},
 		"ext4": {ext2.Superblock{RevLevel: 1, InodeSize: 128, FeatureIncompat: ext2.FeatureIncompatExtents | ext2.FeatureIncompat64Bit | ext2.FeatureIncompatFiletype}, ErrFeatures,
-			func(e *FilesystemError) bool { return len(e.Features) == 2 && e.Features[0] == "extent" && e.Features[1] == "64bit" }},
+			func(e *FilesystemError) bool {
+				return len(e.Features) == 2 && e.Features[0] == "extent" && e.Features[1] == "64bit"
+			}},
 	} {
 		err := CheckFilesystem(&c.sb)
 		var fe *FilesystemError
