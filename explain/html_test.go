@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"encoding/json"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,11 @@ func TestHTMLPage(t *testing.T) {
 	if !strings.Contains(dom, "showing: partition entry 1") {
 		t.Error("the panel does not name the opened structure")
 	}
+	// It renders: a screenshot of the top of the page is far from blank.
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	if nonWhite, total := screenshot(t, "file://"+page, shot); nonWhite < total/10 {
+		t.Errorf("the page renders nearly blank: %d of %d sampled pixels non-white", nonWhite, total)
+	}
 	// The detector sees a request when there is one.
 	bad := filepath.Join(t.TempDir(), "bad.html")
 	must(t, os.WriteFile(bad, []byte(`<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/x.png" alt=""></body></html>`), 0o644))
@@ -128,3 +134,37 @@ func TestHTMLPage(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// screenshot renders url at 1200x1000 in headless Chromium into out and
+// counts the non-white pixels of a 2-pixel sample grid.
+func screenshot(t *testing.T, url, out string) (nonWhite, total int) {
+	t.Helper()
+	chromium := testutil.RequireTool(t, "chromium", "chromium")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--virtual-time-budget=3000", "--screenshot="+out,
+		"--window-size=1200,1000", url)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, b)
+	}
+	fh, err := os.Open(out)
+	must(t, err)
+	defer fh.Close()
+	pic, err := png.Decode(fh)
+	must(t, err)
+	b := pic.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := pic.At(x, y).RGBA()
+			total++
+			if r>>8 < 240 || g>>8 < 240 || bl>>8 < 240 {
+				nonWhite++
+			}
+		}
+	}
+	return nonWhite, total
+}
