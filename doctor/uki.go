@@ -133,8 +133,18 @@ func (d *diag) checkUKICmdline(pf *uki.File) (string, bool) {
 // with an executable /init and /dev/console; an /init that mounts root=
 // needs root= on the command line and modules of the kernel's release.
 func (d *diag) checkUKIInitrd(pf *uki.File, data []byte, release, cmdline string, hasCmdline bool) {
+	hasRootArg := false
+	for _, f := range strings.Fields(cmdline) {
+		hasRootArg = hasRootArg || strings.HasPrefix(f, "root=")
+	}
 	b, ok, err := ukiSection(pf, data, ".initrd")
 	switch {
+	case !ok && !hasRootArg:
+		d.add(Finding{ID: IDUEFIUKIInitrdMissing, Area: AreaUEFI, Severity: Error,
+			Title:    "the UKI has no .initrd and its command line no root=",
+			Evidence: fmt.Sprintf(".cmdline %q: the kernel has neither an initramfs to run nor a root to mount (\"VFS: Unable to mount root fs\"), unless an initramfs is linked into it", cmdline),
+			Fix:      "rebuild with an initramfs: minidisk uki OUT.efi --kernel VMLINUZ --initrd auto"})
+		return
 	case !ok:
 		d.add(Finding{ID: IDUEFIUKIInitrdMissing, Area: AreaUEFI, Severity: Warning,
 			Title:    "the UKI has no .initrd",
@@ -187,10 +197,6 @@ func (d *diag) checkUKIInitrd(pf *uki.File, data []byte, release, cmdline string
 	// An /init that mounts the real root reads root= from the command line
 	// (minidisk's modular /init, like initramfs-tools', switch_roots).
 	mountsRoot := bytes.Contains(init, []byte("switch_root")) || bytes.Contains(init, []byte("root=")) || hasEntry(entries, "/newroot")
-	hasRootArg := false
-	for _, f := range strings.Fields(cmdline) {
-		hasRootArg = hasRootArg || strings.HasPrefix(f, "root=")
-	}
 	if mountsRoot && hasCmdline && !hasRootArg {
 		d.add(Finding{ID: IDUEFIUKICmdlineNoRoot, Area: AreaUEFI, Severity: Error,
 			Title:    "the initramfs mounts a root, but the command line names none",

@@ -80,7 +80,8 @@ func TestUKIImages(t *testing.T) {
 		{".linux not an EFI kernel", notEFI, IDUEFIUKILinuxNotEFI, Error, []string{"0x014c"}, 1},
 		{"cmdline without console", makeUKI(t, stub, good, "quiet loglevel=3"), IDUEFIUKICmdlineNoConsole, Warning, []string{"quiet loglevel=3"}, 0},
 		{"no cmdline", makeUKI(t, stub, good, ""), IDUEFIUKICmdlineMissing, Warning, nil, 0},
-		{"no initrd", makeUKI(t, stub, nil, "console=ttyS0"), IDUEFIUKIInitrdMissing, Warning, nil, 0},
+		{"no initrd, no root", makeUKI(t, stub, nil, "console=ttyS0"), IDUEFIUKIInitrdMissing, Error, []string{"no root="}, 1},
+		{"no initrd, root on disk", makeUKI(t, stub, nil, "console=ttyS0 root=/dev/sda1"), IDUEFIUKIInitrdMissing, Warning, nil, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
