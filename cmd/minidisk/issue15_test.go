@@ -369,6 +369,25 @@ func TestIssue15Output(t *testing.T) {
 	if !strings.Contains(pic, "ext2, 8160 blocks 63..16382") || strings.Contains(pic, "8160 blocks 63..16064") {
 		t.Errorf("naive picture labels the ext2 bar with the wrong range:\n%s", pic)
 	}
+	// The overrun (sectors 16065..16382) is drawn as wide as the tail it
+	// overlaps (16065..16383), give or take the one sector between them.
+	var diskBar, fsBar string
+	for _, line := range strings.Split(pic, "\n") {
+		if strings.HasPrefix(line, "disk ") && strings.Contains(line, "|t") {
+			diskBar = line
+		}
+		if strings.HasPrefix(line, "ext2 ") && strings.Contains(line, "|X") {
+			fsBar = line
+		}
+	}
+	if diskBar == "" || fsBar == "" {
+		t.Fatalf("no tail or overrun in the picture:\n%s", pic)
+	}
+	t0, x0 := strings.Index(diskBar, "|t"), strings.Index(fsBar, "|X")
+	tw, xw := strings.Index(diskBar[t0+1:], "|"), strings.Index(fsBar[x0+1:], "|")
+	if t0 != x0 || tw-xw > 1 || xw > tw {
+		t.Errorf("overrun drawn %d columns wide at %d, the tail %d at %d:\n%s\n%s", xw, x0, tw, t0, diskBar, fsBar)
+	}
 	var bars strings.Builder
 	for _, line := range strings.Split(pic, "\n") {
 		if strings.HasPrefix(line, "disk ") || strings.HasPrefix(line, "ext2 ") {

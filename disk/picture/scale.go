@@ -13,12 +13,28 @@ import (
 // the package comment for the rule and why). It fails when total cannot
 // give every segment min units.
 func Scale(sectors []uint64, total, min int) ([]int, error) {
+	mins := make([]int, len(sectors))
+	for k := range mins {
+		mins[k] = min
+	}
+	if min < 0 || total < len(sectors)*min {
+		return nil, fmt.Errorf("%d segments need at least %d units, have %d", len(sectors), len(sectors)*min, total)
+	}
+	return scaleMins(sectors, total, mins)
+}
+
+// scaleMins is Scale with a minimum per segment.
+func scaleMins(sectors []uint64, total int, mins []int) ([]int, error) {
 	n := len(sectors)
 	if n == 0 {
 		return nil, nil
 	}
-	if min < 0 || total < n*min {
-		return nil, fmt.Errorf("%d segments need at least %d units, have %d", n, n*min, total)
+	need := 0
+	for _, m := range mins {
+		need += m
+	}
+	if total < need {
+		return nil, fmt.Errorf("%d segments need at least %d units, have %d", n, need, total)
 	}
 	for _, s := range sectors {
 		if s == 0 {
@@ -26,13 +42,13 @@ func Scale(sectors []uint64, total, min int) ([]int, error) {
 		}
 	}
 	fixed := make([]bool, n)
-	nfixed := 0
+	nfixed, fixedUnits := 0, 0
 	// Each round fixes every segment whose share is below min. The ratio
 	// R/S can only fall from one round to the next (a fixed segment had
 	// s < m·S/R), so fixed segments stay below the minimum at the final
 	// ratio, and the loop ends after at most n rounds.
 	for {
-		R, S := remaining(sectors, fixed, nfixed, total, min)
+		R, S := remaining(sectors, fixed, fixedUnits, total)
 		changed := false
 		for k, s := range sectors {
 			if fixed[k] {
@@ -41,10 +57,11 @@ func Scale(sectors []uint64, total, min int) ([]int, error) {
 			// share = s·R/S < min  ⇔  s·R < min·S (exact, big integers:
 			// sectors × columns can exceed 64 bits for huge pixel widths).
 			lhs := new(big.Int).Mul(new(big.Int).SetUint64(s), big.NewInt(int64(R)))
-			rhs := new(big.Int).Mul(big.NewInt(int64(min)), S)
+			rhs := new(big.Int).Mul(big.NewInt(int64(mins[k])), S)
 			if S.Sign() == 0 || lhs.Cmp(rhs) < 0 {
 				fixed[k] = true
 				nfixed++
+				fixedUnits += mins[k]
 				changed = true
 			}
 		}
@@ -52,7 +69,7 @@ func Scale(sectors []uint64, total, min int) ([]int, error) {
 			break
 		}
 	}
-	R, S := remaining(sectors, fixed, nfixed, total, min)
+	R, S := remaining(sectors, fixed, fixedUnits, total)
 	w := make([]int, n)
 	type rem struct {
 		k    int
@@ -62,8 +79,8 @@ func Scale(sectors []uint64, total, min int) ([]int, error) {
 	used := 0
 	for k, s := range sectors {
 		if fixed[k] {
-			w[k] = min
-			used += min
+			w[k] = mins[k]
+			used += mins[k]
 			continue
 		}
 		num := new(big.Int).Mul(new(big.Int).SetUint64(s), big.NewInt(int64(R)))
@@ -96,14 +113,14 @@ func Scale(sectors []uint64, total, min int) ([]int, error) {
 
 // remaining is R (units left after the minimum segments) and S (sectors of
 // the others).
-func remaining(sectors []uint64, fixed []bool, nfixed, total, min int) (int, *big.Int) {
+func remaining(sectors []uint64, fixed []bool, fixedUnits, total int) (int, *big.Int) {
 	S := new(big.Int)
 	for k, s := range sectors {
 		if !fixed[k] {
 			S.Add(S, new(big.Int).SetUint64(s))
 		}
 	}
-	return total - nfixed*min, S
+	return total - fixedUnits, S
 }
 
 // columns maps each boundary of p to a position: pos[i] for bounds[i], with
@@ -141,4 +158,34 @@ func posOf(bounds []uint64, pos []int, sector uint64) int {
 func isBoundary(bounds []uint64, sector uint64) bool {
 	i := sort.Search(len(bounds), func(i int) bool { return bounds[i] >= sector })
 	return i < len(bounds) && bounds[i] == sector
+}
+
+// textColumns is columns for the text picture: a segment that is a whole
+// region of some row gets min columns (room for its letter between two
+// separators); a segment that is only part of regions (the last sector
+// after an overrunning filesystem, under a longer tail) needs just one, so
+// it does not make the regions it belongs to look longer than they are.
+func textColumns(p Picture, bounds []uint64, total, min int) ([]int, error) {
+	seg := make([]uint64, len(bounds)-1)
+	mins := make([]int, len(seg))
+	for i := range seg {
+		seg[i] = bounds[i+1] - bounds[i]
+		mins[i] = 1
+		for _, row := range p.Rows {
+			for _, r := range row.Regions {
+				if r.Start == bounds[i] && r.End() == bounds[i+1] {
+					mins[i] = min
+				}
+			}
+		}
+	}
+	w, err := scaleMins(seg, total, mins)
+	if err != nil {
+		return nil, err
+	}
+	pos := make([]int, len(bounds))
+	for i, x := range w {
+		pos[i+1] = pos[i] + x
+	}
+	return pos, nil
 }

@@ -76,7 +76,7 @@ func RenderText(w io.Writer, p Picture, opt TextOptions) error {
 	add(clean(p.Title), 2)
 	bounds := p.boundaries()
 	total := width - rowNameWidth - 1
-	pos, err := columns(bounds, total, MinColumns)
+	pos, err := textColumns(p, bounds, total, MinColumns)
 	if err != nil {
 		add(fmt.Sprintf("(picture omitted: %d columns are too few for %d regions; widen the terminal or set COLUMNS)", width, len(bounds)-1), 2)
 		return writeLines(w, lines)
