@@ -299,7 +299,12 @@ func BenchmarkResolveWarm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
+	if _, err := tree.Resolve([]string{"ide"}, nil); err != nil { // reads every .modinfo once
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
 		if _, err := tree.Resolve([]string{"ide", "virtio", "ext2", "vfat"}, nil); err != nil {
 			b.Fatal(err)
 		}
