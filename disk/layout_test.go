@@ -1,8 +1,13 @@
 package disk
 
 import (
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/minidisk/minidisk/internal/testutil"
 )
 
 func TestParseSize(t *testing.T) {
@@ -48,28 +53,60 @@ func TestRecipe2007Numbers(t *testing.T) {
 	}
 }
 
+// The layout's numbers agree with the tools the recipe uses: sfdisk says
+// how many sectors a partition from sector 63 (or 2048) gets, mke2fs how many
+// blocks it makes in the partition (AlignedBlocks) and in everything from
+// the partition offset to the image end (NaiveBlocks, whose excess is the
+// Overrun).
 func TestStarts63And2048(t *testing.T) {
+	sfdisk := testutil.RequireTool(t, "sfdisk", "fdisk")
+	mke2fs := testutil.RequireTool(t, "mke2fs", "e2fsprogs")
+	blocksRE := regexp.MustCompile(`Creating filesystem with (\d+) (\d)k blocks`)
+	mke2fsBlocks := func(t *testing.T, bytes int64, bs int) uint64 {
+		f := filepath.Join(t.TempDir(), "fs.img")
+		testutil.Run(t, "truncate", "-s", strconv.FormatInt(bytes, 10), f)
+		out := testutil.Run(t, mke2fs, "-F", "-n", "-t", "ext2", "-b", strconv.Itoa(bs), "-I", "128", f)
+		m := blocksRE.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("mke2fs -n: no block count in\n%s", out)
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		return n
+	}
 	for _, tc := range []struct {
-		opt              LayoutOptions
-		start, sectors   uint64
-		aligned, overrun uint64
+		opt    LayoutOptions
+		sfdisk string // the same partition described to sfdisk
 	}{
-		{LayoutOptions{DiskBytes: 12 << 20}, 63, 24576 - 63, (24576 - 63) / 2 / 4 * 4, 0},
-		{LayoutOptions{DiskBytes: 12 << 20, Align1MiB: true}, 2048, 24576 - 2048, (24576 - 2048) / 2 / 4 * 4, 0},
-		{LayoutOptions{DiskBytes: 64 << 20, Align1MiB: true, PartBytes: 32 << 20}, 2048, 65536, 32768, (131072-2048)/2/4*4 - 32768},
-		{LayoutOptions{DiskBytes: 64 << 20, BlockSize: 4096}, 63, 131072 - 63, (131072 - 63) * 512 / 4096, 0},
+		{LayoutOptions{DiskBytes: 12 << 20}, "start=63"},
+		{LayoutOptions{DiskBytes: 12 << 20, Align1MiB: true}, "start=2048"},
+		{LayoutOptions{DiskBytes: 64 << 20, Align1MiB: true, PartBytes: 32 << 20}, "start=2048, size=32M"},
+		{LayoutOptions{DiskBytes: 64 << 20, BlockSize: 4096}, "start=63"},
 	} {
-		l, err := PlanLayout(tc.opt)
-		if err != nil {
-			t.Fatalf("%+v: %v", tc.opt, err)
-		}
-		if l.Partition.Start != tc.start || l.Partition.Sectors != tc.sectors || l.AlignedBlocks() != tc.aligned || l.Overrun() != tc.overrun {
-			t.Errorf("%+v: got start %d sectors %d aligned %d overrun %d; want %d %d %d %d", tc.opt,
-				l.Partition.Start, l.Partition.Sectors, l.AlignedBlocks(), l.Overrun(), tc.start, tc.sectors, tc.aligned, tc.overrun)
-		}
-		if uint64(l.AlignedBlocks())*uint64(l.BlockSize) > uint64(l.PartitionBytes()) {
-			t.Errorf("aligned blocks overrun the partition")
-		}
+		t.Run(tc.sfdisk, func(t *testing.T) {
+			l, err := PlanLayout(tc.opt)
+			if err != nil {
+				t.Fatalf("%+v: %v", tc.opt, err)
+			}
+			img := filepath.Join(t.TempDir(), "disk.img")
+			testutil.Run(t, "truncate", "-s", strconv.FormatInt(tc.opt.DiskBytes, 10), img)
+			testutil.RunStdin(t, tc.sfdisk+", type=83\n", sfdisk, "-q", "--no-reread", "--no-tell-kernel", img)
+			m := regexp.MustCompile(`start=\s*(\d+), size=\s*(\d+)`).FindStringSubmatch(testutil.Run(t, sfdisk, "-d", img))
+			start, _ := strconv.ParseUint(m[1], 10, 64)
+			sectors, _ := strconv.ParseUint(m[2], 10, 64)
+			if l.Partition.Start != start || l.Partition.Sectors != sectors {
+				t.Errorf("partition %d+%d, sfdisk made %d+%d", l.Partition.Start, l.Partition.Sectors, start, sectors)
+			}
+			if want := mke2fsBlocks(t, l.PartitionBytes(), l.BlockSize); l.AlignedBlocks() != want {
+				t.Errorf("AlignedBlocks %d, mke2fs makes %d in the partition", l.AlignedBlocks(), want)
+			}
+			naive := mke2fsBlocks(t, l.DiskBytes()-l.OffsetBytes(), l.BlockSize)
+			if l.NaiveBlocks() != naive {
+				t.Errorf("NaiveBlocks %d, mke2fs makes %d from the offset to the image end", l.NaiveBlocks(), naive)
+			}
+			if room := uint64(sectors) * 512 / uint64(l.BlockSize); l.Overrun() != max(naive, room)-room {
+				t.Errorf("Overrun %d, mke2fs's naive filesystem has %d blocks for %d blocks of partition", l.Overrun(), naive, room)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package grub
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,14 +37,33 @@ func TestConfigRenderMatchesReferencePipeline(t *testing.T) {
 	}
 }
 
+// The search takes the first directory in order that has the stage files,
+// skipping those without, and says where it looked when none has them.
 func TestFindStagesSearchesUsualPlaces(t *testing.T) {
-	hostStages(t)
+	host := hostStages(t)
+	if d := DefaultDirs(); len(d) < 3 || d[0] != "/usr/lib/grub/x86_64-pc" || d[1] != "/usr/lib/grub/i386-pc" || d[2] != "/boot/grub" {
+		t.Fatalf("DefaultDirs = %v, want Debian's x86_64-pc, then i386-pc, then /boot/grub first", d)
+	}
+	empty, first, second := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []string{first, second} {
+		for name, b := range map[string][]byte{Stage1Name: host.Stage1, Stage2Name: host.Stage2, E2fsStage15Name: host.E2fsStage15} {
+			if err := os.WriteFile(filepath.Join(d, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, order := range [][]string{{empty, first, second}, {empty, second, first}} {
+		st, err := findStagesIn(order)
+		if err != nil || st.Dir != order[1] {
+			t.Fatalf("search %v found %v, %v; want the second directory", order, st, err)
+		}
+	}
+	if _, err := findStagesIn([]string{empty}); err == nil || !strings.Contains(err.Error(), empty) {
+		t.Fatalf("nothing found: %v, want an error naming %s", err, empty)
+	}
 	st, err := FindStages("")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if st.Dir != DefaultDirs()[0] && !strings.HasPrefix(st.Dir, "/") {
-		t.Fatalf("found in %q", st.Dir)
 	}
 	if st.Stage15Sectors() != (len(st.E2fsStage15)+511)/512 {
 		t.Fatal("stage1.5 sector count")

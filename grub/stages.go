@@ -61,8 +61,13 @@ func FindStages(dir string) (*Stages, error) {
 	if dir != "" {
 		return LoadStages(dir)
 	}
+	return findStagesIn(DefaultDirs())
+}
+
+// findStagesIn loads the stages from the first of dirs that has a stage1.
+func findStagesIn(dirs []string) (*Stages, error) {
 	var tried []string
-	for _, d := range DefaultDirs() {
+	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, Stage1Name)); err != nil {
 			tried = append(tried, d)
 			continue

@@ -1,5 +1,6 @@
-// Package rootfs is the one tree model that feeds every sink minidisk writes:
-// the ext2 image, the cpio initramfs and the FAT ESP. Like archive/tar's
+// Package rootfs is the one tree model the filesystem writers take: the
+// ext2 image and the cpio initramfs (the FAT ESP is not written from a Tree:
+// efi copies BOOTX64.EFI into it through go-diskfs). Like archive/tar's
 // Header, an Entry describes one file; unlike a tar stream, a Tree knows all
 // entries up front, because a filesystem writer must size and place them
 // before it writes a byte.
