@@ -171,7 +171,11 @@ func (d *Disk) explainFS() (*View, error) {
 		Offset: sbOff, Size: ext2.SuperblockSize, Dump: true, bytes: raw[:0x70]}
 	add := func(f Field) { s.Fields = append(s.Fields, f) }
 	add(field("fs.inodes_count", "s_inodes_count", raw, sbOff, sbInodesCount, 4, fmt.Sprintf("%d groups × %d inodes per group", g.groups, sb.InodesPerGroup)))
-	add(field("fs.blocks_count", "s_blocks_count", raw, sbOff, sbBlocksCount, 4, d.blocksWhy(g)))
+	f0 := field("fs.blocks_count", "s_blocks_count", raw, sbOff, sbBlocksCount, 4, d.blocksWhy(g))
+	if g.part > 0 {
+		f0.Refs = []string{fmt.Sprintf("mbr.p%d.sectors", g.part), "fs.log_block_size"}
+	}
+	add(f0)
 	add(field("fs.r_blocks_count", "s_r_blocks_count", raw, sbOff, sbRBlocksCount, 4, "blocks reserved for root (mke2fs -m, 5% by default)"))
 	add(field("fs.free_blocks", "s_free_blocks_count", raw, sbOff, sbFreeBlocks, 4, "free blocks when last written"))
 	add(field("fs.free_inodes", "s_free_inodes_count", raw, sbOff, sbFreeInodes, 4, "free inodes when last written"))
@@ -257,6 +261,7 @@ func (d *Disk) explainFS() (*View, error) {
 			field(id+".free_inodes", "bg_free_inodes_count", dr, gb, gdFreeInodes, 2, "free inodes in this group"),
 			field(id+".used_dirs", "bg_used_dirs_count", dr, gb, gdUsedDirs, 2, "directories in this group"),
 		)
+		gs.Fields[2].Refs = []string{"fs.inodes_per_group", "fs.inode_size"}
 		v.Sections = append(v.Sections, gs)
 	}
 	if g.groups > maxGroupsShown {

@@ -77,6 +77,7 @@ func (d *Disk) explainGap() (*View, error) {
 		o := blocklistOff - 8*i
 		id := fmt.Sprintf("gap.blocklist%d", i)
 		f := field(id+".start", fmt.Sprintf("blocklist[%d].start", i), two, base, o, 4, fmt.Sprintf("first LBA of this run: byte %d", int64(r.Start)*disk.SectorSize))
+		f.Refs = []string{"mbr.grub.stage2_sector"}
 		bl.Fields = append(bl.Fields, f)
 		f = field(id+".count", fmt.Sprintf("blocklist[%d].count", i), two, base, o+4, 2,
 			fmt.Sprintf("sectors %d..%d (bytes %d..%d) — setup wrote the stage's remaining size here", r.Start, uint64(r.Start)+uint64(r.Count)-1, int64(r.Start)*disk.SectorSize, (int64(r.Start)+int64(r.Count))*disk.SectorSize-1))

@@ -85,6 +85,20 @@ func TestHTMLPage(t *testing.T) {
 			t.Errorf("the page references %q", u)
 		}
 	}
+	// Every cross-link lands on a field or a structure of the page.
+	ids := map[string]bool{}
+	for _, m := range regexp.MustCompile(`id="([^"]+)"`).FindAllStringSubmatch(string(doc), -1) {
+		ids[m[1]] = true
+	}
+	links := regexp.MustCompile(`href="#([fs])-([^"]+)"`).FindAllStringSubmatch(string(doc), -1)
+	if len(links) < 50 {
+		t.Errorf("only %d cross-links", len(links))
+	}
+	for _, m := range links {
+		if !ids["f-"+m[2]] && !ids["s-"+m[2]] {
+			t.Errorf("link #%s-%s leads nowhere", m[1], m[2])
+		}
+	}
 	// Validators: tidy (HTML5) reports no errors; xmllint's HTML 4 parser
 	// only does not know the HTML5 and SVG element names.
 	tidy := testutil.RequireTool(t, "tidy", "tidy")

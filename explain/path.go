@@ -144,6 +144,13 @@ func (d *Disk) inodeSection(g *fsGeometry, ino uint32, name string, final bool) 
 			meaning += fmt.Sprintf(" → block %d (%s)", p, g.blockWhere(uint64(p)))
 		}
 		f = field(fmt.Sprintf("%s.block%d", id, k), name, raw, off, inBlock+4*k, 4, meaning)
+		if p != 0 {
+			if k >= ext2.NDirBlocks {
+				f.Refs = []string{fmt.Sprintf("path.indirect%d", p)}
+			} else if final {
+				f.Refs = []string{"path.data"}
+			}
+		}
 		s.Fields = append(s.Fields, f)
 	}
 	return s, &in, nil
@@ -188,7 +195,7 @@ func (d *Disk) findEntry(g *fsGeometry, dir uint32, dirPath, name string) (Secti
 				s.Notes = append(s.Notes, fmt.Sprintf("directory block %d is at %s; the entry is %d bytes into it (entries are walked by rec_len from offset 0)", b, g.blockWhere(uint64(b)), o))
 				eb := buf[o:]
 				s.Fields = append(s.Fields,
-					field(id+".inode", "inode", eb, at, 0, 4, fmt.Sprintf("the inode %q names", name)),
+					withRefs(field(id+".inode", "inode", eb, at, 0, 4, fmt.Sprintf("the inode %q names", name)), fmt.Sprintf("path.inode%d", e.Inode)),
 					field(id+".rec_len", "rec_len", eb, at, 4, 2, "bytes to the next entry (the last entry of a block reaches its end)"),
 					field(id+".name_len", "name_len", eb, at, 6, 1, "length of the name"),
 					field(id+".file_type", "file_type", eb, at, 7, 1, fileTypeWords(e.FileType)),
@@ -441,4 +448,9 @@ func le32(b []byte) uint32 {
 func (d *Disk) WalkPath(p string) (*Walk, error) {
 	_, w, err := d.walkPath(p)
 	return w, err
+}
+
+func withRefs(f Field, refs ...string) Field {
+	f.Refs = append(f.Refs, refs...)
+	return f
 }
