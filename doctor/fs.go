@@ -149,7 +149,7 @@ func (d *diag) checkFS() {
 	}
 	if sb.FeatureCompat&ext2.FeatureCompatHasJournal != 0 {
 		d.add(Finding{ID: IDFSHasJournal, Area: AreaFS, Severity: Info,
-			Title:    "the filesystem has a journal (ext3)",
+			Title:    fmt.Sprintf("the filesystem has a journal (%s)", ext2Kind(sb)),
 			Evidence: "has_journal is set; the kernel needs CONFIG_EXT3_FS or CONFIG_EXT4_FS to mount it read-write as ext3, GRUB Legacy reads it as ext2"})
 	}
 	lim, err := ext2.Open(d.r, v.base, v.bytes)
@@ -164,7 +164,7 @@ func (d *diag) checkFS() {
 	d.fs = &v
 	if !d.hasArea(AreaFS, Warning, Error) {
 		d.add(Finding{ID: IDFSOK, Area: AreaFS, Severity: OK,
-			Title: "ext2 filesystem fits its partition",
+			Title: fmt.Sprintf("%s filesystem fits its partition", ext2Kind(sb)),
 			Evidence: fmt.Sprintf("%s: %d blocks of %d bytes in %d-block room, %d-byte inodes, %d free blocks", partName(v.part),
 				sb.BlocksCount, bs, info.PartitionBlocks, info.InodeSize, sb.FreeBlocksCount)})
 	}
