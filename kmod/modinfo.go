@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -215,6 +216,9 @@ func parseModInfoAt(r io.ReaderAt, size int64) (mi *ModInfo, err error) {
 			mi, err = nil, fmt.Errorf("corrupt ELF (parser panic: %v)", v)
 		}
 	}()
+	if mi, ok, err := modInfoELF64LE(r, size); ok {
+		return mi, err
+	}
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt ELF: %w", err)
@@ -287,4 +291,66 @@ func (mi *ModInfo) add(key, val string) {
 			}
 		}
 	}
+}
+
+// modInfoELF64LE finds .modinfo in a 64-bit little-endian ELF file (x86-64,
+// arm64, riscv64 modules) with four reads: the header, the section header
+// table, the section-name table, the section. debug/elf builds every
+// section's reader and name first, which is most of the cost of indexing
+// a tree's aliases. ok is false for anything else (32-bit, big-endian,
+// extended section numbering): debug/elf reads those.
+func modInfoELF64LE(r io.ReaderAt, size int64) (mi *ModInfo, ok bool, err error) {
+	const ehdrSize, shdrSize = 64, 64
+	var h [ehdrSize]byte
+	if _, err := r.ReadAt(h[:], 0); err != nil {
+		return nil, false, nil
+	}
+	if elf.Class(h[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(h[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return nil, false, nil
+	}
+	le := binary.LittleEndian
+	shoff := le.Uint64(h[0x28:])
+	shentsize, shnum, shstrndx := le.Uint16(h[0x3A:]), uint64(le.Uint16(h[0x3C:])), uint64(le.Uint16(h[0x3E:]))
+	if shentsize != shdrSize || shnum == 0 || shstrndx >= shnum || size < 0 {
+		return nil, false, nil
+	}
+	fsize := uint64(size)
+	if shoff > fsize || shnum*shdrSize > fsize-shoff {
+		return nil, true, errors.New("corrupt ELF: section headers lie outside the file")
+	}
+	sh := make([]byte, shnum*shdrSize)
+	if _, err := r.ReadAt(sh, int64(shoff)); err != nil {
+		return nil, true, fmt.Errorf("corrupt ELF: %v", err)
+	}
+	section := func(i uint64, limit uint64) ([]byte, error) {
+		e := sh[i*shdrSize:]
+		if elf.SectionType(le.Uint32(e[4:])) == elf.SHT_NOBITS {
+			return nil, errors.New("corrupt ELF: section without file data")
+		}
+		off, n := le.Uint64(e[24:]), le.Uint64(e[32:])
+		if off > fsize || n > fsize-off || n > limit {
+			return nil, errors.New("corrupt ELF: section lies outside the file")
+		}
+		b := make([]byte, n)
+		if _, err := r.ReadAt(b, int64(off)); err != nil {
+			return nil, fmt.Errorf("corrupt ELF: %v", err)
+		}
+		return b, nil
+	}
+	names, err := section(shstrndx, 1<<20)
+	if err != nil {
+		return nil, true, err
+	}
+	for i := uint64(0); i < shnum; i++ {
+		name := uint64(le.Uint32(sh[i*shdrSize:]))
+		if name >= uint64(len(names)) || !bytes.HasPrefix(names[name:], []byte(".modinfo\x00")) {
+			continue
+		}
+		raw, err := section(i, maxModule)
+		if err != nil {
+			return nil, true, fmt.Errorf("corrupt .modinfo section: %v", err)
+		}
+		return parseModInfoStrings(raw), true, nil
+	}
+	return nil, true, errors.New("ELF file without a .modinfo section: not a kernel module")
 }
