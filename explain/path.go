@@ -112,6 +112,14 @@ func (d *Disk) inodeSection(g *fsGeometry, ino uint32, name string, final bool) 
 	if !final && !in.IsDir() {
 		return s, &in, nil
 	}
+	if in.Flags&(ext2.InodeFlagExtents|ext2.InodeFlagInline) != 0 {
+		// ext4: i_block is an extent tree (header magic F30A) or inline
+		// data, not the 15 block pointers GRUB Legacy and ext2 follow.
+		f = field(id+".i_block", "i_block", raw, off, inBlock, 60, "ext4 extent tree or inline data (i_flags say which): not block pointers — GRUB Legacy 0.97 cannot read this file")
+		f.Text = hexBytes(raw[inBlock : inBlock+12])
+		s.Fields = append(s.Fields, f)
+		return s, &in, nil
+	}
 	lastUsed := -1
 	for k := 0; k < ext2.NBlocks; k++ {
 		if in.Block[k] != 0 {
