@@ -41,7 +41,8 @@ func (d *diag) checkUKI(data []byte) bool {
 	return true
 }
 
-// section returns a section's bytes from data, or why it cannot.
+// ukiSection returns a section's bytes from data (Open has checked they
+// lie inside it), or why it cannot.
 func ukiSection(pf *uki.File, data []byte, name string) ([]byte, bool, error) {
 	s, ok := pf.Section(name)
 	if !ok {
@@ -49,6 +50,9 @@ func ukiSection(pf *uki.File, data []byte, name string) ([]byte, bool, error) {
 	}
 	if _, err := pf.Open(s); err != nil {
 		return nil, true, err
+	}
+	if s.Size() == 0 {
+		return nil, true, nil
 	}
 	return data[s.Offset : int64(s.Offset)+s.Size()], true, nil
 }
