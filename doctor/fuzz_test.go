@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minidisk/minidisk/grub"
 	"github.com/minidisk/minidisk/internal/testutil"
@@ -87,7 +88,11 @@ func FuzzDiagnose(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		start := time.Now()
 		rep := Diagnose(bytes.NewReader(b), int64(len(b)), Options{Name: "fuzz.img", MaxFiles: 2000})
+		if d := time.Since(start); d > 10*time.Second { // hostile input must not cost unbounded time
+			t.Fatalf("Diagnose took %s on a %d-byte image", d, len(b))
+		}
 		for _, fd := range rep.Findings {
 			if fd.ID == "internal-error" {
 				t.Fatalf("panic in a check: %s", fd.Evidence)

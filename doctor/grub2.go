@@ -34,11 +34,12 @@ const (
 	grub2CoreSegment     = 0x0820
 	grub2DecompHeader    = 0x200
 	grub2MaxCoreSectors  = 2048 // 1 MiB; Debian's core.img is 60 sectors
-	grub2MaxUncompressed = 8 << 20
+	grub2MaxUncompressed = 1 << 20
 	grub2ObjModule       = 0
 	grub2ObjConfig       = 2
 	grub2ObjPrefix       = 3
 	grub2MaxConfigBytes  = 1 << 20
+	grub2MaxStreamTries  = 8
 )
 
 // lzma_decompress.img sizes seen (Debian 2.06: 2848 bytes); other
@@ -198,8 +199,14 @@ func grub2ParseCore(core []byte) (*grub2Core, string) {
 			break
 		}
 	}
-	for start := grub2DecompHeader + 0x400; kern == nil && start < min(len(core)-csize, grub2DecompHeader+0x2000); start++ {
-		kern = try(start)
+	// Another GRUB version's decompressor: the stream starts with a zero
+	// byte after it. A bounded number of candidates, so that a hostile
+	// core.img cannot make doctor decode megabytes again and again.
+	for start, tries := grub2DecompHeader+0x400, 0; kern == nil && tries < grub2MaxStreamTries && start < min(len(core)-csize, grub2DecompHeader+0x2000); start++ {
+		if core[start] == 0 {
+			tries++
+			kern = try(start)
+		}
 	}
 	if kern == nil {
 		return nil, "its LZMA payload could not be decompressed"
