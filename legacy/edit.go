@@ -177,6 +177,24 @@ type fsContent struct {
 
 func (c fsContent) Open() (io.ReadCloser, error) { return c.fsys.Open(c.name) }
 
+// rootPartition is the number of the partition EditImage would edit.
+func rootPartition(img string) (int, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return 0, fmt.Errorf("%s: cannot read the image: %w; make one with `minidisk create` or `minidisk image create`", img, errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", img, err)
+	}
+	l, err := disk.ReadLayout(f, fi.Size(), 0, ext2.HoldsFilesystem(f))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", img, err)
+	}
+	return l.Partition.Index, nil
+}
+
 // AddToImage puts the payload (kernel, BusyBox and its libraries, GRUB
 // files and config, /dev/console) into an image that already has a
 // partition and an ext2 filesystem: the `rootfs add` step of the recipe.
@@ -191,6 +209,15 @@ func AddToImage(img string, p Payload) ([]Placement, *ext2.Stats, error) {
 	st, err := grub.FindStages(p.GrubDir)
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.Partition == 0 {
+		// The menu must name the partition the files go to: the one
+		// disk.FindRoot picks, which EditImage edits.
+		n, err := rootPartition(img)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Partition = n
 	}
 	add, placed, err := BuildTree(p, st)
 	if err != nil {

@@ -49,23 +49,41 @@ type Payload struct {
 	// NoInitramfs never adds an initramfs, even for a kernel that needs
 	// one: for making the broken images doctor must recognise.
 	NoInitramfs bool
+	// Partition is the MBR partition number (1 = the first) whose ext2
+	// receives the files; 0 means 1. GRUB's `root (hd0,N-1)` and the
+	// kernel's root= follow it, so `rootfs add` on a disk whose system is
+	// in partition 2 writes a menu that boots partition 2.
+	Partition int
 }
 
 // InitrdPath is where an automatic initramfs goes; grub.conf's initrd
 // line names it.
 const InitrdPath = "/boot/initrd.img"
 
-// RootDevice is the kernel's name for the first partition of a target's
+// RootDevice is the kernel's name for partition N (1-based) of a target's
 // first disk: libata, usb-storage and uas disks are SCSI disks (sd),
 // virtio_blk names vda, NVMe nvme0n1.
-func RootDevice(target string) string {
+func RootDevice(target string, partition int) string {
+	if partition < 1 {
+		partition = 1
+	}
 	switch target {
 	case "virtio":
-		return "/dev/vda1"
+		return fmt.Sprintf("/dev/vda%d", partition)
 	case "nvme":
-		return "/dev/nvme0n1p1"
+		// NVMe namespaces name partitions with a "p" (nvme0n1p1).
+		return fmt.Sprintf("/dev/nvme0n1p%d", partition)
 	}
-	return "/dev/sda1"
+	return fmt.Sprintf("/dev/sda%d", partition)
+}
+
+// GrubRoot is GRUB Legacy's name for an MBR partition of the first BIOS
+// disk: GRUB counts partitions from 0, Linux from 1.
+func GrubRoot(partition int) string {
+	if partition < 1 {
+		partition = 1
+	}
+	return fmt.Sprintf("(hd0,%d)", partition-1)
 }
 
 // Add is one --add SRC:DST.
@@ -231,7 +249,8 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	}
 	conf := grub.Config{
 		Timeout: p.Timeout, Title: "minidisk", Kernel: KernelPath, Serial: !p.NoSerial,
-		Append: strings.TrimSpace("root=" + RootDevice(plan.Target) + " rw console=ttyS0 init=/bin/sh " + p.Append),
+		Root:   GrubRoot(p.Partition),
+		Append: strings.TrimSpace("root=" + RootDevice(plan.Target, p.Partition) + " rw console=ttyS0 init=/bin/sh " + p.Append),
 		Initrd: initrd,
 	}
 	if err := t.AddBytes("/boot/grub/grub.conf", 0o644, conf.Render()); err != nil {
@@ -240,7 +259,7 @@ func BuildTree(p Payload, st *grub.Stages) (*rootfs.Tree, []Placement, error) {
 	if err := t.Symlink("/boot/grub/menu.lst", "grub.conf"); err != nil {
 		return nil, nil, err
 	}
-	menu := "the menu: root (hd0,0), kernel " + KernelPath + " " + conf.Append
+	menu := "the menu: root " + conf.Root + ", kernel " + KernelPath + " " + conf.Append
 	if initrd != "" {
 		menu += ", initrd " + initrd
 	}
@@ -276,7 +295,7 @@ func buildInitrd(plan *initramfs.Plan, p Payload) ([]byte, string, error) {
 		names = append(names, m.Name)
 	}
 	why := fmt.Sprintf("initramfs for %s: loads %s, mounts %s (-t %s), switch_root to init=; BusyBox: %s",
-		plan.Target, strings.Join(names, ", "), RootDevice(plan.Target), plan.RootFSType, bbWhy)
+		plan.Target, strings.Join(names, ", "), RootDevice(plan.Target, p.Partition), plan.RootFSType, bbWhy)
 	return buf.Bytes(), why, nil
 }
 
