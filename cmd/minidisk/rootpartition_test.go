@@ -67,11 +67,10 @@ func TestEveryCommandPicksTheSameRootPartition(t *testing.T) {
 	}
 	if _, err := exec.LookPath("busybox"); err == nil {
 		bb, _ := exec.LookPath("busybox")
-		// The boot check refuses the result (rootfs add writes grub.conf
-		// with root (hd0,0), and the files are on (hd0,1)); this test is
-		// about which partition the commands pick, so it skips the check.
-		mustFail(t, "root (hd0,0) is not the partition with the files", "rootfs", "add", img, "--kernel", testutil.FakeBzImage(t), "--busybox", bb)
-		out, errs, code := run(t, "rootfs", "add", img, "--kernel", testutil.FakeBzImage(t), "--busybox", bb, "--no-check")
+		// The menu follows the partition the files go to: GRUB's
+		// (hd0,1) and the kernel's /dev/sda2, so doctor's boot check
+		// (run before the rename) passes.
+		out, errs, code := run(t, "rootfs", "add", img, "--kernel", testutil.FakeBzImage(t), "--busybox", bb)
 		if code != 0 {
 			t.Fatalf("rootfs add: exit %d\n%s%s", code, out, errs)
 		}
@@ -80,6 +79,10 @@ func TestEveryCommandPicksTheSameRootPartition(t *testing.T) {
 		}
 		if out, errs, code := run(t, "ls", img+":/bin"); code != 0 || !strings.Contains(out, "busybox") {
 			t.Fatalf("ls /bin after rootfs add: exit %d\n%s%s", code, out, errs)
+		}
+		conf, errs, code := run(t, "cat", img+":/boot/grub/grub.conf")
+		if code != 0 || !strings.Contains(conf, "root (hd0,1)\n") || !strings.Contains(conf, "root=/dev/sda2 ") {
+			t.Fatalf("grub.conf after rootfs add must boot partition 2: exit %d\n%s%s", code, conf, errs)
 		}
 	} else {
 		testutil.Missing(t, "busybox not found (apt-get install busybox)")
