@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -85,4 +86,22 @@ func takesValue(cmd *cli.Command, name string) bool {
 		}
 	}
 	return false
+}
+
+// splitImageArg splits "IMG:PATH" into the image file and the path inside
+// it ("/" when absent). An argument naming an existing file is all image,
+// so image names may contain ':'.
+func splitImageArg(arg string) (img, name string) {
+	if _, err := os.Stat(arg); err == nil {
+		return arg, "/"
+	}
+	i := strings.LastIndexByte(arg, ':')
+	if i <= 0 {
+		return arg, "/"
+	}
+	name = arg[i+1:]
+	if name == "" {
+		name = "/"
+	}
+	return arg[:i], name
 }

@@ -21,8 +21,14 @@ func InCI() bool {
 
 // RequireTool returns the path of a host tool, skipping the test when it is
 // missing (failing under CI). Install hints name the Debian package.
+//
+// qemu-system-x86_64 means a QEMU boot: under go test -short (the fast tier,
+// no kernel builds, no QEMU) the test is skipped.
 func RequireTool(t testing.TB, name, debianPackage string) string {
 	t.Helper()
+	if testing.Short() && strings.HasPrefix(name, "qemu-system") {
+		t.Skip("-short: boots QEMU")
+	}
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p

@@ -75,24 +75,6 @@ func TestReaderFindFilesystem(t *testing.T) {
 	}
 }
 
-func TestReaderSplitImageArg(t *testing.T) {
-	dir := t.TempDir()
-	colon := filepath.Join(dir, "a:b.img")
-	rdMust(t, os.WriteFile(colon, nil, 0o644))
-	for _, c := range []struct{ arg, img, name string }{
-		{colon, colon, "/"},
-		{colon + ":/bin/sh", colon, "/bin/sh"},
-		{"disk.img:etc/inittab", "disk.img", "etc/inittab"},
-		{"disk.img:", "disk.img", "/"},
-		{"disk.img", "disk.img", "/"},
-	} {
-		img, name := SplitImageArg(c.arg)
-		if img != c.img || name != c.name {
-			t.Errorf("SplitImageArg(%q) = %q, %q; want %q, %q", c.arg, img, name, c.img, c.name)
-		}
-	}
-}
-
 // TestReaderConcurrentUse reads one Reader from several goroutines (run
 // with -race): the directory cache is the only shared mutable state.
 func TestReaderConcurrentUse(t *testing.T) {

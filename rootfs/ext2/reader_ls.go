@@ -51,24 +51,6 @@ func OpenImage(p string) (*Image, error) {
 // Close closes the image file.
 func (im *Image) Close() error { return im.f.Close() }
 
-// SplitImageArg splits "IMG:PATH" into the image file and the path inside
-// it ("/" when absent). An argument naming an existing file is all image,
-// so image names may contain ':'.
-func SplitImageArg(arg string) (img, name string) {
-	if _, err := os.Stat(arg); err == nil {
-		return arg, "/"
-	}
-	i := strings.LastIndexByte(arg, ':')
-	if i <= 0 {
-		return arg, "/"
-	}
-	name = arg[i+1:]
-	if name == "" {
-		name = "/"
-	}
-	return arg[:i], name
-}
-
 // fsName turns an absolute or relative path inside the image into an fs.FS
 // name ("." for the root).
 func fsName(name string) string {
