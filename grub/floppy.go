@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minidisk/minidisk/qemu"
@@ -129,7 +130,7 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 	// setup config powers the machine off, and -no-reboot makes that QEMU's
 	// exit. On "Error NN:" GRUB waits for a key forever: stop it at once.
 	m := qemu.Machine{Image: abs, MemoryMiB: 64, QEMU: opt.QEMU, ExtraArgs: []string{"-fda", floppy, "-boot", "a"}}
-	out, aborted, err := m.RunToExit(ctx, grubErrorLine, nil)
+	out, aborted, err := m.RunToExit(ctx, grubErrorLine(), nil)
 	transcript := string(out)
 	switch {
 	case aborted:
@@ -152,4 +153,6 @@ func InstallViaFloppy(ctx context.Context, imgPath string, st *Stages, opt Flopp
 
 // grubErrorLine matches GRUB Legacy's "Error NN: message" once the line is
 // complete, so the transcript shows the whole message.
-var grubErrorLine = regexp.MustCompile(`Error [0-9]+: [^\r\n]*[\r\n]`)
+// Compiled on first use, not at start-up (every command pays for package
+// initialisation).
+var grubErrorLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Error [0-9]+: [^\r\n]*[\r\n]`) })

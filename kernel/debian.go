@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // DebianFlavours are the linux-image flavours of Debian's amd64 archive
@@ -31,7 +32,9 @@ type DebianKernel struct {
 	Cached     bool   // no download: the cache had it
 }
 
-var flavourRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+// Compiled on first use, not at start-up (every command pays for package
+// initialisation).
+var flavourRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`) })
 
 // DebianOptions says which Debian kernel FetchDebian gets.
 type DebianOptions struct {
@@ -57,7 +60,7 @@ func FetchDebian(ctx context.Context, o DebianOptions) (*DebianKernel, error) {
 	if flavour == "" {
 		flavour = "cloud-amd64"
 	}
-	if !flavourRE.MatchString(flavour) {
+	if !flavourRE().MatchString(flavour) {
 		return nil, fmt.Errorf("--flavour %q: not a Debian kernel flavour (known: %s)", flavour, strings.Join(DebianFlavours, ", "))
 	}
 	if cache == "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -134,7 +135,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ansiEscape matches the terminal escapes SeaBIOS, GRUB and Linux print
 // (CSI sequences such as ESC [ 2 J, and two-byte ones such as ESC c).
-var ansiEscape = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_c])`)
+// Compiled on first use, not at start-up (every command pays for package
+// initialisation).
+var ansiEscape = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_c])`) })
 
 // lineAt returns the console line containing byte i, without control
 // characters.
@@ -146,7 +149,7 @@ func lineAt(out []byte, i int) string {
 	for e < len(out) && out[e] != '\n' && out[e] != '\r' {
 		e++
 	}
-	line := ansiEscape.ReplaceAllString(string(out[s:e]), "")
+	line := ansiEscape().ReplaceAllString(string(out[s:e]), "")
 	line = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1

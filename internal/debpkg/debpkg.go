@@ -14,13 +14,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // ErrNoApt means the host has no apt-get or dpkg-deb (not Debian/Ubuntu).
 var ErrNoApt = errors.New("apt-get and dpkg-deb are needed to fetch Debian packages")
 
 // validName is a Debian package name (Debian Policy §5.6.1).
-var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+// Compiled on first use, not at start-up (every command pays for package
+// initialisation).
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`) })
 
 // CacheDir is minidisk's cache, ${XDG_CACHE_HOME:-~/.cache}/minidisk (the
 // kernel package's DefaultCacheDir, which this package cannot import: the
@@ -47,7 +50,7 @@ func Root(cacheDir, pkg string) string {
 // all (unpacked beside it, then renamed), so an interrupted fetch is
 // retried, never half-used. log, when not nil, receives apt-get's output.
 func Fetch(ctx context.Context, cacheDir, pkg string, log func(string)) (string, error) {
-	if !validName.MatchString(pkg) {
+	if !validName().MatchString(pkg) {
 		return "", fmt.Errorf("%q is not a Debian package name", pkg)
 	}
 	root := Root(cacheDir, pkg)
