@@ -320,7 +320,7 @@ func modInfoELF64LE(r io.ReaderAt, size int64) (mi *ModInfo, ok bool, err error)
 	}
 	sh := make([]byte, shnum*shdrSize)
 	if _, err := r.ReadAt(sh, int64(shoff)); err != nil {
-		return nil, true, fmt.Errorf("corrupt ELF: %v", err)
+		return nil, true, fmt.Errorf("corrupt ELF: %w", err)
 	}
 	section := func(i uint64, limit uint64) ([]byte, error) {
 		e := sh[i*shdrSize:]
@@ -333,7 +333,7 @@ func modInfoELF64LE(r io.ReaderAt, size int64) (mi *ModInfo, ok bool, err error)
 		}
 		b := make([]byte, n)
 		if _, err := r.ReadAt(b, int64(off)); err != nil {
-			return nil, fmt.Errorf("corrupt ELF: %v", err)
+			return nil, fmt.Errorf("corrupt ELF: %w", err)
 		}
 		return b, nil
 	}
@@ -348,7 +348,7 @@ func modInfoELF64LE(r io.ReaderAt, size int64) (mi *ModInfo, ok bool, err error)
 		}
 		raw, err := section(i, maxModule)
 		if err != nil {
-			return nil, true, fmt.Errorf("corrupt .modinfo section: %v", err)
+			return nil, true, fmt.Errorf("corrupt .modinfo section: %w", err)
 		}
 		return parseModInfoStrings(raw), true, nil
 	}

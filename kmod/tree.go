@@ -130,7 +130,7 @@ func Open(dir, release string) (*Tree, error) {
 func OpenFS(fsys fs.FS, dir, release string) (*Tree, error) {
 	sub, err := fs.Sub(fsys, path.Clean(dir))
 	if err != nil {
-		return nil, fmt.Errorf("--modules %s: %v", dir, err)
+		return nil, fmt.Errorf("--modules %s: %w", dir, err)
 	}
 	return openFS(sub, dir, KernelRelease(release))
 }
