@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/minidisk/minidisk/rootfs/internal/fsview"
 )
 
 // ErrPastPartitionEnd is wrapped by read errors for bytes beyond the size
@@ -602,7 +604,7 @@ func (f *FS) Open(name string) (fs.File, error) {
 	}
 	fi := infoOf(e)
 	if fi.IsDir() {
-		return &dirFile{f: f, name: name, fi: fi}, nil
+		return &fsview.DirFile{Name: name, Info: fi, List: func() ([]fs.DirEntry, error) { return f.ReadDir(name) }}, nil
 	}
 	file := &File{f: f, name: name, fi: fi}
 	if e.size > 0 {
@@ -681,56 +683,12 @@ func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 
 // Seek sets the offset for the next Read.
 func (fl *File) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += fl.off
-	case io.SeekEnd:
-		offset += fl.fi.size
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: fs.ErrInvalid}
+	off, err := fsview.Seek(fl.name, fl.off, fl.fi.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: fs.ErrInvalid}
-	}
-	fl.off = offset
-	return offset, nil
-}
-
-type dirFile struct {
-	f    *FS
-	name string
-	fi   *FileInfo
-	ents []fs.DirEntry
-	read bool
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.fi, nil }
-func (d *dirFile) Close() error               { return nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
-}
-
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	if !d.read {
-		ents, err := d.f.ReadDir(d.name)
-		if err != nil {
-			return nil, err
-		}
-		d.ents, d.read = ents, true
-	}
-	if n <= 0 {
-		rest := d.ents
-		d.ents = nil
-		return rest, nil
-	}
-	if len(d.ents) == 0 {
-		return nil, io.EOF
-	}
-	k := min(n, len(d.ents))
-	rest := d.ents[:k]
-	d.ents = d.ents[k:]
-	return rest, nil
+	fl.off = off
+	return off, nil
 }
 
 // Walk calls fn for every file and directory below the root (not the root
