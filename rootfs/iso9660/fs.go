@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/minidisk/minidisk/rootfs/internal/fsview"
 )
 
 // FS is an open ISO 9660 volume. It is safe for concurrent use.
@@ -538,8 +540,6 @@ func (f *FS) lookup(d dirRecord, name string) (entry, bool, error) {
 	return entry{}, false, nil
 }
 
-const maxSymlinkHops = 40
-
 // resolve looks an fs.FS path up; symlinks in the middle are followed,
 // the last one only when follow.
 func (f *FS) resolve(op, name string, follow bool) (entry, error) {
@@ -555,49 +555,17 @@ func (f *FS) resolve(op, name string, follow bool) (entry, error) {
 			rootEnt.mtime = first.mtime
 		}
 	}
-	stack := []entry{rootEnt}
-	var comps []string
-	if name != "." {
-		comps = strings.Split(name, "/")
+	e, err := fsview.Resolve(fsview.Tree[entry]{
+		IsDir: func(e entry) bool { return e.isDir },
+		Lookup: func(dir entry, name string) (entry, bool, error) {
+			return f.lookup(dir.dirRec, name)
+		},
+		Link: func(e entry) (string, bool, error) { return e.link, e.isLink, nil },
+	}, rootEnt, name, follow)
+	if err != nil {
+		return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	hops := 0
-	for len(comps) > 0 {
-		c := comps[0]
-		comps = comps[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		if !cur.isDir {
-			return entry{}, &fs.PathError{Op: op, Path: name, Err: errors.New("not a directory")}
-		}
-		e, ok, err := f.lookup(cur.dirRec, c)
-		if err != nil {
-			return entry{}, &fs.PathError{Op: op, Path: name, Err: err}
-		}
-		if !ok {
-			return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-		}
-		if e.isLink && (len(comps) > 0 || follow) {
-			hops++
-			if hops > maxSymlinkHops {
-				return entry{}, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
-			}
-			if strings.HasPrefix(e.link, "/") {
-				stack = stack[:1]
-			}
-			comps = append(strings.Split(e.link, "/"), comps...)
-			continue
-		}
-		stack = append(stack, e)
-	}
-	return stack[len(stack)-1], nil
+	return e, nil
 }
 
 // Stat returns the FileInfo of name, following symlinks.
@@ -637,7 +605,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	if !e.isDir {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fsview.ErrNotDir}
 	}
 	ents, err := f.readDir(e.dirRec)
 	if err != nil {
@@ -683,7 +651,7 @@ func (f *FS) Open(name string) (fs.File, error) {
 	}
 	fi := infoOf(e)
 	if e.isDir {
-		return &dirFile{f: f, name: name, fi: fi}, nil
+		return &fsview.DirFile{Name: name, Info: fi, List: func() ([]fs.DirEntry, error) { return f.ReadDir(name) }}, nil
 	}
 	return &File{f: f, name: name, fi: fi, extents: e.extents}, nil
 }
@@ -744,56 +712,12 @@ func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 
 // Seek sets the offset for the next Read.
 func (fl *File) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += fl.off
-	case io.SeekEnd:
-		offset += fl.fi.size
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: fs.ErrInvalid}
+	off, err := fsview.Seek(fl.name, fl.off, fl.fi.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: fs.ErrInvalid}
-	}
-	fl.off = offset
-	return offset, nil
-}
-
-type dirFile struct {
-	f    *FS
-	name string
-	fi   *FileInfo
-	ents []fs.DirEntry
-	read bool
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.fi, nil }
-func (d *dirFile) Close() error               { return nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
-}
-
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	if !d.read {
-		ents, err := d.f.ReadDir(d.name)
-		if err != nil {
-			return nil, err
-		}
-		d.ents, d.read = ents, true
-	}
-	if n <= 0 {
-		rest := d.ents
-		d.ents = nil
-		return rest, nil
-	}
-	if len(d.ents) == 0 {
-		return nil, io.EOF
-	}
-	k := min(n, len(d.ents))
-	rest := d.ents[:k]
-	d.ents = d.ents[k:]
-	return rest, nil
+	fl.off = off
+	return off, nil
 }
 
 // Walk calls fn for every entry below the root, depth-first in name order,
