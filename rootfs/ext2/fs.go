@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/internal/fsview"
 )
 
 var (
 	errNotExist = fs.ErrNotExist
-	errNotDir   = errors.New("not a directory")
-	errLoop     = errors.New("too many levels of symbolic links")
+	errNotDir   = fsview.ErrNotDir
+	errLoop     = fsview.ErrLoop
 	errSocket   = errors.New("socket")
 )
 
@@ -229,7 +230,9 @@ func (r *Reader) Open(name string) (fs.File, error) {
 	case ModeReg:
 		return &File{r: r, name: name, ino: ino, in: in, fi: fi, cache: new(mapCache)}, nil
 	case ModeDir:
-		return &dirFile{r: r, name: name, abs: abs, ino: ino, in: in, fi: fi}, nil
+		return &fsview.DirFile{Name: name, Info: fi, List: func() ([]fs.DirEntry, error) {
+			return r.dirEntries(name, abs, ino, in)
+		}}, nil
 	}
 	return &specialFile{name: name, fi: fi}, nil
 }
@@ -287,65 +290,12 @@ func (f *File) read(p []byte, off int64) (int, error) {
 
 // Seek sets the offset for the next Read.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = f.off + offset
-	case io.SeekEnd:
-		abs = int64(f.in.Size()) + offset
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	off, err := fsview.Seek(f.name, f.off, int64(f.in.Size()), offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if abs < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
-	}
-	f.off = abs
-	return abs, nil
-}
-
-// dirFile is an open directory.
-type dirFile struct {
-	r    *Reader
-	name string
-	abs  string
-	ino  uint32
-	in   *Inode
-	fi   *fileInfo
-	ents []fs.DirEntry
-	read bool
-	pos  int
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.fi, nil }
-func (d *dirFile) Close() error               { return nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
-}
-
-// ReadDir implements fs.ReadDirFile.
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	if !d.read {
-		ents, err := d.r.dirEntries(d.name, d.abs, d.ino, d.in)
-		if err != nil {
-			return nil, err
-		}
-		d.ents, d.read = ents, true
-	}
-	rest := d.ents[d.pos:]
-	if n <= 0 {
-		d.pos = len(d.ents)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.pos += n
-	return rest[:n], nil
+	f.off = off
+	return off, nil
 }
 
 // specialFile is an open device node, FIFO or socket: stat only.

@@ -24,9 +24,6 @@ const (
 	// maxDirSize caps a directory's i_size (a 2,000-entry directory is
 	// about 64 KiB; the kernel's limit for ext2 is far above any real one).
 	maxDirSize = 64 << 20
-	// maxSymlinkHops is the kernel's limit on symlinks followed in one
-	// lookup (MAXSYMLINKS, include/linux/namei.h).
-	maxSymlinkHops = 40
 	// maxSymlinkLen is PATH_MAX including the NUL.
 	maxSymlinkLen = 4096
 	// maxReadFile caps ReadFile's single allocation; bigger files are read

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/minidisk/minidisk/rootfs"
+	"github.com/minidisk/minidisk/rootfs/internal/fsview"
 )
 
 // dirent is one live entry of a directory ("." and ".." excluded).
@@ -169,63 +170,40 @@ type resolveError struct {
 // target restarts at the filesystem's root. ".." is taken on the directory
 // actually reached, and never climbs above the root.
 func (r *Reader) resolve(name string, follow bool) (uint32, *Inode, error) {
-	stack := []uint32{RootIno}
-	comps := strings.Split(name, "/")
-	hops := 0
-	for len(comps) > 0 {
-		c := comps[0]
-		comps = comps[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		curIn, err := r.ReadInode(cur)
-		if err != nil {
-			return 0, nil, err
-		}
-		if !curIn.IsDir() {
-			return 0, nil, errNotDir
-		}
-		child, ok, err := r.lookup(cur, curIn, c)
-		if err != nil {
-			return 0, nil, err
-		}
-		if !ok {
-			return 0, nil, errNotExist
-		}
-		childIn, err := r.ReadInode(child)
-		if err != nil {
-			return 0, nil, err
-		}
-		if childIn.FileFormat() == ModeLink && (len(comps) > 0 || follow) {
-			hops++
-			if hops > maxSymlinkHops {
-				return 0, nil, errLoop
-			}
-			target, err := r.readSymlink(child, childIn)
-			if err != nil {
-				return 0, nil, err
-			}
-			if strings.HasPrefix(target, "/") {
-				stack = stack[:1]
-			}
-			comps = append(strings.Split(target, "/"), comps...)
-			continue
-		}
-		stack = append(stack, child)
+	// A node is an inode number with its inode, read once when reached.
+	type node struct {
+		ino uint32
+		in  *Inode
 	}
-	ino := stack[len(stack)-1]
-	in, err := r.ReadInode(ino)
+	rootIn, err := r.ReadInode(RootIno)
 	if err != nil {
 		return 0, nil, err
 	}
-	return ino, in, nil
+	n, err := fsview.Resolve(fsview.Tree[node]{
+		IsDir: func(n node) bool { return n.in.IsDir() },
+		Lookup: func(dir node, name string) (node, bool, error) {
+			child, ok, err := r.lookup(dir.ino, dir.in, name)
+			if err != nil || !ok {
+				return node{}, ok, err
+			}
+			childIn, err := r.ReadInode(child)
+			if err != nil {
+				return node{}, false, err
+			}
+			return node{child, childIn}, true, nil
+		},
+		Link: func(n node) (string, bool, error) {
+			if n.in.FileFormat() != ModeLink {
+				return "", false, nil
+			}
+			target, err := r.readSymlink(n.ino, n.in)
+			return target, true, err
+		},
+	}, node{RootIno, rootIn}, name, follow)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n.ino, n.in, nil
 }
 
 // header describes inode ino found at the absolute path name.

@@ -21,8 +21,8 @@ var (
 	ErrLoop = errors.New("too many levels of symbolic links")
 )
 
-// MaxSymlinkHops bounds the symlinks followed while resolving one path, as
-// Linux does (MAXSYMLINKS, 40).
+// MaxSymlinkHops bounds the symlinks followed while resolving one path:
+// the kernel's limit (MAXSYMLINKS, include/linux/namei.h).
 const MaxSymlinkHops = 40
 
 // DirFile is an open directory: fs.ReadDirFile over a listing that is
