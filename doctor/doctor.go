@@ -107,6 +107,12 @@ type Options struct {
 	// partition end (0: 200000), so a hostile image cannot cost unbounded
 	// time.
 	MaxFiles int
+	// HostKernels are host files the caller copied into the image as its
+	// kernel (create and rootfs add name their --kernel). When the image's
+	// kernel is byte-identical to one of them, the config file beside that
+	// host file answers what is built in, so the check of a freshly built
+	// image does not decompress the kernel again.
+	HostKernels []string
 }
 
 // PartitionInfo is one used MBR entry as the report keeps it.

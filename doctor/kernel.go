@@ -2,9 +2,11 @@ package doctor
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -90,6 +92,9 @@ func (d *diag) checkKernel() {
 			}
 		}
 	}
+	if cfgFile == "" && err == nil {
+		cfgFile = d.hostKernelConfig(ra, fi.Size(), info)
+	}
 	if cfgFile == "" {
 		info, err = kernel.Inspect(ra, fi.Size())
 	}
@@ -153,6 +158,49 @@ func (d *diag) checkKernel() {
 			Title:    "the kernel is a bzImage with ext2 and ATA built in",
 			Evidence: fmt.Sprintf("%s: %s, boot protocol %d.%02d, %d bytes, %s payload", p, ver, info.Protocol>>8, info.Protocol&0xFF, info.Size, info.Compression)})
 	}
+}
+
+// hostKernelConfig gives info the config of a host kernel named in
+// Options.HostKernels that is byte-identical to the image's (same size,
+// same SHA-256), read from the file beside it (kernel.ConfigBeside), and
+// says where it came from; "" when none applies.
+func (d *diag) hostKernelConfig(ra io.ReaderAt, size int64, info *kernel.Info) string {
+	var sum []byte
+	for _, h := range d.opt.HostKernels {
+		fi, err := os.Stat(h)
+		if err != nil || fi.Size() != size {
+			continue
+		}
+		if sum == nil {
+			if sum, err = sha256Of(io.NewSectionReader(ra, 0, size)); err != nil {
+				return ""
+			}
+		}
+		f, err := os.Open(h)
+		if err != nil {
+			continue
+		}
+		hostSum, err := sha256Of(f)
+		f.Close()
+		if err != nil || !bytes.Equal(sum, hostSum) {
+			continue
+		}
+		cfg, from, err := kernel.ConfigBeside(h)
+		if err != nil || cfg == nil {
+			continue
+		}
+		info.Config = cfg
+		return from + " (beside the host file this kernel was copied from)"
+	}
+	return ""
+}
+
+func sha256Of(r io.Reader) ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // oldForLibata reports kernels before 2.6.19, whose default IDE driver

@@ -44,22 +44,9 @@ func ReadConfigFile(path string) (Config, error) {
 // by streaming the payload only as far as the config's end. A kernel
 // without either gives a nil Config and no error.
 func ConfigFor(kernelPath string) (Config, string, error) {
-	info, err := InspectHeaderFile(kernelPath)
-	if err != nil {
-		return nil, "", err
-	}
-	dir := filepath.Dir(kernelPath)
-	var cands []string
-	if rel := strings.Fields(info.Version); len(rel) > 0 {
-		cands = append(cands, filepath.Join(dir, "config-"+rel[0]))
-	}
-	if filepath.Base(kernelPath) == "bzImage" {
-		cands = append(cands, filepath.Join(dir, "config"))
-	}
-	for _, c := range cands {
-		if cfg, err := ReadConfigFile(c); err == nil {
-			return cfg, c, nil
-		}
+	cfg, from, info, err := configBeside(kernelPath)
+	if err != nil || cfg != nil {
+		return cfg, from, err
 	}
 	f, err := os.Open(kernelPath)
 	if err != nil {
@@ -77,6 +64,34 @@ func ConfigFor(kernelPath string) (Config, string, error) {
 		return nil, "", nil
 	}
 	return info.Config, kernelPath + " (embedded, CONFIG_IKCONFIG)", nil
+}
+
+// ConfigBeside is ConfigFor's cheap half: the config file beside the
+// kernel, or a nil Config when there is none. It never decompresses.
+func ConfigBeside(kernelPath string) (Config, string, error) {
+	cfg, from, _, err := configBeside(kernelPath)
+	return cfg, from, err
+}
+
+func configBeside(kernelPath string) (Config, string, *Info, error) {
+	info, err := InspectHeaderFile(kernelPath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dir := filepath.Dir(kernelPath)
+	var cands []string
+	if rel := strings.Fields(info.Version); len(rel) > 0 {
+		cands = append(cands, filepath.Join(dir, "config-"+rel[0]))
+	}
+	if filepath.Base(kernelPath) == "bzImage" {
+		cands = append(cands, filepath.Join(dir, "config"))
+	}
+	for _, c := range cands {
+		if cfg, err := ReadConfigFile(c); err == nil {
+			return cfg, c, info, nil
+		}
+	}
+	return nil, "", info, nil
 }
 
 // InspectConfig is Inspect without keeping the decompressed kernel: the

@@ -24,11 +24,17 @@ func bootCheck(c *cli.Context, img string, edit bool) legacy.Check {
 	if c.Bool("no-check") {
 		return nil
 	}
+	opt := doctor.Options{Name: img}
+	if k := c.String("kernel"); k != "" {
+		// The kernel create or rootfs add copied in: doctor reads its
+		// config beside the host file instead of decompressing it.
+		opt.HostKernels = []string{k}
+	}
 	before := map[doctor.ID]bool{}
 	if edit {
 		if f, err := os.Open(img); err == nil {
 			if fi, err := f.Stat(); err == nil {
-				for _, fd := range doctor.Diagnose(f, fi.Size(), doctor.Options{Name: img}).Findings {
+				for _, fd := range doctor.Diagnose(f, fi.Size(), opt).Findings {
 					if fd.Severity == doctor.Error {
 						before[fd.ID] = true
 					}
@@ -38,7 +44,7 @@ func bootCheck(c *cli.Context, img string, edit bool) legacy.Check {
 		}
 	}
 	return func(r io.ReaderAt, size int64) error {
-		rep := doctor.Diagnose(r, size, doctor.Options{Name: img})
+		rep := doctor.Diagnose(r, size, opt)
 		for _, fd := range rep.Findings {
 			if fd.Severity != doctor.Error || before[fd.ID] {
 				continue
