@@ -78,33 +78,11 @@ func (fi *fileInfo) Ino() uint32 { return fi.ino }
 // Nlink is i_links_count.
 func (fi *fileInfo) Nlink() uint16 { return fi.nlink }
 
-// fsMode converts i_mode to an fs.FileMode.
+// fsMode converts i_mode (the POSIX st_mode bits) to an fs.FileMode; a
+// file type outside the seven POSIX ones is fs.ModeIrregular.
 func fsMode(m uint16) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	switch m & ModeFmt {
-	case ModeDir:
-		mode |= fs.ModeDir
-	case ModeLink:
-		mode |= fs.ModeSymlink
-	case ModeChar:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case ModeBlock:
-		mode |= fs.ModeDevice
-	case ModeFIFO:
-		mode |= fs.ModeNamedPipe
-	case ModeSocket:
-		mode |= fs.ModeSocket
-	case ModeReg:
-	default:
+	mode, known := fsview.POSIXMode(uint32(m))
+	if !known {
 		mode |= fs.ModeIrregular
 	}
 	return mode

@@ -446,32 +446,10 @@ func tfModify(d []byte) time.Time {
 	return time.Time{} // long form: not used by mkisofs/xorriso for TF
 }
 
-// posixMode converts a PX st_mode to an fs.FileMode.
+// posixMode converts a PX st_mode (RRIP 4.1.1: POSIX st_mode bits) to an
+// fs.FileMode; an unknown file type is left as a plain file.
 func posixMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	switch m & 0o170000 {
-	case 0o040000:
-		mode |= fs.ModeDir
-	case 0o120000:
-		mode |= fs.ModeSymlink
-	case 0o020000:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case 0o060000:
-		mode |= fs.ModeDevice
-	case 0o010000:
-		mode |= fs.ModeNamedPipe
-	case 0o140000:
-		mode |= fs.ModeSocket
-	}
+	mode, _ := fsview.POSIXMode(m)
 	return mode
 }
 

@@ -152,3 +152,38 @@ func Resolve[N any](t Tree[N], root N, name string, follow bool) (N, error) {
 	}
 	return stack[len(stack)-1], nil
 }
+
+// POSIXMode converts POSIX st_mode bits (S_IFMT file type, set-id and
+// sticky bits, permissions) to an fs.FileMode. known is false when the
+// S_IFMT field is none of the seven POSIX types; readers differ on what
+// such a file is, so they decide.
+func POSIXMode(m uint32) (mode fs.FileMode, known bool) {
+	mode = fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	switch m & 0o170000 {
+	case 0o040000: // S_IFDIR
+		mode |= fs.ModeDir
+	case 0o120000: // S_IFLNK
+		mode |= fs.ModeSymlink
+	case 0o020000: // S_IFCHR
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case 0o060000: // S_IFBLK
+		mode |= fs.ModeDevice
+	case 0o010000: // S_IFIFO
+		mode |= fs.ModeNamedPipe
+	case 0o140000: // S_IFSOCK
+		mode |= fs.ModeSocket
+	case 0o100000: // S_IFREG
+	default:
+		return mode, false
+	}
+	return mode, true
+}

@@ -111,3 +111,29 @@ func TestSeek(t *testing.T) {
 		}
 	}
 }
+
+func TestPOSIXMode(t *testing.T) {
+	for _, c := range []struct {
+		m     uint32
+		want  fs.FileMode
+		known bool
+	}{
+		{0o100644, 0o644, true},
+		{0o040755, fs.ModeDir | 0o755, true},
+		{0o120777, fs.ModeSymlink | 0o777, true},
+		{0o020620, fs.ModeDevice | fs.ModeCharDevice | 0o620, true},
+		{0o060660, fs.ModeDevice | 0o660, true},
+		{0o010644, fs.ModeNamedPipe | 0o644, true},
+		{0o140755, fs.ModeSocket | 0o755, true},
+		{0o104755, fs.ModeSetuid | 0o755, true},
+		{0o042775, fs.ModeDir | fs.ModeSetgid | 0o775, true},
+		{0o041777, fs.ModeDir | fs.ModeSticky | 0o777, true},
+		{0o000644, 0o644, false},
+		{0o170644, 0o644, false},
+	} {
+		got, known := POSIXMode(c.m)
+		if got != c.want || known != c.known {
+			t.Errorf("POSIXMode(%#o) = %v, %v; want %v, %v", c.m, got, known, c.want, c.known)
+		}
+	}
+}
