@@ -31,7 +31,7 @@ func lsCommand() *cli.Command {
 				return err
 			}
 			defer im.Close()
-			if err := im.List(os.Stdout, name, ext2.ListOptions{Long: c.Bool("l"), Recursive: c.Bool("R")}); err != nil {
+			if err := listImage(im, os.Stdout, name, listOptions{Long: c.Bool("l"), Recursive: c.Bool("R")}); err != nil {
 				return fmt.Errorf("%s: %w", img, err)
 			}
 			return nil
