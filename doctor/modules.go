@@ -231,13 +231,13 @@ func readInitrd(fsys fs.FS, p string) (map[string]*rootfs.Header, map[string][]b
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s (%s newc archive): %v", p, comp, err)
+			return nil, nil, fmt.Errorf("%s (%s newc archive): %w", p, comp, err)
 		}
 		entries[h.Name] = h
 		if h.Type == rootfs.TypeReg && (h.Name == "/init" || strings.HasSuffix(h.Name, ".ko")) && h.Size <= maxInitrdBytes {
 			b, err := io.ReadAll(io.LimitReader(cr, h.Size))
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s: %v", p, h.Name, err)
+				return nil, nil, fmt.Errorf("%s: %s: %w", p, h.Name, err)
 			}
 			data[h.Name] = b
 		}
