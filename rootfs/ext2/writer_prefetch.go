@@ -20,7 +20,7 @@ const (
 )
 
 type prefetchJob struct {
-	n    *wNode
+	n    *plannedInode
 	path string
 	data []byte
 	err  error
@@ -36,7 +36,7 @@ type prefetcher struct {
 	wg       sync.WaitGroup
 }
 
-func newPrefetcher(nodes []*wNode) *prefetcher {
+func newPrefetcher(nodes []*plannedInode) *prefetcher {
 	pf := &prefetcher{}
 	for _, n := range nodes {
 		if n.ftype != FileTypeReg || n.data == 0 || n.size > prefetchMaxFile {
@@ -74,7 +74,7 @@ func (pf *prefetcher) refill() {
 }
 
 // take returns n's read-ahead content, or nil when n is not read ahead.
-func (pf *prefetcher) take(n *wNode) *prefetchJob {
+func (pf *prefetcher) take(n *plannedInode) *prefetchJob {
 	if pf.consumed >= len(pf.jobs) || pf.jobs[pf.consumed].n != n {
 		return nil
 	}
