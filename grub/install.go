@@ -107,6 +107,21 @@ func (r *InstallReport) String() string {
 	return b.String()
 }
 
+// installJob is one Install resolved from its InstallOptions: what the
+// planners (planEmbedded, planBlocklist, planStage2ConfigPatch,
+// stage2Sectors) read. They only read img; Install does every write.
+type installJob struct {
+	img        io.ReaderAt
+	name       string // the image's name, in errors
+	st         *Stages
+	part       disk.Partition // the partition GRUB is set up for: root (hd0,part.Index-1)
+	stage2Path string         // absolute inside the partition
+	configPath string         // absolute inside the partition
+	blocks     BlockMapper    // block numbers of files in the filesystem; nil when unknown
+	mbr        []byte         // sector 0 as read before the install
+	rep        *InstallReport // filled in as the plan is made
+}
+
 type pendingWrite struct {
 	lba  uint64
 	data []byte
@@ -197,10 +212,11 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 			break
 		}
 	}
+	job := &installJob{img: img, name: name, st: st, part: p, stage2Path: stage2Path, configPath: configPath, blocks: opt.Blocks, mbr: mbr, rep: rep}
 	var writes []pendingWrite
 	switch {
 	case blocker == nil && !opt.ForceBlocklist:
-		writes, err = planEmbedded(mbr, st, p, stage2Path, configPath, opt.Blocks, img, name, rep)
+		writes, err = job.planEmbedded()
 	case opt.Blocks == nil:
 		if opt.ForceBlocklist {
 			return nil, fmt.Errorf("%s: the stage2 blocklist install needs the block numbers of %s in the filesystem (no block map available)", name, stage2Path)
@@ -212,7 +228,7 @@ func Install(img ReadWriterAt, st *Stages, opt InstallOptions) (*InstallReport, 
 		} else {
 			rep.Why = "requested (--force-blocklist)"
 		}
-		writes, err = planBlocklist(mbr, st, p, stage2Path, configPath, opt.Blocks, img, name, rep)
+		writes, err = job.planBlocklist()
 	}
 	if err != nil {
 		return nil, err
@@ -340,16 +356,16 @@ func configLocation(h []byte) (int, error) {
 	return stage2VersionStrOff + i + 1, nil
 }
 
-func planEmbedded(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
-	rep.Mode = ModeEmbedded
-	rep.Why = fmt.Sprintf("sectors 1..%d before the first partition are free", st.Stage15Sectors())
-	n := st.Stage15Sectors()
+func (j *installJob) planEmbedded() ([]pendingWrite, error) {
+	j.rep.Mode = ModeEmbedded
+	j.rep.Why = fmt.Sprintf("sectors 1..%d before the first partition are free", j.st.Stage15Sectors())
+	n := j.st.Stage15Sectors()
 	const embedLBA = 1 // embed_func puts the stage1.5 right after the MBR
 	s15 := make([]byte, n*sectorSize)
-	copy(s15, st.E2fsStage15)
+	copy(s15, j.st.E2fsStage15)
 	first, hdr := s15[:sectorSize], s15[sectorSize:2*sectorSize]
 	if err := clearBlocklist(first); err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", st.Dir, E2fsStage15Name, err)
+		return nil, fmt.Errorf("%s/%s: %w", j.st.Dir, E2fsStage15Name, err)
 	}
 	var rest []uint64
 	for i := 1; i < n; i++ {
@@ -366,32 +382,32 @@ func planEmbedded(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPa
 	// installs, here the embedded sectors "(hd0)1+N": the whole disk.
 	// The stage2's own partition goes into the device word below.
 	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], wholeDiskPartition)
-	part := grubPartition(p.Index - 1)
+	part := grubPartition(j.part.Index - 1)
 	loc, err := configLocation(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", st.Dir, E2fsStage15Name, err)
+		return nil, fmt.Errorf("%s/%s: %w", j.st.Dir, E2fsStage15Name, err)
 	}
-	text := stage2Path + " " + configPath
+	text := j.stage2Path + " " + j.configPath
 	if loc+4+len(text)+1 > stage2StringEnd {
 		return nil, fmt.Errorf("%q: stage2 and config paths are too long for the stage1.5 header (%d bytes fit)", text, stage2StringEnd-loc-4-1)
 	}
 	device := uint32(sameDriveAsStage15)<<24 | part
 	binary.LittleEndian.PutUint32(hdr[loc:], device)
 	copy(hdr[loc+4:], text+"\x00")
-	rep.Stage15LBA = embedLBA
-	rep.Stage2Sector = embedLBA
-	writes := []pendingWrite{{0, stage1Sector(mbr, st, embedLBA, stage15LoadAddress, rep), "stage1 (MBR boot code)"}}
-	writes = append(writes, pendingWrite{embedLBA, s15, fmt.Sprintf("%s (%d bytes, %d sectors)", E2fsStage15Name, len(st.E2fsStage15), n)})
-	rep.Patches = append(rep.Patches,
+	j.rep.Stage15LBA = embedLBA
+	j.rep.Stage2Sector = embedLBA
+	writes := []pendingWrite{{0, stage1Sector(j.mbr, j.st, embedLBA, stage15LoadAddress, j.rep), "stage1 (MBR boot code)"}}
+	writes = append(writes, pendingWrite{embedLBA, s15, fmt.Sprintf("%s (%d bytes, %d sectors)", E2fsStage15Name, len(j.st.E2fsStage15), n)})
+	j.rep.Patches = append(j.rep.Patches,
 		Patch{"stage1.5 sector 1", blocklistFirstOff, "blocklist", fmt.Sprint(runs), "the rest of the stage1.5"},
 		Patch{"stage1.5 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", wholeDiskPartition), "the stage1.5 was read from the whole disk, (hd0)1+N"},
-		Patch{"stage1.5 sector 2", loc, "stage2 device", fmt.Sprintf("0x%08X", device), "stage2 is on the boot drive, " + rep.Partition},
+		Patch{"stage1.5 sector 2", loc, "stage2 device", fmt.Sprintf("0x%08X", device), "stage2 is on the boot drive, " + j.rep.Partition},
 		Patch{"stage1.5 sector 2", loc + 4, "stage2 path and config", text, "stage1.5 loads stage2 by this path"},
 	)
 	// install_func then writes the config path into stage2's own second
 	// sector (in the filesystem). With stage2's built-in path that write
 	// changes nothing; otherwise stage2 must be patched in place.
-	w, err := planStage2ConfigPatch(st, p, stage2Path, configPath, bm, img, name, rep)
+	w, err := j.planStage2ConfigPatch()
 	if err != nil {
 		return nil, err
 	}
@@ -417,112 +433,112 @@ func stage2Header(st *Stages, configPath string) ([]byte, int, error) {
 	return h, loc, nil
 }
 
-func planStage2ConfigPatch(st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) (*pendingWrite, error) {
-	h, loc, err := stage2Header(st, configPath)
+func (j *installJob) planStage2ConfigPatch() (*pendingWrite, error) {
+	h, loc, err := stage2Header(j.st, j.configPath)
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Equal(h, st.Stage2[sectorSize:2*sectorSize]) {
+	if bytes.Equal(h, j.st.Stage2[sectorSize:2*sectorSize]) {
 		return nil, nil
 	}
-	if bm == nil {
-		return nil, fmt.Errorf("%s: config path %s differs from the one built into stage2 (%s); patching stage2 in place needs the filesystem's block map (use %s)", name, configPath, cString(st.Stage2[sectorSize+loc:sectorSize+stage2StringEnd]), DefaultConfigPath)
+	if j.blocks == nil {
+		return nil, fmt.Errorf("%s: config path %s differs from the one built into stage2 (%s); patching stage2 in place needs the filesystem's block map (use %s)", j.name, j.configPath, cString(j.st.Stage2[sectorSize+loc:sectorSize+stage2StringEnd]), DefaultConfigPath)
 	}
-	secs, err := stage2Sectors(img, st, p, stage2Path, bm, name)
+	secs, err := j.stage2Sectors()
 	if err != nil {
 		return nil, err
 	}
-	rep.Patches = append(rep.Patches, Patch{"stage2 sector 2", loc, "config_file", configPath, "stage2 reads its menu from here"})
+	j.rep.Patches = append(j.rep.Patches, Patch{"stage2 sector 2", loc, "config_file", j.configPath, "stage2 reads its menu from here"})
 	return &pendingWrite{secs[1], h, "stage2's second sector (config_file) inside the filesystem"}, nil
 }
 
 // stage2Sectors maps stage2's file sectors to absolute image LBAs and checks
 // that the first two hold the expected stage2 (so a stale block map cannot
 // make Install overwrite file data).
-func stage2Sectors(img io.ReaderAt, st *Stages, p disk.Partition, stage2Path string, bm BlockMapper, name string) ([]uint64, error) {
-	fsInfo, err := readExt2(img, p, name)
+func (j *installJob) stage2Sectors() ([]uint64, error) {
+	fsInfo, err := readExt2(j.img, j.part, j.name)
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := bm.FileBlocks(stage2Path)
+	blocks, err := j.blocks.FileBlocks(j.stage2Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: block map of %s: %w", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: block map of %s: %w", j.name, j.stage2Path, err)
 	}
 	perBlock := fsInfo.BlockSize() / sectorSize
-	n := (len(st.Stage2) + sectorSize - 1) / sectorSize
+	n := (len(j.st.Stage2) + sectorSize - 1) / sectorSize
 	if len(blocks)*perBlock < n {
-		return nil, fmt.Errorf("%s: %s has %d blocks, too few for the %d-byte stage2", name, stage2Path, len(blocks), len(st.Stage2))
+		return nil, fmt.Errorf("%s: %s has %d blocks, too few for the %d-byte stage2", j.name, j.stage2Path, len(blocks), len(j.st.Stage2))
 	}
 	secs := make([]uint64, n)
 	for i := range secs {
 		b := blocks[i/perBlock]
 		if b == 0 || b >= fsInfo.BlocksCount {
-			return nil, fmt.Errorf("%s: %s: block %d is outside the filesystem (sparse or stale block map)", name, stage2Path, b)
+			return nil, fmt.Errorf("%s: %s: block %d is outside the filesystem (sparse or stale block map)", j.name, j.stage2Path, b)
 		}
-		secs[i] = uint64(p.Start) + uint64(b)*uint64(perBlock) + uint64(i%perBlock)
+		secs[i] = uint64(j.part.Start) + uint64(b)*uint64(perBlock) + uint64(i%perBlock)
 	}
 	head := make([]byte, 2*sectorSize)
 	for i := 0; i < 2; i++ {
-		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %w", name, stage2Path, err)
+		if _, err := j.img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %w", j.name, j.stage2Path, err)
 		}
 	}
 	if in, err := ParseStage15(head); err != nil || in.ID != stage2IDStage2 {
-		return nil, fmt.Errorf("%s: the blocks given for %s do not hold a GRUB stage2 (stale block map?)", name, stage2Path)
+		return nil, fmt.Errorf("%s: the blocks given for %s do not hold a GRUB stage2 (stale block map?)", j.name, j.stage2Path)
 	}
 	return secs, nil
 }
 
-func planBlocklist(mbr []byte, st *Stages, p disk.Partition, stage2Path, configPath string, bm BlockMapper, img io.ReaderAt, name string, rep *InstallReport) ([]pendingWrite, error) {
-	rep.Mode = ModeBlocklist
-	secs, err := stage2Sectors(img, st, p, stage2Path, bm, name)
+func (j *installJob) planBlocklist() ([]pendingWrite, error) {
+	j.rep.Mode = ModeBlocklist
+	secs, err := j.stage2Sectors()
 	if err != nil {
 		return nil, err
 	}
 	if secs[0] > 0xFFFFFFFF {
-		return nil, fmt.Errorf("%s: stage2 starts beyond the 32-bit LBA stage1 holds", name)
+		return nil, fmt.Errorf("%s: stage2 starts beyond the 32-bit LBA stage1 holds", j.name)
 	}
 	// GRUB patches the on-disk copy; it must be the build we are given.
 	head := make([]byte, 2*sectorSize)
 	for i := 0; i < 2; i++ {
-		if _, err := img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %w", name, stage2Path, err)
+		if _, err := j.img.ReadAt(head[i*sectorSize:(i+1)*sectorSize], int64(secs[i])*sectorSize); err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %w", j.name, j.stage2Path, err)
 		}
 	}
 	first := head[:sectorSize]
 	if err := clearBlocklist(first); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", j.name, j.stage2Path, err)
 	}
 	runs, err := fillBlocklist(first, secs[1:], stage2LoadAddress+sectorSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", j.name, j.stage2Path, err)
 	}
 	hdr := head[sectorSize:]
 	hdr[stage2ForceLBAOff] = 0
-	part := grubPartition(p.Index - 1)
+	part := grubPartition(j.part.Index - 1)
 	binary.LittleEndian.PutUint32(hdr[stage2InstallPart:], part)
 	loc, err := configLocation(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", name, stage2Path, err)
+		return nil, fmt.Errorf("%s: %s: %w", j.name, j.stage2Path, err)
 	}
 	// setup's fallback command line ends in a space after the config
 	// path, and install_func copies the rest of the line verbatim: GRUB
 	// writes "/boot/grub/menu.lst " (stage2 stops the name at the space).
-	text := configPath + " "
+	text := j.configPath + " "
 	if loc+len(text)+1 > stage2StringEnd {
-		return nil, fmt.Errorf("%q: config path too long for stage2's header (%d bytes fit)", configPath, stage2StringEnd-loc-2)
+		return nil, fmt.Errorf("%q: config path too long for stage2's header (%d bytes fit)", j.configPath, stage2StringEnd-loc-2)
 	}
 	copy(hdr[loc:], text+"\x00")
-	rep.Stage2Sector = secs[0]
+	j.rep.Stage2Sector = secs[0]
 	writes := []pendingWrite{
-		{0, stage1Sector(mbr, st, uint32(secs[0]), stage2LoadAddress, rep), "stage1 (MBR boot code)"},
+		{0, stage1Sector(j.mbr, j.st, uint32(secs[0]), stage2LoadAddress, j.rep), "stage1 (MBR boot code)"},
 		{secs[0], first, "stage2's first sector (blocklist) inside the filesystem"},
 		{secs[1], hdr, "stage2's second sector (install partition, config_file) inside the filesystem"},
 	}
-	rep.Patches = append(rep.Patches,
+	j.rep.Patches = append(j.rep.Patches,
 		Patch{"stage2 sector 1", blocklistFirstOff, "blocklist", fmt.Sprintf("%d runs %v", len(runs), runs), "the rest of stage2, from the filesystem's block map"},
-		Patch{"stage2 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", part), "root " + rep.Partition},
-		Patch{"stage2 sector 2", loc, "config_file", configPath, "stage2 reads its menu from here"},
+		Patch{"stage2 sector 2", stage2InstallPart, "install_partition", fmt.Sprintf("0x%08X", part), "root " + j.rep.Partition},
+		Patch{"stage2 sector 2", loc, "config_file", j.configPath, "stage2 reads its menu from here"},
 	)
 	return writes, nil
 }
