@@ -1,14 +1,10 @@
 package efi
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/minidisk/minidisk/initramfs"
-	"github.com/minidisk/minidisk/internal/testutil"
-	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/qemu"
 )
 
@@ -17,26 +13,10 @@ import (
 // UEFI chain appears on the serial console, in order, each after a
 // non-zero time.
 func TestBootTimelineEFI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU")
-	}
-	testutil.RequireTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	if _, _, err := qemu.FindOVMF(); err != nil {
-		testutil.Missing(t, err.Error())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dk, err := kernel.FetchDebian(ctx, kernel.DebianOptions{})
-	if err != nil {
-		testutil.Missing(t, "Debian's kernel: "+err.Error())
-	}
-	bb, err := initramfs.FetchStaticBusyBox(ctx)
-	if err != nil {
-		testutil.Missing(t, "Debian's busybox-static: "+err.Error())
-	}
+	ctx, vmlinuz, bb := debianUKIInputs(t)
 	img := filepath.Join(t.TempDir(), "uki.img")
 	if _, err := Build(ctx, Options{Out: img, Epoch: testEpoch,
-		UKI: &UKIOptions{Kernel: dk.Kernel, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}}); err != nil {
+		UKI: &UKIOptions{Kernel: vmlinuz, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}}); err != nil {
 		t.Fatal(err)
 	}
 	tl, err := qemu.Machine{Image: img, EFI: true, MemoryMiB: 512}.Timeline(ctx, qemu.EFITimeline, nil)

@@ -27,6 +27,20 @@ import (
 // it, the stub hands over the initrd, /init runs and a shell computes
 // MARK42.
 func TestUKIBootDebianKernel(t *testing.T) {
+	ctx, vmlinuz, bb := debianUKIInputs(t)
+	for _, size := range []int64{0, 32 << 20} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			bootUKI(ctx, t, vmlinuz, bb, size)
+		})
+	}
+}
+
+// debianUKIInputs skips under -short, requires QEMU and OVMF, and fetches
+// Debian's cloud kernel and static BusyBox into the cache through the code
+// of `minidisk kernel --debian` and the initramfs' BusyBox choice: the
+// inputs of every UKI boot test. The context bounds the whole test.
+func debianUKIInputs(t *testing.T) (ctx context.Context, vmlinuz, busybox string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
@@ -35,9 +49,7 @@ func TestUKIBootDebianKernel(t *testing.T) {
 		testutil.Missing(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	// The code of `minidisk kernel --debian` and of the initramfs' BusyBox
-	// choice fetch both into the cache.
+	t.Cleanup(cancel)
 	dk, err := kernel.FetchDebian(ctx, kernel.DebianOptions{})
 	if err != nil {
 		testutil.Missing(t, "Debian's kernel: "+err.Error())
@@ -46,11 +58,7 @@ func TestUKIBootDebianKernel(t *testing.T) {
 	if err != nil {
 		testutil.Missing(t, "Debian's busybox-static: "+err.Error())
 	}
-	for _, size := range []int64{0, 32 << 20} {
-		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
-			bootUKI(ctx, t, dk.Kernel, bb, size)
-		})
-	}
+	return ctx, dk.Kernel, bb
 }
 
 // bootUKI makes the UKI image (size 0: the default for the payload) and
