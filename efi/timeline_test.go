@@ -23,21 +23,10 @@ func TestBootTimelineEFI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tl.Missed) > 0 {
-		t.Errorf("stages not seen: %v", tl.Missed)
-	}
-	if len(tl.Marks) != len(qemu.EFITimeline) {
-		t.Fatalf("%d stages of %d: %+v", len(tl.Marks), len(qemu.EFITimeline), tl.Marks)
-	}
-	prev := 0.0
-	for i, m := range tl.Marks {
-		if m.Stage != qemu.EFITimeline[i].Name {
-			t.Errorf("stage %d is %q, want %q", i, m.Stage, qemu.EFITimeline[i].Name)
-		}
-		if m.DurationMS <= 0 || m.AtMS <= prev {
-			t.Errorf("%s: at %.1f ms, took %.1f ms (previous at %.1f)", m.Stage, m.AtMS, m.DurationMS, prev)
-		}
-		prev = m.AtMS
+	for _, m := range tl.Marks {
 		t.Logf("%8.0f ms %+7.0f ms  %-22s %s", m.AtMS, m.DurationMS, m.Stage, m.Line)
+	}
+	for _, p := range tl.Problems(qemu.EFITimeline) {
+		t.Error(p)
 	}
 }

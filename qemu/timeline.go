@@ -67,6 +67,31 @@ type Timeline struct {
 	Missed []string       `json:"missed,omitempty"` // stages never seen, in order
 }
 
+// Problems lists what makes tl not a complete, ordered run of stages:
+// stages never seen, a stage out of place, or a time that does not move
+// forward. (A mark's console line may be empty: OVMF's first output is
+// escape sequences only.) Nil for a complete one.
+func (tl *Timeline) Problems(stages []TimelineStage) []string {
+	var out []string
+	if len(tl.Missed) > 0 {
+		out = append(out, "stages not seen: "+strings.Join(tl.Missed, ", "))
+	}
+	if len(tl.Marks) != len(stages) {
+		out = append(out, fmt.Sprintf("%d stages of %d", len(tl.Marks), len(stages)))
+	}
+	prev := 0.0
+	for i, m := range tl.Marks {
+		if i < len(stages) && m.Stage != stages[i].Name {
+			out = append(out, fmt.Sprintf("stage %d is %q, want %q", i, m.Stage, stages[i].Name))
+		}
+		if m.DurationMS <= 0 || m.AtMS <= prev {
+			out = append(out, fmt.Sprintf("%s: at %.1f ms, took %.1f ms (previous at %.1f)", m.Stage, m.AtMS, m.DurationMS, prev))
+		}
+		prev = m.AtMS
+	}
+	return out
+}
+
 // Timeline boots the machine (snapshot=on: the image is never written),
 // timestamps each stage as its text arrives on the serial console, and
 // stops QEMU at the last stage or when ctx ends. A stage is searched only
