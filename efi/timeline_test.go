@@ -19,14 +19,14 @@ func TestBootTimelineEFI(t *testing.T) {
 		UKI: &UKIOptions{Kernel: vmlinuz, Initrd: InitrdAuto, Initramfs: initramfs.Options{BusyBox: bb}}}); err != nil {
 		t.Fatal(err)
 	}
-	tl, err := qemu.Machine{Image: img, EFI: true, MemoryMiB: 512}.Timeline(ctx, qemu.EFITimeline, nil)
+	tl, err := qemu.Machine{Image: img, EFI: true, MemoryMiB: 512}.Timeline(ctx, qemu.EFITimeline(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range tl.Marks {
 		t.Logf("%8.0f ms %+7.0f ms  %-22s %s", m.AtMS, m.DurationMS, m.Stage, m.Line)
 	}
-	for _, p := range tl.Problems(qemu.EFITimeline) {
+	for _, p := range tl.Problems(qemu.EFITimeline()) {
 		t.Error(p)
 	}
 }

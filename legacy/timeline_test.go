@@ -25,7 +25,7 @@ func TestBootTimeline(t *testing.T) {
 	create(t, img, Options{Payload: Payload{Kernel: k, BusyBox: bb}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	tl, err := qemu.Machine{Image: img}.Timeline(ctx, qemu.LegacyTimeline, nil)
+	tl, err := qemu.Machine{Image: img}.Timeline(ctx, qemu.LegacyTimeline(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestBootTimeline(t *testing.T) {
 		}
 		t.Logf("%8.0f ms %+7.0f ms  %-22s %s", m.AtMS, m.DurationMS, m.Stage, m.Line)
 	}
-	for _, p := range tl.Problems(qemu.LegacyTimeline) {
+	for _, p := range tl.Problems(qemu.LegacyTimeline()) {
 		t.Error(p)
 	}
 }

@@ -19,34 +19,38 @@ type TimelineStage struct {
 	Why string
 }
 
-// LegacyTimeline is the BIOS chain of a minidisk legacy image, in order:
+// LegacyTimeline returns the BIOS chain of a minidisk legacy image, in order:
 // SeaBIOS, GRUB Legacy's stages (they print on the serial console because
 // grub.conf starts with `serial` and `terminal serial`), the kernel, init.
-var LegacyTimeline = []TimelineStage{
-	{"firmware start", regexp.MustCompile(`SeaBIOS \(version`), "QEMU starts and SeaBIOS initialises"},
-	{"BIOS boots the disk", regexp.MustCompile(`Booting from Hard Disk`), "SeaBIOS probes devices (and the iPXE option ROM) before reading sector 0"},
-	{"stage1 loads stage1.5", regexp.MustCompile(`GRUB Loading stage1\.5`), "the MBR's stage1 runs and reads sector 1"},
-	{"stage1.5 loads stage2", regexp.MustCompile(`GRUB loading, please wait`), "e2fs_stage1_5 reads its other sectors, mounts ext2, reads /boot/grub/stage2"},
-	{"GRUB menu", regexp.MustCompile(`GNU GRUB +version`), "stage2 starts, reads menu.lst and draws the menu"},
-	{"kernel loaded", regexp.MustCompile(`\[Linux-bzImage`), "the menu's timeout, then GRUB reads /boot/vmlinuz block by block"},
-	{"Linux version", regexp.MustCompile(`Linux version \S+`), "the bzImage decompresses itself and starts the kernel (nothing prints until the console is up)"},
-	{"root mounted", regexp.MustCompile(`VFS: Mounted root`), "kernel initialisation, the ATA driver finds sda, ext2 mounts sda1"},
-	{"init started", regexp.MustCompile(`Run /\S+ as init process`), "freeing init memory, exec of init"},
-	{"first prompt", regexp.MustCompile(`(?m)[/~] # `), "BusyBox sh (and its dynamic loader) starts"},
-}
+var LegacyTimeline = sync.OnceValue(func() []TimelineStage {
+	return []TimelineStage{
+		{"firmware start", regexp.MustCompile(`SeaBIOS \(version`), "QEMU starts and SeaBIOS initialises"},
+		{"BIOS boots the disk", regexp.MustCompile(`Booting from Hard Disk`), "SeaBIOS probes devices (and the iPXE option ROM) before reading sector 0"},
+		{"stage1 loads stage1.5", regexp.MustCompile(`GRUB Loading stage1\.5`), "the MBR's stage1 runs and reads sector 1"},
+		{"stage1.5 loads stage2", regexp.MustCompile(`GRUB loading, please wait`), "e2fs_stage1_5 reads its other sectors, mounts ext2, reads /boot/grub/stage2"},
+		{"GRUB menu", regexp.MustCompile(`GNU GRUB +version`), "stage2 starts, reads menu.lst and draws the menu"},
+		{"kernel loaded", regexp.MustCompile(`\[Linux-bzImage`), "the menu's timeout, then GRUB reads /boot/vmlinuz block by block"},
+		{"Linux version", regexp.MustCompile(`Linux version \S+`), "the bzImage decompresses itself and starts the kernel (nothing prints until the console is up)"},
+		{"root mounted", regexp.MustCompile(`VFS: Mounted root`), "kernel initialisation, the ATA driver finds sda, ext2 mounts sda1"},
+		{"init started", regexp.MustCompile(`Run /\S+ as init process`), "freeing init memory, exec of init"},
+		{"first prompt", regexp.MustCompile(`(?m)[/~] # `), "BusyBox sh (and its dynamic loader) starts"},
+	}
+})
 
-// EFITimeline is the UEFI chain of a minidisk EFI image: OVMF, the EFI
+// EFITimeline returns the UEFI chain of a minidisk EFI image: OVMF, the EFI
 // stub kernel as BOOTX64.EFI, its built-in initramfs' /init.
-var EFITimeline = []TimelineStage{
-	// OVMF's first serial output is its screen setup (escape sequences),
-	// then BdsDxe's boot-option lines.
-	{"firmware start", regexp.MustCompile(`\x1b\[|BdsDxe`), "QEMU starts and OVMF initialises (the slowest part under TCG)"},
-	{"BOOTX64.EFI started", regexp.MustCompile(`BdsDxe: starting Boot|EFI stub: `), "OVMF finds the ESP and loads EFI/BOOT/BOOTX64.EFI"},
-	{"Linux version", regexp.MustCompile(`Linux version \S+`), "the EFI stub decompresses and starts the kernel"},
-	{"initramfs unpacked", regexp.MustCompile(`Freeing initrd memory|Trying to unpack rootfs|Unpacking initramfs|Freeing unused kernel`), "kernel initialisation and the built-in initramfs"},
-	{"init started", regexp.MustCompile(`Run /\S+ as init process`), "exec of /init"},
-	{"first prompt", regexp.MustCompile(`(?m)[/~] # `), "/init starts the BusyBox shell"},
-}
+var EFITimeline = sync.OnceValue(func() []TimelineStage {
+	return []TimelineStage{
+		// OVMF's first serial output is its screen setup (escape sequences),
+		// then BdsDxe's boot-option lines.
+		{"firmware start", regexp.MustCompile(`\x1b\[|BdsDxe`), "QEMU starts and OVMF initialises (the slowest part under TCG)"},
+		{"BOOTX64.EFI started", regexp.MustCompile(`BdsDxe: starting Boot|EFI stub: `), "OVMF finds the ESP and loads EFI/BOOT/BOOTX64.EFI"},
+		{"Linux version", regexp.MustCompile(`Linux version \S+`), "the EFI stub decompresses and starts the kernel"},
+		{"initramfs unpacked", regexp.MustCompile(`Freeing initrd memory|Trying to unpack rootfs|Unpacking initramfs|Freeing unused kernel`), "kernel initialisation and the built-in initramfs"},
+		{"init started", regexp.MustCompile(`Run /\S+ as init process`), "exec of /init"},
+		{"first prompt", regexp.MustCompile(`(?m)[/~] # `), "/init starts the BusyBox shell"},
+	}
+})
 
 // TimelineMark is when one stage appeared.
 type TimelineMark struct {

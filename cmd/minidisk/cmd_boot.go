@@ -64,9 +64,9 @@ func bootCommand() *cli.Command {
 // bootTimeline runs `boot --timeline`: the image boots (never written),
 // each stage is timestamped as it appears on the console.
 func bootTimeline(c *cli.Context, m qemu.Machine) error {
-	stages := qemu.LegacyTimeline
+	stages := qemu.LegacyTimeline()
 	if m.EFI {
-		stages = qemu.EFITimeline
+		stages = qemu.EFITimeline()
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()

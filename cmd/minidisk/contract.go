@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -346,10 +347,13 @@ func unknownCommand(cmds []*cli.Command, parent, word string) error {
 }
 
 // Messages of Go's flag package, as urfave/cli passes them on.
+// Compiled on first use: start-up (--help) does not pay for them.
 var (
-	reUndefined = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-	reBadValue  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+): (.*)$`)
-	reNoValue   = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+	reUndefined = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^flag provided but not defined: -+(.*)$`) })
+	reBadValue  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+): (.*)$`)
+	})
+	reNoValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^flag needs an argument: -+(.*)$`) })
 )
 
 // flagError turns a flag-parsing error into one line that names the flag
@@ -362,8 +366,8 @@ func flagError(app *cli.App, cmd *cli.Command, err error) error {
 	}
 	msg := err.Error()
 	switch {
-	case reUndefined.MatchString(msg):
-		name := reUndefined.FindStringSubmatch(msg)[1]
+	case reUndefined().MatchString(msg):
+		name := reUndefined().FindStringSubmatch(msg)[1]
 		var names []string
 		for _, f := range flags {
 			names = append(names, f.Names()...)
@@ -372,11 +376,11 @@ func flagError(app *cli.App, cmd *cli.Command, err error) error {
 			return usagef("%s: unknown flag %s; did you mean %s? (see `%s --help`)", full, dashed(name), dashed(s), full)
 		}
 		return usagef("%s: unknown flag %s (see `%s --help` for its flags)", full, dashed(name), full)
-	case reBadValue.MatchString(msg):
-		m := reBadValue.FindStringSubmatch(msg)
+	case reBadValue().MatchString(msg):
+		m := reBadValue().FindStringSubmatch(msg)
 		return usagef("%s %q: %s (see `%s --help`)", dashed(m[2]), m[1], valueHint(flags, m[2]), full)
-	case reNoValue.MatchString(msg):
-		name := reNoValue.FindStringSubmatch(msg)[1]
+	case reNoValue().MatchString(msg):
+		name := reNoValue().FindStringSubmatch(msg)[1]
 		return usagef("%s needs a value (see `%s --help`)", dashed(name), full)
 	}
 	return usagef("%s: %v (see `%s --help`)", full, err, full)
