@@ -10,6 +10,8 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // FATType is the ESP's filesystem.
@@ -96,6 +98,18 @@ func fat16Geometry(sectors uint64) fatGeometry {
 	return fatGeometry{sectorsPerFAT: uint32(spf), clusters: uint32(clusters), clusterBytes: int64(spc * sectorSize)}
 }
 
+// volumeIDOffsets are where the volume serial (BS_VolID) lies from the
+// start of a FAT of type t as go-diskfs writes it: in the extended boot
+// record, which follows the FAT32 BPB in the boot sector and in its backup
+// (sector 6), and the shorter FAT16 BPB in the one boot sector.
+func volumeIDOffsets(t FATType) []int64 {
+	if t == FAT16 {
+		return []int64{fat.OffsetExtBoot16 + fat.ExtVolumeID}
+	}
+	const backupBoot = 6 * sectorSize
+	return []int64{fat.OffsetExtBoot32 + fat.ExtVolumeID, backupBoot + fat.OffsetExtBoot32 + fat.ExtVolumeID}
+}
+
 // formatESP makes the ESP's filesystem and returns it open for writing.
 // A FAT32 whose FAT go-diskfs sized too small is relaid before anything
 // is written to it (fixFAT32Size) and opened again.
@@ -129,24 +143,23 @@ func formatESP(st backend.Storage, f *os.File, l Layout, part, partBytes int64) 
 // when go-diskfs chose fewer. Such a volume holds only the FATs' first
 // entries (media, end-of-chain marks, the root directory's chain) and the
 // root directory cluster with the volume label: both are moved to where
-// the larger FATs put them, the old places zeroed, and BPB_FATSz32 (byte
-// 36) changed in the boot sector and its backup (sector 6).
+// the larger FATs put them, the old places zeroed, and BPB_FATSz32 changed
+// in the boot sector and its backup (sector 6).
 func fixFAT32Size(rw readerWriterAt, part int64, spf uint32) error {
-	bs := make([]byte, sectorSize)
-	if _, err := rw.ReadAt(bs, part); err != nil {
+	_, b, err := readBPB(rw, part, 32)
+	if err != nil {
 		return err
 	}
-	reserved := int64(binary.LittleEndian.Uint16(bs[14:]))
-	nfats := int64(bs[16])
-	spc := int64(bs[13])
-	old := int64(binary.LittleEndian.Uint32(bs[36:]))
-	root := binary.LittleEndian.Uint32(bs[44:])
-	backup := int64(binary.LittleEndian.Uint16(bs[50:]))
+	reserved := int64(b.ReservedSectors)
+	nfats := int64(b.NumFATs)
+	spc := int64(b.SectorsPerCluster)
+	old := int64(b.FATSize32)
+	backup := int64(b.BackupBoot)
 	if int64(spf) <= old {
 		return nil
 	}
-	if root != 2 || spc == 0 || nfats == 0 {
-		return fmt.Errorf("FAT32 from go-diskfs: root cluster %d, %d sectors per cluster, %d FATs; cannot relay it", root, spc, nfats)
+	if b.RootCluster != 2 {
+		return fmt.Errorf("FAT32 from go-diskfs: root cluster %d, not 2; cannot relay it", b.RootCluster)
 	}
 	at := func(sector int64) int64 { return part + sector*sectorSize }
 	fat0 := make([]byte, sectorSize)
@@ -174,10 +187,10 @@ func fixFAT32Size(rw readerWriterAt, part int64, spf uint32) error {
 	if _, err := rw.WriteAt(rootDir, at(newData)); err != nil {
 		return err
 	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], spf)
+	var size [4]byte
+	binary.LittleEndian.PutUint32(size[:], spf)
 	for _, sec := range []int64{0, backup} {
-		if _, err := rw.WriteAt(b[:], at(sec)+36); err != nil {
+		if _, err := rw.WriteAt(size[:], at(sec)+fat.OffsetFATSize32); err != nil {
 			return err
 		}
 	}

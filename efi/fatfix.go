@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // finishFAT32 corrects what go-diskfs v1.9.4 leaves behind in a FAT32 it
@@ -23,36 +25,34 @@ import (
 // filesystem, but the walk is bounded anyway (cluster numbers checked,
 // chains and directory counts capped).
 func finishFAT32(rw readerWriterAt, part int64, epoch time.Time) error {
-	bs := make([]byte, 512)
-	if _, err := rw.ReadAt(bs, part); err != nil {
+	fsys, b, err := readBPB(rw, part, 32)
+	if err != nil {
 		return err
 	}
-	bps := int64(binary.LittleEndian.Uint16(bs[11:]))
-	spc := int64(bs[13])
-	reserved := int64(binary.LittleEndian.Uint16(bs[14:]))
-	nfats := int64(bs[16])
-	totalSectors := int64(binary.LittleEndian.Uint32(bs[32:]))
-	fatSectors := int64(binary.LittleEndian.Uint32(bs[36:]))
-	rootCluster := binary.LittleEndian.Uint32(bs[44:])
-	fsinfoSector := int64(binary.LittleEndian.Uint16(bs[48:]))
-	backupBoot := int64(binary.LittleEndian.Uint16(bs[50:]))
-	if bps != 512 || spc == 0 || nfats == 0 || fatSectors == 0 {
-		return fmt.Errorf("FAT32 boot sector: unexpected geometry (bytes/sector %d, sectors/cluster %d)", bps, spc)
+	bps := int64(b.BytesPerSector)
+	spc := int64(b.SectorsPerCluster)
+	reserved := int64(b.ReservedSectors)
+	fatSectors := int64(b.FATSize())
+	rootCluster := b.RootCluster
+	fsinfoSector := int64(b.FSInfoSector)
+	backupBoot := int64(b.BackupBoot)
+	clusters := fsys.Clusters()
+	dataStart, err := fsys.ClusterOffset(2) // bytes from part
+	if err != nil {
+		return err
 	}
-	dataStart := reserved + nfats*fatSectors
-	clusters := uint32((totalSectors - dataStart) / spc)
-	fat := make([]byte, fatSectors*bps)
-	if _, err := rw.ReadAt(fat, part+reserved*bps); err != nil {
+	table := make([]byte, fatSectors*bps) // the first FAT
+	if _, err := rw.ReadAt(table, part+reserved*bps); err != nil {
 		return err
 	}
 	entry := func(c uint32) uint32 {
-		if int64(c)*4+4 > int64(len(fat)) {
+		if int64(c)*4+4 > int64(len(table)) {
 			return 0x0FFFFFFF
 		}
-		return binary.LittleEndian.Uint32(fat[c*4:]) & 0x0FFFFFFF
+		return binary.LittleEndian.Uint32(table[c*4:]) & 0x0FFFFFFF
 	}
 	clusterBytes := spc * bps
-	clusterOff := func(c uint32) int64 { return part + (dataStart+int64(c-2)*spc)*bps }
+	clusterOff := func(c uint32) int64 { return part + dataStart + int64(c-2)*clusterBytes }
 	valid := func(c uint32) bool { return c >= 2 && c < clusters+2 }
 
 	date, tm := fatDateTime(epoch)
@@ -142,6 +142,21 @@ func finishFAT32(rw readerWriterAt, part int64, epoch time.Time) error {
 	return nil
 }
 
+// readBPB reads the boot sector of the FAT at byte part of rw through
+// rootfs/fat, which owns the BPB's layout, and checks it is the FAT
+// (12, 16 or 32: fatType) of 512-byte sectors that formatESP asked go-diskfs for.
+func readBPB(rw readerWriterAt, part int64, fatType int) (*fat.FS, *fat.BPB, error) {
+	fsys, err := fat.Open(rw, part, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("FAT%d boot sector: %w", fatType, err)
+	}
+	b := fsys.BPB()
+	if fsys.Type() != fatType || b.BytesPerSector != sectorSize {
+		return nil, nil, fmt.Errorf("FAT%d boot sector: a FAT%d of %d-byte sectors, not the FAT%d of %d-byte sectors formatted", fatType, fsys.Type(), b.BytesPerSector, fatType, sectorSize)
+	}
+	return fsys, b, nil
+}
+
 type readerWriterAt interface {
 	io.ReaderAt
 	io.WriterAt
@@ -169,39 +184,39 @@ func fatDateTime(t time.Time) (date, tm uint16) {
 //     directory entry's chain reaches is freed in both FATs.
 //   - every directory entry gets epoch as its times, as in finishFAT32.
 func finishFAT16(rw readerWriterAt, part int64, epoch time.Time) error {
-	bs := make([]byte, 512)
-	if _, err := rw.ReadAt(bs, part); err != nil {
+	fsys, b, err := readBPB(rw, part, 16)
+	if err != nil {
 		return err
 	}
-	bps := int64(binary.LittleEndian.Uint16(bs[11:]))
-	spc := int64(bs[13])
-	reserved := int64(binary.LittleEndian.Uint16(bs[14:]))
-	nfats := int64(bs[16])
-	rootEntries := int64(binary.LittleEndian.Uint16(bs[17:]))
-	totalSectors := int64(binary.LittleEndian.Uint16(bs[19:]))
-	if totalSectors == 0 {
-		totalSectors = int64(binary.LittleEndian.Uint32(bs[32:]))
+	bps := int64(b.BytesPerSector)
+	spc := int64(b.SectorsPerCluster)
+	reserved := int64(b.ReservedSectors)
+	nfats := int64(b.NumFATs)
+	rootEntries := int64(b.RootEntries)
+	fatSectors := int64(b.FATSize())
+	if rootEntries == 0 {
+		return fmt.Errorf("FAT16 boot sector: no root directory entries")
 	}
-	fatSectors := int64(binary.LittleEndian.Uint16(bs[22:]))
-	if bps != 512 || spc == 0 || nfats == 0 || fatSectors == 0 || rootEntries == 0 {
-		return fmt.Errorf("FAT16 boot sector: unexpected geometry (bytes/sector %d, sectors/cluster %d, root entries %d)", bps, spc, rootEntries)
-	}
+	// The fixed root directory follows the FATs (fatgen103).
 	rootStart := reserved + nfats*fatSectors
 	rootSectors := (rootEntries*32 + bps - 1) / bps
-	dataStart := rootStart + rootSectors
-	clusters := uint32((totalSectors - dataStart) / spc)
-	fat := make([]byte, fatSectors*bps)
-	if _, err := rw.ReadAt(fat, part+reserved*bps); err != nil {
+	clusters := fsys.Clusters()
+	dataStart, err := fsys.ClusterOffset(2) // bytes from part
+	if err != nil {
+		return err
+	}
+	table := make([]byte, fatSectors*bps) // the first FAT
+	if _, err := rw.ReadAt(table, part+reserved*bps); err != nil {
 		return err
 	}
 	entry := func(c uint32) uint32 {
-		if int64(c)*2+2 > int64(len(fat)) {
+		if int64(c)*2+2 > int64(len(table)) {
 			return 0xFFFF
 		}
-		return uint32(binary.LittleEndian.Uint16(fat[c*2:]))
+		return uint32(binary.LittleEndian.Uint16(table[c*2:]))
 	}
 	valid := func(c uint32) bool { return c >= 2 && c < clusters+2 }
-	clusterOff := func(c uint32) int64 { return part + (dataStart+int64(c-2)*spc)*bps }
+	clusterOff := func(c uint32) int64 { return part + dataStart + int64(c-2)*spc*bps }
 	reached := make([]bool, clusters+2)
 	mark := func(first uint32) {
 		for c, hops := first, 0; valid(c) && !reached[c] && hops <= int(clusters); c, hops = entry(c), hops+1 {
@@ -272,13 +287,13 @@ func finishFAT16(rw readerWriterAt, part int64, epoch time.Time) error {
 	changed := false
 	for c := uint32(2); c < clusters+2; c++ {
 		if entry(c) != 0 && !reached[c] {
-			binary.LittleEndian.PutUint16(fat[c*2:], 0)
+			binary.LittleEndian.PutUint16(table[c*2:], 0)
 			changed = true
 		}
 	}
 	if changed {
 		for i := int64(0); i < nfats; i++ {
-			if _, err := rw.WriteAt(fat, part+(reserved+i*fatSectors)*bps); err != nil {
+			if _, err := rw.WriteAt(table, part+(reserved+i*fatSectors)*bps); err != nil {
 				return err
 			}
 		}

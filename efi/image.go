@@ -220,17 +220,10 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 	if err := dst.Close(); err != nil {
 		return fmt.Errorf("ESP: close %s: %w", EFIPath, err)
 	}
-	// The volume serial (BS_VolID) is at byte 67 of a FAT32 boot sector and
-	// of its backup in sector 6, at byte 39 of a FAT16 one (Microsoft FAT
-	// spec, the BPB after byte 36).
 	var serial [4]byte
 	binary.LittleEndian.PutUint32(serial[:], ii.Serial)
-	offs := []int64{part + 67, part + 6*sectorSize + 67}
-	if ii.FAT == FAT16 {
-		offs = []int64{part + 39}
-	}
-	for _, off := range offs {
-		if _, err := f.WriteAt(serial[:], off); err != nil {
+	for _, off := range volumeIDOffsets(ii.FAT) {
+		if _, err := f.WriteAt(serial[:], part+off); err != nil {
 			return err
 		}
 	}

@@ -44,22 +44,22 @@ const (
 	maxEFIRead = 256 << 20
 )
 
-// BPB offsets in a FAT boot sector (Microsoft's FAT specification; the
-// fields fat.BPB decodes).
+// BPB fields of a FAT boot sector shown (Microsoft's FAT specification; the
+// fields fat.BPB decodes, at rootfs/fat's offsets).
 var bpbFields = []struct {
 	id, name  string
 	off, size int
 	meaning   string
 }{
-	{"bytes_per_sector", "BPB_BytsPerSec", 0x0B, 2, "bytes per sector"},
-	{"sectors_per_cluster", "BPB_SecPerClus", 0x0D, 1, "sectors per cluster: the allocation unit of files"},
-	{"reserved_sectors", "BPB_RsvdSecCnt", 0x0E, 2, "sectors before the first FAT (boot sector, FSInfo, backup boot sector)"},
-	{"num_fats", "BPB_NumFATs", 0x10, 1, "copies of the FAT"},
-	{"root_entries", "BPB_RootEntCnt", 0x11, 2, "FAT12/16: fixed root directory entries (0 on FAT32, whose root is a cluster chain)"},
-	{"total_sectors16", "BPB_TotSec16", 0x13, 2, "sectors, when they fit 16 bits (else 0 and BPB_TotSec32)"},
-	{"fat_size16", "BPB_FATSz16", 0x16, 2, "FAT12/16: sectors per FAT (0 on FAT32)"},
-	{"hidden_sectors", "BPB_HiddSec", 0x1C, 4, "sectors before this partition on the disk (its start LBA, as formatted)"},
-	{"total_sectors32", "BPB_TotSec32", 0x20, 4, "sectors of the filesystem"},
+	{"bytes_per_sector", "BPB_BytsPerSec", fat.OffsetBytesPerSector, 2, "bytes per sector"},
+	{"sectors_per_cluster", "BPB_SecPerClus", fat.OffsetSectorsPerCluster, 1, "sectors per cluster: the allocation unit of files"},
+	{"reserved_sectors", "BPB_RsvdSecCnt", fat.OffsetReservedSectors, 2, "sectors before the first FAT (boot sector, FSInfo, backup boot sector)"},
+	{"num_fats", "BPB_NumFATs", fat.OffsetNumFATs, 1, "copies of the FAT"},
+	{"root_entries", "BPB_RootEntCnt", fat.OffsetRootEntries, 2, "FAT12/16: fixed root directory entries (0 on FAT32, whose root is a cluster chain)"},
+	{"total_sectors16", "BPB_TotSec16", fat.OffsetTotalSectors16, 2, "sectors, when they fit 16 bits (else 0 and BPB_TotSec32)"},
+	{"fat_size16", "BPB_FATSz16", fat.OffsetFATSize16, 2, "FAT12/16: sectors per FAT (0 on FAT32)"},
+	{"hidden_sectors", "BPB_HiddSec", fat.OffsetHiddenSectors, 4, "sectors before this partition on the disk (its start LBA, as formatted)"},
+	{"total_sectors32", "BPB_TotSec32", fat.OffsetTotalSectors32, 4, "sectors of the filesystem"},
 }
 
 func utf16Name(b []byte) string {
@@ -191,8 +191,8 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	}
 	if fs32 {
 		fb.Fields = append(fb.Fields,
-			field("esp.fat_size32", "BPB_FATSz32", bs, base, 0x24, 4, "FAT32: sectors per FAT"),
-			field("esp.root_cluster", "BPB_RootClus", bs, base, 0x2C, 4, "FAT32: first cluster of the root directory"))
+			field("esp.fat_size32", "BPB_FATSz32", bs, base, fat.OffsetFATSize32, 4, "FAT32: sectors per FAT"),
+			field("esp.root_cluster", "BPB_RootClus", bs, base, fat.OffsetRootCluster, 4, "FAT32: first cluster of the root directory"))
 	}
 	spc := uint64(bpb.SectorsPerCluster)
 	bps := uint64(bpb.BytesPerSector)

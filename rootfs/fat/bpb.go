@@ -25,30 +25,73 @@ var ErrCorrupt = errors.New("corrupt FAT filesystem")
 
 var le = binary.LittleEndian
 
-// BPB is the BIOS parameter block of a FAT boot sector, with the extended
-// fields of FAT12/16 or FAT32 as the type requires.
-type BPB struct {
-	OEMName           string // bytes 3..10
-	BytesPerSector    uint16 // 0x0B
-	SectorsPerCluster uint8  // 0x0D
-	ReservedSectors   uint16 // 0x0E
-	NumFATs           uint8  // 0x10
-	RootEntries       uint16 // 0x11: FAT12/16 fixed root directory entries
-	TotalSectors16    uint16 // 0x13
-	Media             uint8  // 0x15
-	FATSize16         uint16 // 0x16
-	SectorsPerTrack   uint16 // 0x18
-	Heads             uint16 // 0x1A
-	HiddenSectors     uint32 // 0x1C: the partition's start LBA (as formatted)
-	TotalSectors32    uint32 // 0x20
+// Byte offsets of the boot sector's fields, the one place they are
+// written down (fatgen103, "Boot Sector and BPB"; the spec's names in the
+// comments, with the field's size in bytes). parseBPB reads them; writers
+// that patch a boot sector (efi) and views that show it (explain) use them
+// too.
+const (
+	OffsetOEMName           = 0x03 // BS_OEMName, 8
+	OffsetBytesPerSector    = 0x0B // BPB_BytsPerSec, 2
+	OffsetSectorsPerCluster = 0x0D // BPB_SecPerClus, 1
+	OffsetReservedSectors   = 0x0E // BPB_RsvdSecCnt, 2
+	OffsetNumFATs           = 0x10 // BPB_NumFATs, 1
+	OffsetRootEntries       = 0x11 // BPB_RootEntCnt, 2
+	OffsetTotalSectors16    = 0x13 // BPB_TotSec16, 2
+	OffsetMedia             = 0x15 // BPB_Media, 1
+	OffsetFATSize16         = 0x16 // BPB_FATSz16, 2
+	OffsetSectorsPerTrack   = 0x18 // BPB_SecPerTrk, 2
+	OffsetHeads             = 0x1A // BPB_NumHeads, 2
+	OffsetHiddenSectors     = 0x1C // BPB_HiddSec, 4
+	OffsetTotalSectors32    = 0x20 // BPB_TotSec32, 4
+
 	// FAT32 only.
-	FATSize32    uint32 // 0x24
-	ExtFlags     uint16 // 0x28: bit 7 set = only FAT (bits 0..3) is active
-	RootCluster  uint32 // 0x2C
-	FSInfoSector uint16 // 0x30
-	BackupBoot   uint16 // 0x32
-	// Extended boot record (0x24 on FAT12/16, 0x40 on FAT32), when the
-	// boot signature 0x29 is present.
+	OffsetFATSize32    = 0x24 // BPB_FATSz32, 4
+	OffsetExtFlags     = 0x28 // BPB_ExtFlags, 2
+	OffsetRootCluster  = 0x2C // BPB_RootClus, 4
+	OffsetFSInfoSector = 0x30 // BPB_FSInfo, 2
+	OffsetBackupBoot   = 0x32 // BPB_BkBootSec, 2
+
+	// The extended boot record follows the BPB: at OffsetExtBoot16 on
+	// FAT12/16, at OffsetExtBoot32 on FAT32. Its fields (Ext*) are
+	// relative to its start.
+	OffsetExtBoot16  = 0x24
+	OffsetExtBoot32  = 0x40
+	ExtDriveNumber   = 0  // BS_DrvNum, 1
+	ExtBootSignature = 2  // BS_BootSig, 1: 0x29 when the next three are present
+	ExtVolumeID      = 3  // BS_VolID, 4
+	ExtVolumeLabel   = 7  // BS_VolLab, 11
+	ExtFSType        = 18 // BS_FilSysType, 8
+)
+
+// extBootSignature in the extended boot record says BS_VolID, BS_VolLab
+// and BS_FilSysType are present.
+const extBootSignature = 0x29
+
+// BPB is the BIOS parameter block of a FAT boot sector, with the extended
+// fields of FAT12/16 or FAT32 as the type requires. Each field lies at the
+// Offset (or, in the extended boot record, Ext) constant of its name.
+type BPB struct {
+	OEMName           string
+	BytesPerSector    uint16
+	SectorsPerCluster uint8
+	ReservedSectors   uint16
+	NumFATs           uint8
+	RootEntries       uint16 // FAT12/16 fixed root directory entries
+	TotalSectors16    uint16
+	Media             uint8
+	FATSize16         uint16
+	SectorsPerTrack   uint16
+	Heads             uint16
+	HiddenSectors     uint32 // the partition's start LBA (as formatted)
+	TotalSectors32    uint32
+	// FAT32 only.
+	FATSize32    uint32
+	ExtFlags     uint16 // bit 7 set = only FAT (bits 0..3) is active
+	RootCluster  uint32
+	FSInfoSector uint16
+	BackupBoot   uint16
+	// Extended boot record, when its boot signature 0x29 is present.
 	DriveNumber uint8
 	VolumeID    uint32
 	VolumeLabel string // 11 bytes, trailing spaces removed
@@ -97,19 +140,19 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 		return nil, nil, fmt.Errorf("fat: boot sector of %d bytes", len(s))
 	}
 	b := &BPB{
-		OEMName:           strings.TrimRight(string(s[3:11]), " \x00"),
-		BytesPerSector:    le.Uint16(s[0x0B:]),
-		SectorsPerCluster: s[0x0D],
-		ReservedSectors:   le.Uint16(s[0x0E:]),
-		NumFATs:           s[0x10],
-		RootEntries:       le.Uint16(s[0x11:]),
-		TotalSectors16:    le.Uint16(s[0x13:]),
-		Media:             s[0x15],
-		FATSize16:         le.Uint16(s[0x16:]),
-		SectorsPerTrack:   le.Uint16(s[0x18:]),
-		Heads:             le.Uint16(s[0x1A:]),
-		HiddenSectors:     le.Uint32(s[0x1C:]),
-		TotalSectors32:    le.Uint32(s[0x20:]),
+		OEMName:           strings.TrimRight(string(s[OffsetOEMName:OffsetOEMName+8]), " \x00"),
+		BytesPerSector:    le.Uint16(s[OffsetBytesPerSector:]),
+		SectorsPerCluster: s[OffsetSectorsPerCluster],
+		ReservedSectors:   le.Uint16(s[OffsetReservedSectors:]),
+		NumFATs:           s[OffsetNumFATs],
+		RootEntries:       le.Uint16(s[OffsetRootEntries:]),
+		TotalSectors16:    le.Uint16(s[OffsetTotalSectors16:]),
+		Media:             s[OffsetMedia],
+		FATSize16:         le.Uint16(s[OffsetFATSize16:]),
+		SectorsPerTrack:   le.Uint16(s[OffsetSectorsPerTrack:]),
+		Heads:             le.Uint16(s[OffsetHeads:]),
+		HiddenSectors:     le.Uint32(s[OffsetHiddenSectors:]),
+		TotalSectors32:    le.Uint32(s[OffsetTotalSectors32:]),
 	}
 	bps := int64(b.BytesPerSector)
 	if bps < 512 || bps > 4096 || bps&(bps-1) != 0 {
@@ -128,22 +171,22 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 	if b.Media != 0xF0 && b.Media < 0xF8 {
 		return nil, nil, fmt.Errorf("fat: media byte %#02x invalid (0xF0 or 0xF8..0xFF)", b.Media)
 	}
-	ext := s[0x24:]
+	ext := s[OffsetExtBoot16:]
 	if b.FATSize16 == 0 {
 		// FAT32: the Linux kernel (fs/fat/inode.c) decides the type by the
 		// 16-bit FAT size being 0, whatever the cluster count.
-		b.FATSize32 = le.Uint32(s[0x24:])
-		b.ExtFlags = le.Uint16(s[0x28:])
-		b.RootCluster = le.Uint32(s[0x2C:])
-		b.FSInfoSector = le.Uint16(s[0x30:])
-		b.BackupBoot = le.Uint16(s[0x32:])
-		ext = s[0x40:]
+		b.FATSize32 = le.Uint32(s[OffsetFATSize32:])
+		b.ExtFlags = le.Uint16(s[OffsetExtFlags:])
+		b.RootCluster = le.Uint32(s[OffsetRootCluster:])
+		b.FSInfoSector = le.Uint16(s[OffsetFSInfoSector:])
+		b.BackupBoot = le.Uint16(s[OffsetBackupBoot:])
+		ext = s[OffsetExtBoot32:]
 	}
-	if ext[2] == 0x29 {
-		b.DriveNumber = ext[0]
-		b.VolumeID = le.Uint32(ext[3:])
-		b.VolumeLabel = strings.TrimRight(string(ext[7:18]), " \x00")
-		b.FSType = string(ext[18:26])
+	if ext[ExtBootSignature] == extBootSignature {
+		b.DriveNumber = ext[ExtDriveNumber]
+		b.VolumeID = le.Uint32(ext[ExtVolumeID:])
+		b.VolumeLabel = strings.TrimRight(string(ext[ExtVolumeLabel:ExtVolumeLabel+11]), " \x00")
+		b.FSType = string(ext[ExtFSType : ExtFSType+8])
 	}
 	g := &geometry{sectorSize: bps, clusterSize: bps * spc, totalSectors: b.TotalSectors()}
 	fatSz := int64(b.FATSize())
