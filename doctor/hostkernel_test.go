@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,32 @@ func TestHostKernelConfig(t *testing.T) {
 	rep = diagnose(other)
 	if f := want(t, rep, IDKernelNoExt2, Warning); strings.Contains(f.Evidence, "CONFIG_") {
 		t.Fatalf("a different host kernel's config was used: %s", f.Evidence)
+	}
+}
+
+// TestSameBytes: equal streams, a difference in the last byte of a second
+// 128 KiB piece, one stream a byte longer, both empty.
+func TestSameBytes(t *testing.T) {
+	a := bytes.Repeat([]byte("minidisk"), 40000) // 320,000 bytes: three pieces
+	last := bytes.Clone(a)
+	last[len(last)-1] ^= 1
+	second := bytes.Clone(a)
+	second[2*128<<10-1] ^= 1
+	for _, c := range []struct {
+		name string
+		a, b []byte
+		want bool
+	}{
+		{"equal", a, bytes.Clone(a), true},
+		{"last byte differs", a, last, false},
+		{"end of the second piece differs", a, second, false},
+		{"b one byte longer", a, append(bytes.Clone(a), 0), false},
+		{"a one byte longer", append(bytes.Clone(a), 0), a, false},
+		{"empty", nil, nil, true},
+	} {
+		got, err := sameBytes(bytes.NewReader(c.a), bytes.NewReader(c.b))
+		if err != nil || got != c.want {
+			t.Errorf("%s: sameBytes = %v, %v; want %v", c.name, got, err, c.want)
+		}
 	}
 }

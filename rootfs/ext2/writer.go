@@ -64,6 +64,8 @@ const (
 	maxLinks      = 65000           // EXT4_LINK_MAX; ext2 kernels stop at 32000 for directories
 	lastGroupMin  = 50              // mke2fs drops a last group with fewer than overhead+50 blocks
 	writeBufBytes = 1 << 20
+	// readBufBytes is the read size for file contents (cat's 128 KiB).
+	readBufBytes = 128 << 10
 )
 
 // Plan lays the tree out without writing anything and reports whether it

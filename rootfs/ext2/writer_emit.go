@@ -5,6 +5,7 @@ package ext2
 // bitmaps, group descriptors and superblocks.
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"math"
@@ -163,10 +164,18 @@ func (p *layout) writeFile(sw *seqWriter, n *plannedInode) error {
 		return fmt.Errorf("ext2: %s: %w", n.e.Name, err)
 	}
 	defer rc.Close()
+	// Blocks are filled one at a time (1 KiB by default); the file is read
+	// in readBufBytes pieces, as cat reads it, not one read(2) per block.
+	if p.content == nil {
+		p.content = bufio.NewReaderSize(rc, readBufBytes)
+	} else {
+		p.content.Reset(rc)
+	}
+	defer p.content.Reset(nil)
 	left := n.size
 	err = p.walk(sw, n, func(buf []byte) error {
 		k := min(left, uint64(len(buf)))
-		got, err := io.ReadFull(rc, buf[:k])
+		got, err := io.ReadFull(p.content, buf[:k])
 		if err != nil {
 			return fmt.Errorf("ext2: %s: content ends after %d of %d bytes: %w", n.e.Name, n.size-left+uint64(got), n.size, err)
 		}
@@ -178,7 +187,7 @@ func (p *layout) writeFile(sw *seqWriter, n *plannedInode) error {
 		return err
 	}
 	var one [1]byte
-	if m, _ := rc.Read(one[:]); m > 0 {
+	if m, _ := p.content.Read(one[:]); m > 0 {
 		return fmt.Errorf("ext2: %s: content is longer than its size %d (the tree changed while writing?)", n.e.Name, n.size)
 	}
 	return nil

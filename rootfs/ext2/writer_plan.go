@@ -4,6 +4,7 @@ package ext2
 // of a tree, all arithmetic, before anything is written (see writer.go).
 
 import (
+	"bufio"
 	"fmt"
 	"math"
 	"path"
@@ -73,6 +74,7 @@ type layout struct {
 	largeFile  bool
 	reserved   uint64
 	time       time.Time
+	content    *bufio.Reader // reads file contents; one buffer for every file
 }
 
 func newLayout(t *rootfs.Tree, opt Options) (*layout, error) {
