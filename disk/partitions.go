@@ -76,7 +76,7 @@ const (
 	// keeps every number Linux could give (5..256).
 	maxLogical = 252
 	// maxGPTEntries is four times the 128 entries every GPT tool writes.
-	maxGPTEntries = 512
+	maxGPTEntries = 4 * gptEntryCount
 )
 
 // PartitionTable is the parsed partition table of an image.
@@ -183,12 +183,48 @@ func readLogical(r io.ReaderAt, size int64, ext Partition, next *int) []Partitio
 	return out
 }
 
-// GPT header and entry layout (UEFI 2.10 §5.3).
+// GPT header and entry layout (UEFI 2.10 §5.3). readGPT and WriteGPT share
+// them.
 const (
 	gptSignature      = "EFI PART"
-	gptHeaderMinSize  = 92
-	gptEntryMinSize   = 128
-	gptAttrLegacyBoot = 1 << 2 // "Legacy BIOS bootable" attribute bit
+	gptRevision       = 0x00010000 // revision 1.0, the only one defined
+	gptHeaderMinSize  = 92         // the defined header fields; WriteGPT writes exactly these
+	gptEntryMinSize   = 128        // bytes per entry; WriteGPT writes this size
+	gptAttrLegacyBoot = 1 << 2     // "Legacy BIOS bootable" attribute bit
+
+	// gptHeaderLBA is the primary header's sector; its entry array follows
+	// at gptEntriesLBA. The backup header is the disk's last sector, its
+	// array the gptArraySectors before it.
+	gptHeaderLBA  = 1
+	gptEntriesLBA = 2
+	// gptEntryCount is the 128 entries every GPT tool writes: the minimum
+	// array of 16 KiB the spec reserves, 32 sectors.
+	gptEntryCount   = 128
+	gptArraySectors = gptEntryCount * gptEntryMinSize / SectorSize
+	// gptNameUnits: the partition name is 72 bytes of UTF-16LE.
+	gptNameUnits = 36
+
+	// Header field offsets (UEFI 2.10 table 5-5).
+	gptHdrRevision     = 8
+	gptHdrSize         = 12
+	gptHdrCRC          = 16 // CRC32 of the header bytes with this field zero
+	gptHdrMyLBA        = 24
+	gptHdrAlternateLBA = 32
+	gptHdrFirstUsable  = 40
+	gptHdrLastUsable   = 48
+	gptHdrDiskGUID     = 56
+	gptHdrEntriesLBA   = 72
+	gptHdrEntryCount   = 80
+	gptHdrEntrySize    = 84
+	gptHdrEntriesCRC   = 88 // CRC32 of the whole entry array
+
+	// Entry field offsets (UEFI 2.10 table 5-6).
+	gptEntType  = 0 // partition type GUID; all zero = unused slot
+	gptEntGUID  = 16
+	gptEntFirst = 32 // first and last LBA, inclusive
+	gptEntLast  = 40
+	gptEntAttrs = 48
+	gptEntName  = 56
 )
 
 // readGPT reads the primary GPT (header at LBA 1). The header and entry
@@ -196,37 +232,37 @@ const (
 // protective MBR are not taken for partitions.
 func readGPT(r io.ReaderAt, size int64) ([]Partition, error) {
 	h := make([]byte, SectorSize)
-	if n, _ := r.ReadAt(h, SectorSize); n < SectorSize {
+	if n, _ := r.ReadAt(h, gptHeaderLBA*SectorSize); n < SectorSize {
 		return nil, fmt.Errorf("%w: the image ends before the GPT header at sector 1", ErrBadGPT)
 	}
 	if string(h[:8]) != gptSignature {
 		return nil, fmt.Errorf("%w: no \"EFI PART\" signature at sector 1", ErrBadGPT)
 	}
-	hsize := binary.LittleEndian.Uint32(h[12:])
+	hsize := binary.LittleEndian.Uint32(h[gptHdrSize:])
 	if hsize < gptHeaderMinSize || hsize > SectorSize {
 		return nil, fmt.Errorf("%w: header size %d outside %d..%d", ErrBadGPT, hsize, gptHeaderMinSize, SectorSize)
 	}
 	hdr := append([]byte(nil), h[:hsize]...)
-	want := binary.LittleEndian.Uint32(hdr[16:])
-	clear(hdr[16:20])
+	want := binary.LittleEndian.Uint32(hdr[gptHdrCRC:])
+	clear(hdr[gptHdrCRC : gptHdrCRC+4])
 	if crc32.ChecksumIEEE(hdr) != want {
 		return nil, fmt.Errorf("%w: header CRC32 mismatch", ErrBadGPT)
 	}
-	entriesLBA := binary.LittleEndian.Uint64(h[72:])
-	count := binary.LittleEndian.Uint32(h[80:])
-	esize := binary.LittleEndian.Uint32(h[84:])
+	entriesLBA := binary.LittleEndian.Uint64(h[gptHdrEntriesLBA:])
+	count := binary.LittleEndian.Uint32(h[gptHdrEntryCount:])
+	esize := binary.LittleEndian.Uint32(h[gptHdrEntrySize:])
 	if esize < gptEntryMinSize || esize%8 != 0 || esize > 4096 || count > maxGPTEntries {
 		return nil, fmt.Errorf("%w: %d entries of %d bytes", ErrBadGPT, count, esize)
 	}
 	total := int64(count) * int64(esize)
-	if entriesLBA < 2 || entriesLBA > uint64(size)/SectorSize || int64(entriesLBA)*SectorSize+total > size {
+	if entriesLBA < gptEntriesLBA || entriesLBA > uint64(size)/SectorSize || int64(entriesLBA)*SectorSize+total > size {
 		return nil, fmt.Errorf("%w: entry array at sector %d lies outside the %d-byte image", ErrBadGPT, entriesLBA, size)
 	}
 	arr := make([]byte, total)
 	if n, _ := r.ReadAt(arr, int64(entriesLBA)*SectorSize); int64(n) < total {
 		return nil, fmt.Errorf("%w: short read of the entry array", ErrBadGPT)
 	}
-	if crc32.ChecksumIEEE(arr) != binary.LittleEndian.Uint32(h[88:]) {
+	if crc32.ChecksumIEEE(arr) != binary.LittleEndian.Uint32(h[gptHdrEntriesCRC:]) {
 		return nil, fmt.Errorf("%w: entry array CRC32 mismatch", ErrBadGPT)
 	}
 	var out []Partition
@@ -234,15 +270,15 @@ func readGPT(r io.ReaderAt, size int64) ([]Partition, error) {
 	for i := range int(count) {
 		e := arr[i*int(esize):]
 		var typ [16]byte
-		copy(typ[:], e[:16])
+		copy(typ[:], e[gptEntType:])
 		if typ == zero {
 			continue
 		}
-		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
+		first, last := binary.LittleEndian.Uint64(e[gptEntFirst:]), binary.LittleEndian.Uint64(e[gptEntLast:])
 		if last < first {
 			continue
 		}
-		attrs := binary.LittleEndian.Uint64(e[48:])
+		attrs := binary.LittleEndian.Uint64(e[gptEntAttrs:])
 		out = append(out, Partition{Index: i + 1, Start: first, Sectors: last - first + 1,
 			TypeGUID: typ, Bootable: attrs&gptAttrLegacyBoot != 0})
 	}
