@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-11}
 pipeline=scripts/reference-pipeline.sh
-go build -o bin/minidisk ./cmd/minidisk
+go build -tags urfave_cli_no_docs -o bin/minidisk ./cmd/minidisk   # as make builds it
 kernel=${KERNEL:-$(bin/minidisk kernel --profile legacy)}
 busybox=${BUSYBOX:-$(command -v busybox)}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

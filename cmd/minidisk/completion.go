@@ -49,12 +49,7 @@ func manCommand(app *cli.App) *cli.Command {
 			if c.NArg() != 0 {
 				return usagef("usage: minidisk man")
 			}
-			page, err := app.ToManWithSection(1)
-			if err != nil {
-				return err
-			}
-			_, err = io.WriteString(c.App.Writer, page)
-			return err
+			return writeManPage(c.App.Writer, app)
 		},
 	}
 }

@@ -470,13 +470,39 @@ func editDistance(a, b string) int {
 // the usage, and the default only when the usage does not state one and
 // it is not the zero value.
 func flagHelp(f cli.Flag) string {
-	df, ok := f.(cli.DocGenerationFlag)
+	d, ok := describeFlag(f)
 	if !ok {
 		return ""
+	}
+	s := strings.Join(d.names, ", ")
+	if d.placeholder != "" {
+		s += " " + d.placeholder
+	}
+	if d.repeatable {
+		s += " (repeatable)"
+	}
+	return s + "\t" + d.usage
+}
+
+// flagDoc is what help, the man page and completion say of a flag.
+type flagDoc struct {
+	names       []string // as typed: --name, -n
+	placeholder string   // "" for a flag that takes no value
+	usage       string   // with its default, when it has one worth saying
+	repeatable  bool     // a slice flag whose usage does not say so
+}
+
+func describeFlag(f cli.Flag) (flagDoc, bool) {
+	df, ok := f.(cli.DocGenerationFlag)
+	if !ok {
+		return flagDoc{}, false
 	}
 	placeholder, usage := unquoteUsage(df.GetUsage())
 	if df.TakesValue() && placeholder == "" {
 		placeholder = "value"
+	}
+	if !df.TakesValue() {
+		placeholder = ""
 	}
 	if def := df.GetDefaultText(); def != "" && def != "0" && def != `""` && def != "false" && def != "[]" &&
 		!strings.Contains(strings.ToLower(usage), "default") {
@@ -484,18 +510,14 @@ func flagHelp(f cli.Flag) string {
 			usage += " (default: " + def + ")"
 		}
 	}
-	var names []string
+	d := flagDoc{placeholder: placeholder, usage: strings.TrimSpace(usage)}
 	for _, n := range df.Names() {
-		names = append(names, dashed(n))
-	}
-	s := strings.Join(names, ", ")
-	if df.TakesValue() {
-		s += " " + placeholder
+		d.names = append(d.names, dashed(n))
 	}
 	if sf, ok := f.(cli.DocGenerationSliceFlag); ok && sf.IsSliceFlag() && !strings.Contains(usage, "repeatable") {
-		s += " (repeatable)"
+		d.repeatable = true
 	}
-	return s + "\t" + strings.TrimSpace(usage)
+	return d, true
 }
 
 // versionString is the module version and the VCS revision the binary was

@@ -260,12 +260,14 @@ func TestManPage(t *testing.T) {
 		t.Fatalf("groff: %v %s", err, stderr)
 	}
 	for _, cc := range allCommands(t) {
-		heading := ".SH " + cc.cmd.Name + "\n"
-		if len(cc.path) > 1 {
-			heading = ".SS " + cc.cmd.Name + "\n"
-		}
+		heading := ".SS \"" + roff("minidisk "+strings.Join(cc.path, " "))
 		if !cc.cmd.Hidden && !strings.Contains(page, heading) {
 			t.Errorf("man page has no section for %s", cc.name())
+		}
+		for _, f := range cc.cmd.Flags {
+			if d, ok := describeFlag(f); ok && !cc.cmd.Hidden && !strings.Contains(page, ".TP\n\\fB"+roff(strings.Join(d.names, ", "))+"\\fR") {
+				t.Errorf("man page does not list %s of %s", d.names[0], cc.name())
+			}
 		}
 	}
 }
