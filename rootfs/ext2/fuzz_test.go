@@ -15,7 +15,7 @@ import (
 	"github.com/minidisk/minidisk/rootfs"
 )
 
-// rdSeed loads a checked-in seed image: made by
+// seedImage loads a checked-in seed image: made by
 //
 //	mke2fs -t ext2 -b 1024|4096 -I 128 -N 32 -d s (64 KiB | 256 KiB)
 //	debugfs -w: cd /dev; mknod console c 5 1
@@ -23,7 +23,7 @@ import (
 // from a staging tree with /etc/hostname, /hl (a hard link to it),
 // /bin/busybox (13,893 bytes: single-indirect with 1 KiB blocks),
 // /bin/sh -> busybox and /bin/long -> a 101-byte absolute target.
-func rdSeed(t testing.TB, name string) []byte {
+func seedImage(t testing.TB, name string) []byte {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
@@ -41,10 +41,10 @@ func rdSeed(t testing.TB, name string) []byte {
 	return b
 }
 
-// rdExercise opens data as an image and reads everything the API offers,
+// exerciseReader opens data as an image and reads everything the API offers,
 // returning the first error. It must never panic and must finish quickly
 // whatever data holds.
-func rdExercise(data []byte) error {
+func exerciseReader(data []byte) error {
 	r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func rdExercise(data []byte) error {
 	return firstErr
 }
 
-// rdExt4Seeds are ext4 seed images (1 KiB blocks, 256-byte inodes, 320 KiB)
+// ext4SeedImages are ext4 seed images (1 KiB blocks, 256-byte inodes, 320 KiB)
 // made by
 //
 //	mke2fs -t ext2 -b 1024 -I 256 -N 96 -O extent,huge_file,flex_bg,metadata_csum,dir_nlink,extra_isize,F -d s
@@ -132,39 +132,39 @@ func rdExercise(data []byte) error {
 // busybox, /bin/long -> a 101-byte target, /bin/frag (the 5 bytes
 // "data<i>" at every 2 KiB for i = 0..9: ten extents under an index node)
 // and /dir with 60 entries (an htree after e2fsck -D).
-var rdExt4Seeds = []string{"reader-seed-ext4-64bit.img.gz", "reader-seed-ext4-no64bit.img.gz", "reader-seed-ext4-inline.img.gz"}
+var ext4SeedImages = []string{"reader-seed-ext4-64bit.img.gz", "reader-seed-ext4-no64bit.img.gz", "reader-seed-ext4-inline.img.gz"}
 
 func FuzzReader(f *testing.F) {
-	for _, name := range append([]string{"reader-seed-1k.img.gz", "reader-seed-4k.img.gz"}, rdExt4Seeds...) {
-		f.Add(rdSeed(f, name))
+	for _, name := range append([]string{"reader-seed-1k.img.gz", "reader-seed-4k.img.gz"}, ext4SeedImages...) {
+		f.Add(seedImage(f, name))
 	}
-	for _, c := range rdCorruptions(f) {
+	for _, c := range corruptions(f) {
 		f.Add(c.data)
 	}
-	for _, c := range rdExt4Corruptions(f) {
+	for _, c := range ext4Corruptions(f) {
 		f.Add(c.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = rdExercise(data)
+		_ = exerciseReader(data)
 	})
 }
 
-// rdCorruption is a damaged copy of the 1 KiB seed and what must fail.
-type rdCorruption struct {
+// corruption is a damaged copy of the 1 KiB seed and what must fail.
+type corruption struct {
 	name string
 	data []byte
 	want string // substring of the error
 }
 
-// rdInodeOffset is the byte offset of inode ino's slot.
-func rdInodeOffset(r *Reader, ino uint32) int64 {
+// inodeOffset is the byte offset of inode ino's slot.
+func inodeOffset(r *Reader, ino uint32) int64 {
 	g := (ino - 1) / r.sb.InodesPerGroup
 	idx := (ino - 1) % r.sb.InodesPerGroup
 	return int64(r.inodeTables[g])*int64(r.bs) + int64(idx)*int64(r.isz)
 }
 
-// rdPatchInode rewrites inode ino of data through fn.
-func rdPatchInode(t testing.TB, data []byte, ino uint32, fn func(in *Inode)) []byte {
+// patchInode rewrites inode ino of data through fn.
+func patchInode(t testing.TB, data []byte, ino uint32, fn func(in *Inode)) []byte {
 	t.Helper()
 	out := bytes.Clone(data)
 	r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
@@ -176,16 +176,16 @@ func rdPatchInode(t testing.TB, data []byte, ino uint32, fn func(in *Inode)) []b
 		t.Fatal(err)
 	}
 	fn(in)
-	off := rdInodeOffset(r, ino)
+	off := inodeOffset(r, ino)
 	if err := in.Marshal(out[off : off+int64(r.isz)]); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func rdCorruptions(t testing.TB) []rdCorruption {
+func corruptions(t testing.TB) []corruption {
 	t.Helper()
-	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	seed := seedImage(t, "reader-seed-1k.img.gz")
 	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
 	if err != nil {
 		t.Fatal(err)
@@ -218,15 +218,15 @@ func rdCorruptions(t testing.TB) []rdCorruption {
 	// dirBlock is /bin's only directory block; its entries are ".", "..",
 	// then the names in creation order.
 	dirBlock := int64(binIn.Block[0]) * 1024
-	var cs []rdCorruption
+	var cs []corruption
 	cs = append(cs,
-		rdCorruption{"truncated-in-superblock", seed[:1500], "past the partition end"},
-		rdCorruption{"truncated-before-inodes", seed[:4096], "past the partition end"},
-		rdCorruption{"truncated-in-data", seed[:int64(bbIn.Block[3])*1024], "past the partition end"},
+		corruption{"truncated-in-superblock", seed[:1500], "past the partition end"},
+		corruption{"truncated-before-inodes", seed[:4096], "past the partition end"},
+		corruption{"truncated-in-data", seed[:int64(bbIn.Block[3])*1024], "past the partition end"},
 	)
 	zeroGD := bytes.Clone(seed)
 	clear(zeroGD[2*1024 : 3*1024]) // 1 KiB blocks: the table is block 2
-	cs = append(cs, rdCorruption{"zeroed-group-descriptors", zeroGD, "inode table at block 0"})
+	cs = append(cs, corruption{"zeroed-group-descriptors", zeroGD, "inode table at block 0"})
 
 	// A directory entry naming its own directory: /bin/busybox -> /bin's inode.
 	loop := bytes.Clone(seed)
@@ -241,16 +241,16 @@ func rdCorruptions(t testing.TB) []rdCorruption {
 		}
 		off += int64(d.RecLen)
 	}
-	cs = append(cs, rdCorruption{"directory-entry-to-itself", loop, "directory loop"})
+	cs = append(cs, corruption{"directory-entry-to-itself", loop, "directory loop"})
 	// A directory whose block map names the same block twice.
-	cs = append(cs, rdCorruption{"directory-block-twice", rdPatchInode(t, seed, bin, func(in *Inode) {
+	cs = append(cs, corruption{"directory-block-twice", patchInode(t, seed, bin, func(in *Inode) {
 		in.Block[1] = in.Block[0]
 		in.SizeLo = 2048
 	}), "used twice"})
 	// An indirect block whose pointers all lead back to itself, used as
 	// the double-indirect block too: a map that never ends without the
 	// used-twice check.
-	selfInd := rdPatchInode(t, seed, busybox, func(in *Inode) {
+	selfInd := patchInode(t, seed, busybox, func(in *Inode) {
 		in.Block[DIndBlock] = in.Block[IndBlock]
 		in.SizeLo = 300 * 1024
 	})
@@ -258,36 +258,36 @@ func rdCorruptions(t testing.TB) []rdCorruption {
 	for i := int64(0); i < 256; i++ {
 		le.PutUint32(selfInd[ind+4*i:], bbIn.Block[IndBlock])
 	}
-	cs = append(cs, rdCorruption{"indirect-block-twice", selfInd, "used twice"})
+	cs = append(cs, corruption{"indirect-block-twice", selfInd, "used twice"})
 	cs = append(cs,
-		rdCorruption{"block-beyond-count", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xFFFFFFF0 }), "outside the filesystem"},
-		rdCorruption{"huge-dir-size", rdPatchInode(t, seed, bin, func(in *Inode) { in.SizeLo = 0xFFFFF000 }), "limit"},
-		rdCorruption{"absurd-inode-count", sbPatch(func(sb *Superblock) { sb.InodesCount = 0xFFFFFFFF }), "inodes exceed"},
-		rdCorruption{"absurd-inodes-per-group", sbPatch(func(sb *Superblock) { sb.InodesPerGroup = 0xFFFFFFFF }), "inodes per group"},
-		rdCorruption{"absurd-block-count", sbPatch(func(sb *Superblock) { sb.BlocksCount = 0xFFFFFFFF; sb.InodesCount = 32 }), "descriptor table"},
-		rdCorruption{"block-size-shift", sbPatch(func(sb *Superblock) { sb.LogBlockSize = 40 }), "s_log_block_size"},
+		corruption{"block-beyond-count", patchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xFFFFFFF0 }), "outside the filesystem"},
+		corruption{"huge-dir-size", patchInode(t, seed, bin, func(in *Inode) { in.SizeLo = 0xFFFFF000 }), "limit"},
+		corruption{"absurd-inode-count", sbPatch(func(sb *Superblock) { sb.InodesCount = 0xFFFFFFFF }), "inodes exceed"},
+		corruption{"absurd-inodes-per-group", sbPatch(func(sb *Superblock) { sb.InodesPerGroup = 0xFFFFFFFF }), "inodes per group"},
+		corruption{"absurd-block-count", sbPatch(func(sb *Superblock) { sb.BlocksCount = 0xFFFFFFFF; sb.InodesCount = 32 }), "descriptor table"},
+		corruption{"block-size-shift", sbPatch(func(sb *Superblock) { sb.LogBlockSize = 40 }), "s_log_block_size"},
 	)
 	// rec_len 0 in /bin's first entry.
 	rec0 := bytes.Clone(seed)
 	le.PutUint16(rec0[dirBlock+4:], 0)
-	cs = append(cs, rdCorruption{"rec-len-zero", rec0, "rec_len 0"})
+	cs = append(cs, corruption{"rec-len-zero", rec0, "rec_len 0"})
 	// A fast symlink claiming more than i_block holds.
-	cs = append(cs, rdCorruption{"symlink-too-long", rdPatchInode(t, seed, ino("/bin/sh"), func(in *Inode) { in.SizeLo = 3000 }), "symlink"})
+	cs = append(cs, corruption{"symlink-too-long", patchInode(t, seed, ino("/bin/sh"), func(in *Inode) { in.SizeLo = 3000 }), "symlink"})
 	return cs
 }
 
 // TestReaderCorruptImages checks that damaged images give errors that say
 // what is wrong, and never panics.
 func TestReaderCorruptImages(t *testing.T) {
-	if err := rdExercise(rdSeed(t, "reader-seed-1k.img.gz")); err != nil {
+	if err := exerciseReader(seedImage(t, "reader-seed-1k.img.gz")); err != nil {
 		t.Fatalf("the intact seed fails: %v", err)
 	}
-	if err := rdExercise(rdSeed(t, "reader-seed-4k.img.gz")); err != nil {
+	if err := exerciseReader(seedImage(t, "reader-seed-4k.img.gz")); err != nil {
 		t.Fatalf("the intact 4 KiB seed fails: %v", err)
 	}
-	for _, name := range rdExt4Seeds {
-		data := rdSeed(t, name)
-		if err := rdExercise(data); err != nil {
+	for _, name := range ext4SeedImages {
+		data := seedImage(t, name)
+		if err := exerciseReader(data); err != nil {
 			t.Fatalf("the intact seed %s fails: %v", name, err)
 		}
 		r, err := Open(bytes.NewReader(data), 0, int64(len(data)))
@@ -310,9 +310,9 @@ func TestReaderCorruptImages(t *testing.T) {
 			t.Errorf("%s: dir: %d entries, %v", name, len(ents), err)
 		}
 	}
-	for _, c := range append(rdCorruptions(t), rdExt4Corruptions(t)...) {
+	for _, c := range append(corruptions(t), ext4Corruptions(t)...) {
 		t.Run(c.name, func(t *testing.T) {
-			err := rdExercise(c.data)
+			err := exerciseReader(c.data)
 			if err == nil {
 				t.Fatalf("no error")
 			}
@@ -326,11 +326,11 @@ func TestReaderCorruptImages(t *testing.T) {
 	}
 }
 
-// rdExt4Corruptions damages the 64bit and inline ext4 seeds where the
+// ext4Corruptions damages the 64bit and inline ext4 seeds where the
 // extent tree and inline data could make a reader loop, overrun or panic.
-func rdExt4Corruptions(t testing.TB) []rdCorruption {
+func ext4Corruptions(t testing.TB) []corruption {
 	t.Helper()
-	seed := rdSeed(t, "reader-seed-ext4-64bit.img.gz")
+	seed := seedImage(t, "reader-seed-ext4-64bit.img.gz")
 	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
 	if err != nil {
 		t.Fatal(err)
@@ -352,34 +352,34 @@ func rdExt4Corruptions(t testing.TB) []rdCorruption {
 	}
 	// The root's one index entry: ei_block (Block[3]), ei_leaf_lo (Block[4]).
 	leaf := int64(fragIn.Block[4]) * 1024
-	var cs []rdCorruption
+	var cs []corruption
 	// The leaf claims depth 1 and its first entry points back at itself,
 	// with the root claiming depth 2: a cycle through one block.
-	loop := rdPatchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 2<<16 })
+	loop := patchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 2<<16 })
 	le.PutUint16(loop[leaf+6:], 1)
 	le.PutUint32(loop[leaf+12+4:], fragIn.Block[4])
 	le.PutUint16(loop[leaf+12+8:], 0)
-	cs = append(cs, rdCorruption{"extent-node-loop", loop, "used twice"})
+	cs = append(cs, corruption{"extent-node-loop", loop, "used twice"})
 	cs = append(cs,
-		rdCorruption{"extent-bad-magic", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0x0001F30B }), "magic"},
-		rdCorruption{"extent-depth-too-deep", rdPatchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 9<<16 }), "depth"},
-		rdCorruption{"extent-entries-beyond-max", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xF30A | 200<<16 }), "entries"},
+		corruption{"extent-bad-magic", patchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0x0001F30B }), "magic"},
+		corruption{"extent-depth-too-deep", patchInode(t, seed, frag, func(in *Inode) { in.Block[1] = in.Block[1]&0xFFFF | 9<<16 }), "depth"},
+		corruption{"extent-entries-beyond-max", patchInode(t, seed, busybox, func(in *Inode) { in.Block[0] = 0xF30A | 200<<16 }), "entries"},
 		// ee_start_hi (Block[4]'s high half) puts the extent far beyond the
 		// filesystem.
-		rdCorruption{"extent-beyond-filesystem", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[4] |= 0xFFFF << 16 }), "outside the filesystem"},
-		rdCorruption{"extent-zero-length", rdPatchInode(t, seed, busybox, func(in *Inode) { in.Block[4] &= 0xFFFF0000 }), "zero-length"},
+		corruption{"extent-beyond-filesystem", patchInode(t, seed, busybox, func(in *Inode) { in.Block[4] |= 0xFFFF << 16 }), "outside the filesystem"},
+		corruption{"extent-zero-length", patchInode(t, seed, busybox, func(in *Inode) { in.Block[4] &= 0xFFFF0000 }), "zero-length"},
 	)
 	// Two leaf extents out of order.
 	order := bytes.Clone(seed)
 	le.PutUint32(order[leaf+12+12:], 0)
-	cs = append(cs, rdCorruption{"extent-overlap", order, "out of order"})
+	cs = append(cs, corruption{"extent-overlap", order, "out of order"})
 	// An extent longer than the filesystem.
 	long := bytes.Clone(seed)
 	le.PutUint16(long[leaf+12+4:], 32768)
-	cs = append(cs, rdCorruption{"extent-too-long", long, "extent"})
+	cs = append(cs, corruption{"extent-too-long", long, "extent"})
 
 	// Inline data whose system.data value claims more bytes than the inode.
-	inl := rdSeed(t, "reader-seed-ext4-inline.img.gz")
+	inl := seedImage(t, "reader-seed-ext4-inline.img.gz")
 	ri, err := Open(bytes.NewReader(inl), 0, int64(len(inl)))
 	if err != nil {
 		t.Fatal(err)
@@ -394,11 +394,11 @@ func rdExt4Corruptions(t testing.TB) []rdCorruption {
 	}
 	// The first in-inode attribute entry follows the 4-byte magic; its
 	// e_value_size is at byte 8 of the entry.
-	off := rdInodeOffset(ri, host) + GoodOldInodeSize + int64(hostIn.ExtraIsize) + 4
+	off := inodeOffset(ri, host) + GoodOldInodeSize + int64(hostIn.ExtraIsize) + 4
 	big := bytes.Clone(inl)
 	le.PutUint32(big[off+8:], 1<<30)
 	// i_size_lo patched in place: Inode.Marshal would clear the attributes.
-	le.PutUint32(big[rdInodeOffset(ri, host)+4:], 1000)
-	cs = append(cs, rdCorruption{"inline-value-too-big", big, "runs past"})
+	le.PutUint32(big[inodeOffset(ri, host)+4:], 1000)
+	cs = append(cs, corruption{"inline-value-too-big", big, "runs past"})
 	return cs
 }

@@ -16,10 +16,10 @@ import (
 func BenchmarkReaderWalkReadAll(b *testing.B) {
 	testutil.RequireTool(b, "mke2fs", "e2fsprogs")
 	staging := filepath.Join(b.TempDir(), "staging")
-	rdBuildStaging(b, staging)
+	buildStaging(b, staging)
 	img := filepath.Join(b.TempDir(), "fs.img")
-	rdMkfs(b, staging, img, 1024, 128, 24*1024)
-	rdBenchWalkReadAll(b, rdOpenImage(b, img))
+	mke2fsStaging(b, staging, img, 1024, 128, 24*1024)
+	benchWalkReadAll(b, openReader(b, img))
 }
 
 // BenchmarkReaderWalkReadAllExt4 is the same walk over the same tree made
@@ -29,22 +29,22 @@ func BenchmarkReaderWalkReadAllExt4(b *testing.B) {
 	testutil.RequireTool(b, "mke2fs", "e2fsprogs")
 	e2fsck := testutil.RequireTool(b, "e2fsck", "e2fsprogs")
 	staging := filepath.Join(b.TempDir(), "staging")
-	rdBuildStaging(b, staging)
+	buildStaging(b, staging)
 	img := filepath.Join(b.TempDir(), "fs.img")
-	rdMkfs(b, staging, img, 1024, 256, 24*1024, "-O", rdExt4Features)
+	mke2fsStaging(b, staging, img, 1024, 256, 24*1024, "-O", ext4Features)
 	if out, err := exec.Command(e2fsck, "-fyD", img).CombinedOutput(); err != nil {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 {
 			b.Fatalf("e2fsck -fyD: %v\n%s", err, out)
 		}
 	}
-	r := rdOpenImage(b, img)
+	r := openReader(b, img)
 	if r.Superblock().Kind() != "ext4" {
 		b.Fatalf("not ext4")
 	}
-	rdBenchWalkReadAll(b, r)
+	benchWalkReadAll(b, r)
 }
 
-func rdBenchWalkReadAll(b *testing.B, r *Reader) {
+func benchWalkReadAll(b *testing.B, r *Reader) {
 	b.ResetTimer()
 	var bytes int64
 	for i := 0; i < b.N; i++ {

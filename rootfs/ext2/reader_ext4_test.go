@@ -14,12 +14,12 @@ import (
 	"github.com/minidisk/minidisk/rootfs/loopmount"
 )
 
-// rdExt4Features is what e2fsprogs 1.47's mke2fs.conf gives -t ext4 (on
-// top of the ext2 base features rdMkfs gets from -t ext2).
-const rdExt4Features = "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize"
+// ext4Features is what e2fsprogs 1.47's mke2fs.conf gives -t ext4 (on
+// top of the ext2 base features mke2fsStaging gets from -t ext2).
+const ext4Features = "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize"
 
-// rdExt4Variant is one filesystem flavour of the ext3/ext4 oracle tests.
-type rdExt4Variant struct {
+// ext4Variant is one filesystem flavour of the ext3/ext4 oracle tests.
+type ext4Variant struct {
 	name     string
 	bs, isz  int
 	features string // -O
@@ -28,35 +28,35 @@ type rdExt4Variant struct {
 	extents  bool
 }
 
-var rdExt4Variants = []rdExt4Variant{
-	{"ext4-64bit-4k", 4096, 256, rdExt4Features, "ext4", true, true},
-	{"ext4-no64bit-1k", 1024, 256, strings.Replace(rdExt4Features, ",64bit", "", 1) + ",^64bit", "ext4", false, true},
-	{"ext4-64bit-1k-meta_bg", 1024, 256, rdExt4Features + ",meta_bg,^resize_inode", "ext4", true, true},
-	{"ext4-inline_data-4k", 4096, 256, rdExt4Features + ",inline_data", "ext4", true, true},
-	{"ext4-512-byte-inodes", 4096, 512, rdExt4Features, "ext4", true, true},
+var ext4Variants = []ext4Variant{
+	{"ext4-64bit-4k", 4096, 256, ext4Features, "ext4", true, true},
+	{"ext4-no64bit-1k", 1024, 256, strings.Replace(ext4Features, ",64bit", "", 1) + ",^64bit", "ext4", false, true},
+	{"ext4-64bit-1k-meta_bg", 1024, 256, ext4Features + ",meta_bg,^resize_inode", "ext4", true, true},
+	{"ext4-inline_data-4k", 4096, 256, ext4Features + ",inline_data", "ext4", true, true},
+	{"ext4-512-byte-inodes", 4096, 512, ext4Features, "ext4", true, true},
 	{"ext3-4k", 4096, 256, "has_journal", "ext3", false, false},
 	{"ext3-1k-128", 1024, 128, "has_journal", "ext3", false, false},
 }
 
-// rdBuildExt4Staging is rdBuildStaging plus what only extents show: a file
+// buildExt4Staging is buildStaging plus what only extents show: a file
 // of 2,000 separate runs (2,000 extents: an extent tree of depth 2 with
 // 1 KiB blocks, depth 1+ with 4 KiB).
-func rdBuildExt4Staging(t testing.TB, dir string) {
+func buildExt4Staging(t testing.TB, dir string) {
 	t.Helper()
-	rdBuildStaging(t, dir)
+	buildStaging(t, dir)
 	frag := filepath.Join(dir, "big/fragmented")
 	for i := 0; i < 2000; i++ {
-		rdDataAt(t, frag, int64(i)*8192, rdPattern(4096, byte(i)))
+		writeFileAt(t, frag, int64(i)*8192, pattern(4096, byte(i)))
 	}
 }
 
-// rdExtentDepth is eh_depth of the inode's root extent node.
-func rdExtentDepth(t *testing.T, r *Reader, name string) int {
+// extentDepth is eh_depth of the inode's root extent node.
+func extentDepth(t *testing.T, r *Reader, name string) int {
 	t.Helper()
 	ino, err := r.Inode(name)
-	rdMust(t, err)
+	must(t, err)
 	in, err := r.ReadInode(ino)
-	rdMust(t, err)
+	must(t, err)
 	if in.Flags&InodeFlagExtents == 0 {
 		return -1
 	}
@@ -73,12 +73,12 @@ func TestReaderMatchesMke2fsExt4(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	e2fsck := testutil.RequireTool(t, "e2fsck", "e2fsprogs")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdBuildExt4Staging(t, staging)
-	for _, v := range rdExt4Variants {
+	buildExt4Staging(t, staging)
+	for _, v := range ext4Variants {
 		t.Run(v.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			rdMkfs(t, staging, img, v.bs, v.isz, 64*1024, "-O", v.features)
-			cmds := rdDeviceCmds()
+			mke2fsStaging(t, staging, img, v.bs, v.isz, 64*1024, "-O", v.features)
+			cmds := debugfsDeviceCmds()
 			if strings.Contains(v.features, "inline_data") {
 				// mke2fs 1.47.0 -d with inline_data stores a file whose data
 				// ends in a hole with i_size 4096 (debugfs stat agrees with
@@ -91,7 +91,7 @@ func TestReaderMatchesMke2fsExt4(t *testing.T) {
 				// hole: it must read as zeros, like the hole it replaces.
 				cmds = append(cmds, "fallocate /big/hole-tail 10 40")
 			}
-			rdDebugfs(t, img, true, cmds...)
+			runDebugfsScript(t, img, true, cmds...)
 			// e2fsck -D indexes every directory of more than one block
 			// (exit 1: the filesystem was changed).
 			if out, err := exec.Command(e2fsck, "-fyD", img).CombinedOutput(); err != nil {
@@ -99,10 +99,10 @@ func TestReaderMatchesMke2fsExt4(t *testing.T) {
 					t.Fatalf("e2fsck -fyD: %v\n%s", err, out)
 				}
 			}
-			if out := rdDebugfs(t, img, false, "htree /many"); !strings.Contains(out, "Root node dump") {
+			if out := runDebugfsScript(t, img, false, "htree /many"); !strings.Contains(out, "Root node dump") {
 				t.Fatalf("/many is not an htree directory:\n%.500s", out)
 			}
-			r := rdOpenImage(t, img)
+			r := openReader(t, img)
 			sb := r.Superblock()
 			if sb.Kind() != v.kind || sb.Is64Bit() != v.is64 || sb.HasExtents() != v.extents || sb.InodeSizeOrDefault() != v.isz {
 				t.Fatalf("Kind %s 64bit %v extents %v inode size %d; want %s %v %v %d", sb.Kind(), sb.Is64Bit(), sb.HasExtents(), sb.InodeSizeOrDefault(), v.kind, v.is64, v.extents, v.isz)
@@ -115,20 +115,20 @@ func TestReaderMatchesMke2fsExt4(t *testing.T) {
 				if v.bs == 1024 {
 					want = 2 // 2,000 extents, 84 per 1 KiB node, 4 in the inode
 				}
-				if d := rdExtentDepth(t, r, "/big/fragmented"); d < want {
+				if d := extentDepth(t, r, "/big/fragmented"); d < want {
 					t.Errorf("/big/fragmented: extent tree depth %d, want >= %d (the test does not test deep trees)", d, want)
 				}
 			}
-			rdCompareWithStaging(t, r, staging, rdWantDevices)
+			compareWithStaging(t, r, staging, wantDevices)
 			var files []string
-			for _, h := range rdExpectFromStaging(t, staging) {
+			for _, h := range headersFromStaging(t, staging) {
 				if h.Type == rootfs.TypeReg && !strings.HasPrefix(h.Name, "/many/") && h.Size > 60 {
 					files = append(files, h.Name)
 				}
 			}
 			files = append(files, "/many/entry-1999-"+strings.Repeat("n", 1999%37))
-			rdCompareBlocks(t, r, img, files)
-			rdCompareDebugfsStat(t, r, img)
+			compareBlocks(t, r, img, files)
+			compareDebugfsStat(t, r, img)
 			if strings.Contains(v.features, "inline_data") {
 				// debugfs 1.47.0 rdump writes all 60 bytes of i_block for an
 				// inline file whatever its size; the staging directory above
@@ -136,7 +136,7 @@ func TestReaderMatchesMke2fsExt4(t *testing.T) {
 				// oracles for inline data.
 				return
 			}
-			rdCompareRdump(t, r, img, "/etc", "/bin", "/many", "/links", "/d00")
+			compareRdump(t, r, img, "/etc", "/bin", "/many", "/links", "/d00")
 		})
 	}
 }
@@ -149,31 +149,31 @@ func TestReaderExt4MatchesKernelMount(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	e2fsck := testutil.RequireTool(t, "e2fsck", "e2fsprogs")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdBuildExt4Staging(t, staging)
-	for _, v := range []rdExt4Variant{rdExt4Variants[0], rdExt4Variants[1], rdExt4Variants[3]} {
+	buildExt4Staging(t, staging)
+	for _, v := range []ext4Variant{ext4Variants[0], ext4Variants[1], ext4Variants[3]} {
 		t.Run(v.name, func(t *testing.T) {
 			tmp := t.TempDir()
 			fsImg := filepath.Join(tmp, "fs.img")
-			rdMkfs(t, staging, fsImg, v.bs, v.isz, 64*1024, "-O", v.features)
-			rdDebugfs(t, fsImg, true, append(rdDeviceCmds(), "fallocate /big/hole-tail 10 40")...)
+			mke2fsStaging(t, staging, fsImg, v.bs, v.isz, 64*1024, "-O", v.features)
+			runDebugfsScript(t, fsImg, true, append(debugfsDeviceCmds(), "fallocate /big/hole-tail 10 40")...)
 			if out, err := exec.Command(e2fsck, "-fyD", fsImg).CombinedOutput(); err != nil {
 				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 {
 					t.Fatalf("e2fsck -fyD: %v\n%s", err, out)
 				}
 			}
 			disk := filepath.Join(tmp, "disk.img")
-			rdDiskImage(t, fsImg, disk)
+			writeMBRDiskImage(t, fsImg, disk)
 			f, err := os.Open(disk)
-			rdMust(t, err)
+			must(t, err)
 			defer f.Close()
 			fi, err := f.Stat()
-			rdMust(t, err)
+			must(t, err)
 			loc, err := FindFilesystem(f, fi.Size(), disk)
-			rdMust(t, err)
+			must(t, err)
 			r, err := Open(f, loc.Offset, loc.Size)
-			rdMust(t, err)
+			must(t, err)
 			mnt := filepath.Join(tmp, "mnt")
-			rdMust(t, os.Mkdir(mnt, 0o755))
+			must(t, os.Mkdir(mnt, 0o755))
 			if _, err := loopmount.Mount(loopmount.Options{Image: disk, Offset: loc.Offset, Size: loc.Size, Dir: mnt, FSType: "ext4"}); err != nil {
 				t.Fatalf("Mount: %v", err)
 			}
@@ -182,7 +182,7 @@ func TestReaderExt4MatchesKernelMount(t *testing.T) {
 					t.Errorf("Unmount: %v", err)
 				}
 			}()
-			rdCompareWithStaging(t, r, mnt, nil)
+			compareWithStaging(t, r, mnt, nil)
 		})
 	}
 }
@@ -192,12 +192,12 @@ func TestReaderExt4MatchesKernelMount(t *testing.T) {
 func TestReaderExt4Features(t *testing.T) {
 	dumpe2fs := testutil.RequireTool(t, "dumpe2fs", "e2fsprogs")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdMust(t, os.MkdirAll(filepath.Join(staging, "etc"), 0o755))
-	rdMust(t, os.WriteFile(filepath.Join(staging, "etc/hostname"), []byte("x\n"), 0o644))
-	for _, v := range append(rdExt4Variants, rdExt4Variant{"ext2", 1024, 128, "^has_journal", "ext2", false, false}) {
+	must(t, os.MkdirAll(filepath.Join(staging, "etc"), 0o755))
+	must(t, os.WriteFile(filepath.Join(staging, "etc/hostname"), []byte("x\n"), 0o644))
+	for _, v := range append(ext4Variants, ext4Variant{"ext2", 1024, 128, "^has_journal", "ext2", false, false}) {
 		t.Run(v.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			rdMkfs(t, staging, img, v.bs, v.isz, 8*1024, "-O", v.features, "-L", "lbl-"+v.kind, "-U", "0123abcd-4567-89ab-cdef-0123456789ab")
+			mke2fsStaging(t, staging, img, v.bs, v.isz, 8*1024, "-O", v.features, "-L", "lbl-"+v.kind, "-U", "0123abcd-4567-89ab-cdef-0123456789ab")
 			out := testutil.Run(t, dumpe2fs, "-h", img)
 			var want string
 			for _, line := range strings.Split(out, "\n") {
@@ -205,10 +205,10 @@ func TestReaderExt4Features(t *testing.T) {
 					want = strings.Join(strings.Fields(f), " ")
 				}
 			}
-			r := rdOpenImage(t, img)
+			r := openReader(t, img)
 			sb := r.Superblock()
 			got := strings.Join(sb.FeatureNames(), " ")
-			if rdSortedFields(got) != rdSortedFields(want) {
+			if sortedFields(got) != sortedFields(want) {
 				t.Errorf("FeatureNames %q, dumpe2fs %q", got, want)
 			}
 			p, ok := Probe(r.r, 0)
@@ -223,8 +223,8 @@ func TestReaderExt4Features(t *testing.T) {
 			}
 			// needs_recovery: a filesystem whose journal was not replayed
 			// still reads (as it is on disk) and says so.
-			rdDebugfs(t, img, true, "feature needs_recovery")
-			r = rdOpenImage(t, img)
+			runDebugfsScript(t, img, true, "feature needs_recovery")
+			r = openReader(t, img)
 			if !r.Superblock().NeedsRecovery() {
 				t.Fatalf("needs_recovery not reported")
 			}
@@ -235,7 +235,7 @@ func TestReaderExt4Features(t *testing.T) {
 	}
 }
 
-func rdSortedFields(s string) string {
+func sortedFields(s string) string {
 	f := strings.Fields(s)
 	slices.Sort(f)
 	return fmt.Sprint(f)

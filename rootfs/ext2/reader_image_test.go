@@ -10,12 +10,12 @@ import (
 )
 
 func TestReaderFindFilesystem(t *testing.T) {
-	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	seed := seedImage(t, "reader-seed-1k.img.gz")
 	dir := t.TempDir()
 	bare := filepath.Join(dir, "bare:colon.img")
-	rdMust(t, os.WriteFile(bare, seed, 0o644))
+	must(t, os.WriteFile(bare, seed, 0o644))
 	disk := filepath.Join(dir, "disk.img")
-	rdDiskImage(t, bare, disk)
+	writeMBRDiskImage(t, bare, disk)
 
 	for _, c := range []struct {
 		img  string
@@ -32,13 +32,13 @@ func TestReaderFindFilesystem(t *testing.T) {
 			t.Errorf("%s: location %+v, want %+v", c.img, im.Location, c.want)
 		}
 		var out bytes.Buffer
-		rdMust(t, im.Cat(&out, "/etc/hostname"))
+		must(t, im.Cat(&out, "/etc/hostname"))
 		if out.String() != "minidisk\n" {
 			t.Errorf("%s: cat /etc/hostname = %q", c.img, out.String())
 		}
 		out.Reset()
 		ents, err := im.ReadDir(".")
-		rdMust(t, err)
+		must(t, err)
 		var got []string
 		for _, e := range ents {
 			got = append(got, e.Name())
@@ -57,16 +57,16 @@ func TestReaderFindFilesystem(t *testing.T) {
 
 	// No Linux partition; no MBR and no ext2 magic; too short.
 	noLinux, err := os.ReadFile(disk)
-	rdMust(t, err)
+	must(t, err)
 	noLinux[0x1BE+4] = 0x0C // FAT32 LBA
-	rdMust(t, os.WriteFile(filepath.Join(dir, "fat.img"), noLinux, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "fat.img"), noLinux, 0o644))
 	junk := bytes.Repeat([]byte{0x42}, 4096)
-	rdMust(t, os.WriteFile(filepath.Join(dir, "junk.img"), junk, 0o644))
-	rdMust(t, os.WriteFile(filepath.Join(dir, "short.img"), junk[:100], 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "junk.img"), junk, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "short.img"), junk[:100], 0o644))
 	pastEnd := bytes.Clone(noLinux[:1024])
 	pastEnd[0x1BE+4] = 0x83
 	binary.LittleEndian.PutUint32(pastEnd[0x1BE+8:], 4096)
-	rdMust(t, os.WriteFile(filepath.Join(dir, "cut.img"), pastEnd, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "cut.img"), pastEnd, 0o644))
 	for name, want := range map[string]string{
 		"fat.img":   "no Linux (type 0x83) partition",
 		"junk.img":  "not a disk image or ext2 filesystem",
@@ -83,11 +83,11 @@ func TestReaderFindFilesystem(t *testing.T) {
 // TestReaderConcurrentUse reads one Reader from several goroutines (run
 // with -race): the directory cache is the only shared mutable state.
 func TestReaderConcurrentUse(t *testing.T) {
-	seed := rdSeed(t, "reader-seed-1k.img.gz")
+	seed := seedImage(t, "reader-seed-1k.img.gz")
 	r, err := Open(bytes.NewReader(seed), 0, int64(len(seed)))
-	rdMust(t, err)
+	must(t, err)
 	want, err := r.ReadFile("bin/busybox")
-	rdMust(t, err)
+	must(t, err)
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		go func() {

@@ -12,12 +12,12 @@ import (
 	"github.com/minidisk/minidisk/rootfs/loopmount"
 )
 
-// rdDiskImage wraps the filesystem image fsImg in an MBR disk image whose
+// writeMBRDiskImage wraps the filesystem image fsImg in an MBR disk image whose
 // only partition (type 0x83) starts at sector 2048.
-func rdDiskImage(t *testing.T, fsImg, disk string) {
+func writeMBRDiskImage(t *testing.T, fsImg, disk string) {
 	t.Helper()
 	fs, err := os.ReadFile(fsImg)
-	rdMust(t, err)
+	must(t, err)
 	const start = 2048
 	b := make([]byte, start*512+len(fs))
 	e := b[0x1BE:]
@@ -26,11 +26,11 @@ func rdDiskImage(t *testing.T, fsImg, disk string) {
 	binary.LittleEndian.PutUint32(e[12:], uint32(len(fs)/512))
 	b[510], b[511] = 0x55, 0xAA
 	copy(b[start*512:], fs)
-	rdMust(t, os.WriteFile(disk, b, 0o644))
+	must(t, os.WriteFile(disk, b, 0o644))
 }
 
-// rdLoopsBacking lists loop devices whose backing file is path.
-func rdLoopsBacking(t *testing.T, path string) []string {
+// loopsBacking lists loop devices whose backing file is path.
+func loopsBacking(t *testing.T, path string) []string {
 	t.Helper()
 	matches, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	var out []string
@@ -53,29 +53,29 @@ func TestReaderMatchesKernelMount(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	losetup := testutil.RequireTool(t, "losetup", "mount")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdBuildStaging(t, staging)
+	buildStaging(t, staging)
 	tmp := t.TempDir()
 	fsImg := filepath.Join(tmp, "fs.img")
-	rdMkfs(t, staging, fsImg, 1024, 128, 24*1024)
-	rdDebugfs(t, fsImg, true, rdDeviceCmds()...)
+	mke2fsStaging(t, staging, fsImg, 1024, 128, 24*1024)
+	runDebugfsScript(t, fsImg, true, debugfsDeviceCmds()...)
 	disk := filepath.Join(tmp, "disk.img")
-	rdDiskImage(t, fsImg, disk)
+	writeMBRDiskImage(t, fsImg, disk)
 
 	f, err := os.Open(disk)
-	rdMust(t, err)
+	must(t, err)
 	defer f.Close()
 	fi, err := f.Stat()
-	rdMust(t, err)
+	must(t, err)
 	loc, err := FindFilesystem(f, fi.Size(), disk)
-	rdMust(t, err)
+	must(t, err)
 	if loc.Offset != 2048*512 || loc.Partition != 1 {
 		t.Fatalf("FindFilesystem = %+v, want partition 1 at byte %d", loc, 2048*512)
 	}
 	r, err := Open(f, loc.Offset, loc.Size)
-	rdMust(t, err)
+	must(t, err)
 
 	mnt := filepath.Join(tmp, "mnt")
-	rdMust(t, os.Mkdir(mnt, 0o755))
+	must(t, os.Mkdir(mnt, 0o755))
 	dev, err := loopmount.Mount(loopmount.Options{Image: disk, Offset: loc.Offset, Size: loc.Size, Dir: mnt})
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
@@ -86,7 +86,7 @@ func TestReaderMatchesKernelMount(t *testing.T) {
 			_, _ = loopmount.Unmount(mnt)
 		}
 	}()
-	if got := rdLoopsBacking(t, disk); len(got) != 1 {
+	if got := loopsBacking(t, disk); len(got) != 1 {
 		t.Errorf("while mounted, loop devices backing %s: %v (want 1)", disk, got)
 	}
 	// The device is limited to the partition: offset and size as attached.
@@ -99,7 +99,7 @@ func TestReaderMatchesKernelMount(t *testing.T) {
 	}
 	// The kernel's view of the whole tree is the oracle: the same walk,
 	// owners, modes, times, sizes, links, devices and content.
-	rdCompareWithStaging(t, r, mnt, nil)
+	compareWithStaging(t, r, mnt, nil)
 
 	gotDev, err := loopmount.Unmount(mnt)
 	mounted = false
@@ -109,7 +109,7 @@ func TestReaderMatchesKernelMount(t *testing.T) {
 	if gotDev != dev {
 		t.Errorf("Unmount found %s, Mount attached %s", gotDev, dev)
 	}
-	if left := rdLoopsBacking(t, disk); len(left) != 0 {
+	if left := loopsBacking(t, disk); len(left) != 0 {
 		t.Errorf("after umount, loop devices still back %s: %v", disk, left)
 	}
 	if out := testutil.Run(t, losetup, "-a"); strings.Contains(out, disk) {
@@ -122,7 +122,7 @@ func TestReaderMatchesKernelMount(t *testing.T) {
 		_, _ = loopmount.Unmount(mnt)
 		t.Fatalf("mounting the MBR as ext2 succeeded")
 	}
-	if left := rdLoopsBacking(t, disk); len(left) != 0 {
+	if left := loopsBacking(t, disk); len(left) != 0 {
 		t.Errorf("after a failed mount, loop devices still back %s: %v", disk, left)
 	}
 }

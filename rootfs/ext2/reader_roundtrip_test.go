@@ -19,9 +19,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rdRandomName is a file name of 1..maxLen bytes: printable ASCII (no '/'),
+// randomName is a file name of 1..maxLen bytes: printable ASCII (no '/'),
 // spaces, and some UTF-8, occasionally the 255-byte maximum.
-func rdRandomName(rng *rand.Rand, used map[string]bool) string {
+func randomName(rng *rand.Rand, used map[string]bool) string {
 	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.+=,~!@#$%^&()[]{}'"
 	for {
 		n := 1 + rng.IntN(20)
@@ -45,8 +45,8 @@ func rdRandomName(rng *rand.Rand, used map[string]bool) string {
 	}
 }
 
-// rdRandomSize favours the sizes around block-map boundaries.
-func rdRandomSize(rng *rand.Rand) int {
+// randomSize favours the sizes around block-map boundaries.
+func randomSize(rng *rand.Rand) int {
 	switch rng.IntN(6) {
 	case 0:
 		return 0
@@ -63,12 +63,12 @@ func rdRandomSize(rng *rand.Rand) int {
 	}
 }
 
-// rdRandomStaging makes a random tree of about n entries under dir: files,
+// randomStaging makes a random tree of about n entries under dir: files,
 // directories, symlinks, hard links and FIFOs with random modes, times and
 // (as root) owners.
-func rdRandomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
+func randomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
 	t.Helper()
-	rdMust(t, os.MkdirAll(dir, 0o755))
+	must(t, os.MkdirAll(dir, 0o755))
 	dirs := []string{dir}
 	var files []string
 	used := map[string]map[string]bool{}
@@ -78,13 +78,13 @@ func rdRandomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
 		if used[parent] == nil {
 			used[parent] = map[string]bool{}
 		}
-		p := filepath.Join(parent, rdRandomName(rng, used[parent]))
+		p := filepath.Join(parent, randomName(rng, used[parent]))
 		switch k := rng.IntN(10); {
 		case k < 5:
-			rdMust(t, os.WriteFile(p, rdPattern(rdRandomSize(rng), byte(i)), 0o644))
+			must(t, os.WriteFile(p, pattern(randomSize(rng), byte(i)), 0o644))
 			files = append(files, p)
 		case k < 7:
-			rdMust(t, os.Mkdir(p, 0o755))
+			must(t, os.Mkdir(p, 0o755))
 			dirs = append(dirs, p)
 		case k < 9:
 			target := strings.Repeat("t", 1+rng.IntN(300))
@@ -92,12 +92,12 @@ func rdRandomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
 				rel, _ := filepath.Rel(parent, files[rng.IntN(len(files))])
 				target = rel
 			}
-			rdMust(t, os.Symlink(target, p))
+			must(t, os.Symlink(target, p))
 		default:
 			if len(files) > 0 && rng.IntN(2) == 0 {
-				rdMust(t, os.Link(files[rng.IntN(len(files))], p))
+				must(t, os.Link(files[rng.IntN(len(files))], p))
 			} else {
-				rdMust(t, unix.Mkfifo(p, 0o644))
+				must(t, unix.Mkfifo(p, 0o644))
 			}
 		}
 		all = append(all, p)
@@ -106,29 +106,29 @@ func rdRandomStaging(t *testing.T, rng *rand.Rand, dir string, n int) {
 	// so filling a directory does not change its time afterwards.
 	for _, p := range all {
 		fi, err := os.Lstat(p)
-		rdMust(t, err)
+		must(t, err)
 		if os.Geteuid() == 0 {
 			uid, gid := rng.IntN(3)*rng.IntN(100000), rng.IntN(3)*rng.IntN(100000)
-			rdMust(t, os.Lchown(p, uid, gid))
+			must(t, os.Lchown(p, uid, gid))
 		}
 		if fi.Mode()&os.ModeSymlink == 0 {
 			perm := uint32(rng.IntN(0o10000))
 			if fi.IsDir() {
 				perm |= 0o700 // keep the tree walkable
 			}
-			rdMust(t, unix.Chmod(p, perm))
+			must(t, unix.Chmod(p, perm))
 		}
 	}
 	all = append(all, dirs...)
 	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
 	for _, p := range all {
 		ts := unix.NsecToTimespec(int64(rng.IntN(1<<31)) * 1e9)
-		rdMust(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
+		must(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	}
 }
 
 // TestReaderRandomTreesMke2fs is the property test: random trees, made
-// into ext2, ext3 and ext4 images (rdExt4Variants) by the real mke2fs -d,
+// into ext2, ext3 and ext4 images (ext4Variants) by the real mke2fs -d,
 // read back equal to the staging tree.
 func TestReaderRandomTreesMke2fs(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
@@ -137,15 +137,15 @@ func TestReaderRandomTreesMke2fs(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x5eed))
 			staging := filepath.Join(t.TempDir(), "staging")
-			rdRandomStaging(t, rng, staging, 60+rng.IntN(120))
+			randomStaging(t, rng, staging, 60+rng.IntN(120))
 			bs := []int{1024, 4096}[rng.IntN(2)]
 			isz := []int{128, 256}[rng.IntN(2)]
 			img := filepath.Join(t.TempDir(), "fs.img")
-			rdMkfs(t, staging, img, bs, isz, 64*1024)
-			r := rdOpenImage(t, img)
-			rdCompareWithStaging(t, r, staging, nil)
+			mke2fsStaging(t, staging, img, bs, isz, 64*1024)
+			r := openReader(t, img)
+			compareWithStaging(t, r, staging, nil)
 			// The same tree as ext3 and as ext4 in each flavour.
-			for _, v := range rdExt4Variants {
+			for _, v := range ext4Variants {
 				if strings.Contains(v.features, "inline_data") {
 					// mke2fs 1.47.0 -d with inline_data records some files
 					// one byte short (e.g. 49,153 bytes as 49,152; debugfs
@@ -155,21 +155,21 @@ func TestReaderRandomTreesMke2fs(t *testing.T) {
 				}
 				t.Run(v.name, func(t *testing.T) {
 					img := filepath.Join(t.TempDir(), "fs.img")
-					rdMkfs(t, staging, img, v.bs, v.isz, 64*1024, "-O", v.features)
-					r := rdOpenImage(t, img)
+					mke2fsStaging(t, staging, img, v.bs, v.isz, 64*1024, "-O", v.features)
+					r := openReader(t, img)
 					if r.Superblock().Kind() != v.kind {
 						t.Fatalf("Kind %s, want %s", r.Superblock().Kind(), v.kind)
 					}
-					rdCompareWithStaging(t, r, staging, nil)
+					compareWithStaging(t, r, staging, nil)
 				})
 			}
 		})
 	}
 }
 
-// rdRandomTree builds a rootfs.Tree directly (what the writer consumes):
+// randomRoundtripTree builds a rootfs.Tree directly (what the writer consumes):
 // it can hold devices and any owner without root.
-func rdRandomTree(t *testing.T, rng *rand.Rand, n int) *rootfs.Tree {
+func randomRoundtripTree(t *testing.T, rng *rand.Rand, n int) *rootfs.Tree {
 	t.Helper()
 	tree := rootfs.New(time.Unix(int64(rng.IntN(1<<31)), 0).UTC())
 	dirs := []string{"/"}
@@ -181,7 +181,7 @@ func rdRandomTree(t *testing.T, rng *rand.Rand, n int) *rootfs.Tree {
 			used[parent] = map[string]bool{}
 		}
 		h := rootfs.Header{
-			Name:    path.Join(parent, rdRandomName(rng, used[parent])),
+			Name:    path.Join(parent, randomName(rng, used[parent])),
 			Mode:    uint32(rng.IntN(0o10000)),
 			Uid:     uint32(rng.IntN(3) * rng.IntN(100000)),
 			Gid:     uint32(rng.IntN(3) * rng.IntN(100000)),
@@ -190,7 +190,7 @@ func rdRandomTree(t *testing.T, rng *rand.Rand, n int) *rootfs.Tree {
 		var content rootfs.Content
 		switch k := rng.IntN(12); {
 		case k < 5:
-			data := rdPattern(rdRandomSize(rng), byte(i))
+			data := pattern(randomSize(rng), byte(i))
 			h.Type, h.Size, content = rootfs.TypeReg, int64(len(data)), rootfs.Bytes(data)
 			files = append(files, h.Name)
 		case k < 7:
@@ -213,14 +213,14 @@ func rdRandomTree(t *testing.T, rng *rand.Rand, n int) *rootfs.Tree {
 			}
 			h.Type, h.Linkname = rootfs.TypeLink, files[rng.IntN(len(files))]
 		}
-		rdMust(t, tree.Add(rootfs.Entry{Header: h, Content: content}))
+		must(t, tree.Add(rootfs.Entry{Header: h, Content: content}))
 	}
 	return tree
 }
 
-// rdExpectFromTree lists a tree as the reader's Walk reports it: hard
+// headersFromTree lists a tree as the reader's Walk reports it: hard
 // links point at whichever path of the file comes first in walk order.
-func rdExpectFromTree(tree *rootfs.Tree) []rootfs.Header {
+func headersFromTree(tree *rootfs.Tree) []rootfs.Header {
 	canon := func(e *rootfs.Entry) string {
 		if e.Type == rootfs.TypeLink {
 			return e.Linkname
@@ -253,14 +253,14 @@ func TestReaderReadsWriter(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x3717e7))
-			tree := rdRandomTree(t, rng, 50+rng.IntN(200))
+			tree := randomRoundtripTree(t, rng, 50+rng.IntN(200))
 			opt := Options{
 				BlockSize: []int{1024, 4096}[rng.IntN(2)],
 				InodeSize: []int{128, 256}[rng.IntN(2)],
 				Time:      time.Unix(1_600_000_000, 0),
 			}
 			opt.Blocks = uint64(64 << 20 / opt.BlockSize)
-			var buf rdMemImage
+			var buf memImage
 			if _, err := Write(&buf, 0, tree, opt); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
@@ -268,8 +268,8 @@ func TestReaderReadsWriter(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			got := rdWalkAll(t, r)
-			want := rdExpectFromTree(tree)
+			got := walkAll(t, r)
+			want := headersFromTree(tree)
 			var gs, ws []string
 			for _, h := range got {
 				if h.Name == "/lost+found" {
@@ -277,23 +277,23 @@ func TestReaderReadsWriter(t *testing.T) {
 						continue // the writer adds it, as mke2fs does
 					}
 				}
-				gs = append(gs, rdHeaderString(h))
+				gs = append(gs, headerString(h))
 			}
 			for i := range want {
-				ws = append(ws, rdHeaderString(&want[i]))
+				ws = append(ws, headerString(&want[i]))
 			}
 			if !slices.Equal(gs, ws) {
-				t.Fatalf("walk differs from the tree %s", rdFirstDiff(gs, ws))
+				t.Fatalf("walk differs from the tree %s", firstDiff(gs, ws))
 			}
 			for _, e := range tree.Entries() {
 				if e.Type != rootfs.TypeReg {
 					continue
 				}
 				rc, err := e.Content.Open()
-				rdMust(t, err)
+				must(t, err)
 				wantData, err := io.ReadAll(rc)
 				rc.Close()
-				rdMust(t, err)
+				must(t, err)
 				gotData, err := r.ReadFile(e.Name[1:])
 				if err != nil || !bytes.Equal(gotData, wantData) {
 					t.Errorf("%s: content differs (%d vs %d bytes, %v)", e.Name, len(gotData), len(wantData), err)
@@ -303,10 +303,10 @@ func TestReaderReadsWriter(t *testing.T) {
 	}
 }
 
-// rdMemImage is an in-memory io.WriterAt that grows as written.
-type rdMemImage struct{ b []byte }
+// memImage is an in-memory io.WriterAt that grows as written.
+type memImage struct{ b []byte }
 
-func (m *rdMemImage) WriteAt(p []byte, off int64) (int, error) {
+func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
 	if end := off + int64(len(p)); end > int64(len(m.b)) {
 		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
 	}

@@ -24,7 +24,7 @@ import (
 )
 
 // dataAt writes data at offset off of a (possibly sparse) file.
-func rdDataAt(t testing.TB, name string, off int64, data []byte) {
+func writeFileAt(t testing.TB, name string, off int64, data []byte) {
 	t.Helper()
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -37,7 +37,7 @@ func rdDataAt(t testing.TB, name string, off int64, data []byte) {
 }
 
 // pattern is deterministic non-zero content, distinct per seed.
-func rdPattern(n int, seed byte) []byte {
+func pattern(n int, seed byte) []byte {
 	b := make([]byte, n)
 	x := uint32(seed)*2654435761 + 1
 	for i := range b {
@@ -54,7 +54,7 @@ func rdPattern(n int, seed byte) []byte {
 // 4 KiB blocks (sparse where large), symlinks of 59, 60 and 500 bytes, hard
 // links, a FIFO, a 2,000-entry directory, a deep directory chain, and
 // varied owners, modes and times.
-func rdBuildStaging(t testing.TB, dir string) {
+func buildStaging(t testing.TB, dir string) {
 	t.Helper()
 	mk := func(p string, data []byte, mode os.FileMode) {
 		full := filepath.Join(dir, p)
@@ -76,63 +76,63 @@ func rdBuildStaging(t testing.TB, dir string) {
 	}
 	// Block-map boundaries: 1 KiB blocks map 12 direct, 256 single, 65536
 	// double; 4 KiB blocks 12, 1024, 1048576.
-	mk("big/direct12", rdPattern(12*1024+1, 1), 0o644)
-	mk("big/single1k", rdPattern((12+256)*1024+100, 2), 0o644)
-	mk("big/direct4k", rdPattern(12*4096+7, 3), 0o644)
-	mk("big/single4k", rdPattern((12+1024)*4096+9, 4), 0o644)
+	mk("big/direct12", pattern(12*1024+1, 1), 0o644)
+	mk("big/single1k", pattern((12+256)*1024+100, 2), 0o644)
+	mk("big/direct4k", pattern(12*4096+7, 3), 0o644)
+	mk("big/single4k", pattern((12+1024)*4096+9, 4), 0o644)
 	// Sparse: data at the start, in a single-indirect hole region and just
 	// past the start of the triple-indirect range of each block size.
 	sp := filepath.Join(dir, "big/sparse-triple1k")
-	rdDataAt(t, sp, 0, rdPattern(3000, 5))
-	rdDataAt(t, sp, 40*1024, rdPattern(10, 6))
-	rdDataAt(t, sp, (12+256+65536)*1024+5, rdPattern(2000, 7))
+	writeFileAt(t, sp, 0, pattern(3000, 5))
+	writeFileAt(t, sp, 40*1024, pattern(10, 6))
+	writeFileAt(t, sp, (12+256+65536)*1024+5, pattern(2000, 7))
 	sp4 := filepath.Join(dir, "big/sparse-triple4k")
-	rdDataAt(t, sp4, 100, rdPattern(10, 8))
-	rdDataAt(t, sp4, (12+1024+1048576)*4096+77, rdPattern(5000, 9))
-	mk("big/hole-tail", rdPattern(100, 10), 0o644)
-	rdMust(t, os.Truncate(filepath.Join(dir, "big/hole-tail"), 300*1024))
+	writeFileAt(t, sp4, 100, pattern(10, 8))
+	writeFileAt(t, sp4, (12+1024+1048576)*4096+77, pattern(5000, 9))
+	mk("big/hole-tail", pattern(100, 10), 0o644)
+	must(t, os.Truncate(filepath.Join(dir, "big/hole-tail"), 300*1024))
 	// Symlinks around the 60-byte fast-symlink limit.
-	rdMust(t, os.MkdirAll(filepath.Join(dir, "links"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "links"), 0o755))
 	for _, n := range []int{1, 59, 60, 500} {
 		target := "/"
 		if n > 1 {
 			target = strings.Repeat("x", n-1) + "/"
 		}
-		rdMust(t, os.Symlink(target, filepath.Join(dir, fmt.Sprintf("links/len%d", n))))
+		must(t, os.Symlink(target, filepath.Join(dir, fmt.Sprintf("links/len%d", n))))
 	}
-	rdMust(t, os.Symlink("../etc/hostname", filepath.Join(dir, "links/rel")))
-	rdMust(t, os.Symlink("/etc/hostname", filepath.Join(dir, "links/abs")))
-	rdMust(t, os.Symlink("abs", filepath.Join(dir, "links/chain")))
-	rdMust(t, os.Symlink("loop-b", filepath.Join(dir, "links/loop-a")))
-	rdMust(t, os.Symlink("loop-a", filepath.Join(dir, "links/loop-b")))
-	rdMust(t, os.Symlink("/bin", filepath.Join(dir, "links/bindir")))
+	must(t, os.Symlink("../etc/hostname", filepath.Join(dir, "links/rel")))
+	must(t, os.Symlink("/etc/hostname", filepath.Join(dir, "links/abs")))
+	must(t, os.Symlink("abs", filepath.Join(dir, "links/chain")))
+	must(t, os.Symlink("loop-b", filepath.Join(dir, "links/loop-a")))
+	must(t, os.Symlink("loop-a", filepath.Join(dir, "links/loop-b")))
+	must(t, os.Symlink("/bin", filepath.Join(dir, "links/bindir")))
 	// Hard links: the walk reports the later paths as links to the first.
-	rdMust(t, os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "hard-b")))
-	rdMust(t, os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "zz-hard-c")))
-	rdMust(t, unix.Mkfifo(filepath.Join(dir, "fifo"), 0o640))
+	must(t, os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "hard-b")))
+	must(t, os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "zz-hard-c")))
+	must(t, unix.Mkfifo(filepath.Join(dir, "fifo"), 0o640))
 	// Many entries: more than one directory block for both block sizes.
 	many := filepath.Join(dir, "many")
-	rdMust(t, os.MkdirAll(many, 0o755))
+	must(t, os.MkdirAll(many, 0o755))
 	for i := 0; i < 2000; i++ {
 		name := fmt.Sprintf("entry-%04d-%s", i, strings.Repeat("n", i%37))
-		rdMust(t, os.WriteFile(filepath.Join(many, name), []byte(name), 0o644))
+		must(t, os.WriteFile(filepath.Join(many, name), []byte(name), 0o644))
 	}
 	deep := dir
 	for i := 0; i < 40; i++ {
 		deep = filepath.Join(deep, fmt.Sprintf("d%02d", i))
 	}
-	rdMust(t, os.MkdirAll(deep, 0o750))
-	rdMust(t, os.WriteFile(filepath.Join(deep, "leaf"), []byte("deep\n"), 0o644))
-	rdMust(t, os.MkdirAll(filepath.Join(dir, "dev"), 0o755))
+	must(t, os.MkdirAll(deep, 0o750))
+	must(t, os.WriteFile(filepath.Join(deep, "leaf"), []byte("deep\n"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "dev"), 0o755))
 
 	// Owners (root only: mke2fs -d copies st_uid/st_gid, including the
 	// high 16 bits) and times (all inside the signed 32-bit range that
 	// 128-byte inodes hold).
 	if os.Geteuid() == 0 {
-		rdMust(t, os.Lchown(filepath.Join(dir, "etc/hostname"), 1000, 1001))
-		rdMust(t, os.Lchown(filepath.Join(dir, "empty"), 70000, 70001))
-		rdMust(t, os.Lchown(filepath.Join(dir, "links/rel"), 12, 34))
-		rdMust(t, os.Lchown(filepath.Join(dir, "many"), 65534, 65534))
+		must(t, os.Lchown(filepath.Join(dir, "etc/hostname"), 1000, 1001))
+		must(t, os.Lchown(filepath.Join(dir, "empty"), 70000, 70001))
+		must(t, os.Lchown(filepath.Join(dir, "links/rel"), 12, 34))
+		must(t, os.Lchown(filepath.Join(dir, "many"), 65534, 65534))
 	}
 	i := int64(0)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -143,7 +143,7 @@ func rdBuildStaging(t testing.TB, dir string) {
 		ts := unix.NsecToTimespec(time.Unix(1_000_000_000+i*7919, 0).UnixNano())
 		return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	})
-	rdMust(t, err)
+	must(t, err)
 	// Directories last, since filling them changed their times.
 	dirs := []string{}
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -154,25 +154,18 @@ func rdBuildStaging(t testing.TB, dir string) {
 	})
 	for j, p := range dirs {
 		ts := unix.NsecToTimespec(time.Unix(1_200_000_000+int64(j)*104729, 0).UnixNano())
-		rdMust(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
-	}
-}
-
-func rdMust(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+		must(t, unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	}
 }
 
 // newDevEncoding is the kernel's new_encode_dev (major 12 bits, minor 20).
-func rdNewDevEncoding(major, minor uint32) uint32 {
+func newDevEncoding(major, minor uint32) uint32 {
 	return (minor & 0xff) | (major << 8) | ((minor &^ 0xff) << 12)
 }
 
 // deviceCmds are debugfs commands that add device nodes (mke2fs -d copies
 // the staging directory, where creating nodes would need root).
-func rdDeviceCmds() []string {
+func debugfsDeviceCmds() []string {
 	return []string{
 		"cd /dev",
 		"mknod console c 5 1",
@@ -183,19 +176,19 @@ func rdDeviceCmds() []string {
 		"mknod wide c 1 1",
 		"sif wide mode 020600",
 		"sif wide block[0] 0",
-		fmt.Sprintf("sif wide block[1] %d", rdNewDevEncoding(300, 70000)),
+		fmt.Sprintf("sif wide block[1] %d", newDevEncoding(300, 70000)),
 	}
 }
 
-// rdWantDevices are the nodes deviceCmds adds, as the tree model says them.
-var rdWantDevices = map[string]rootfs.Header{
+// wantDevices are the nodes deviceCmds adds, as the tree model says them.
+var wantDevices = map[string]rootfs.Header{
 	"/dev/console": {Type: rootfs.TypeChar, Mode: 0o620, Devmajor: 5, Devminor: 1},
 	"/dev/sda":     {Type: rootfs.TypeBlock, Mode: 0o660, Uid: 6, Devmajor: 8, Devminor: 0},
 	"/dev/wide":    {Type: rootfs.TypeChar, Mode: 0o600, Devmajor: 300, Devminor: 70000},
 }
 
 // mkfs makes an ext2 image of the staging directory with the real mke2fs.
-func rdMkfs(t testing.TB, staging, img string, blockSize, inodeSize int, sizeKiB int, extra ...string) {
+func mke2fsStaging(t testing.TB, staging, img string, blockSize, inodeSize int, sizeKiB int, extra ...string) {
 	t.Helper()
 	mke2fs := testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	args := append([]string{"-q", "-F", "-t", "ext2", "-b", strconv.Itoa(blockSize), "-I", strconv.Itoa(inodeSize),
@@ -210,11 +203,11 @@ func rdMkfs(t testing.TB, staging, img string, blockSize, inodeSize int, sizeKiB
 }
 
 // debugfs runs commands (one per line) against img and returns the output.
-func rdDebugfs(t testing.TB, img string, write bool, cmds ...string) string {
+func runDebugfsScript(t testing.TB, img string, write bool, cmds ...string) string {
 	t.Helper()
 	bin := testutil.RequireTool(t, "debugfs", "e2fsprogs")
 	f := filepath.Join(t.TempDir(), "cmds")
-	rdMust(t, os.WriteFile(f, []byte(strings.Join(cmds, "\n")+"\n"), 0o644))
+	must(t, os.WriteFile(f, []byte(strings.Join(cmds, "\n")+"\n"), 0o644))
 	args := []string{"-f", f, img}
 	if write {
 		args = append([]string{"-w"}, args...)
@@ -226,13 +219,13 @@ func rdDebugfs(t testing.TB, img string, write bool, cmds ...string) string {
 	return string(out)
 }
 
-func rdOpenImage(t testing.TB, img string) *Reader {
+func openReader(t testing.TB, img string) *Reader {
 	t.Helper()
 	f, err := os.Open(img)
-	rdMust(t, err)
+	must(t, err)
 	t.Cleanup(func() { f.Close() })
 	fi, err := f.Stat()
-	rdMust(t, err)
+	must(t, err)
 	r, err := Open(f, 0, fi.Size())
 	if err != nil {
 		t.Fatalf("Open %s: %v", img, err)
@@ -243,7 +236,7 @@ func rdOpenImage(t testing.TB, img string) *Reader {
 // expectFromStaging lists the staging directory as the walk should report
 // it: the same order (parents first, siblings sorted), hard links as
 // TypeLink to the first path, owners/modes/times from lstat.
-func rdExpectFromStaging(t testing.TB, staging string) []rootfs.Header {
+func headersFromStaging(t testing.TB, staging string) []rootfs.Header {
 	t.Helper()
 	var out []rootfs.Header
 	first := map[uint64]string{}
@@ -295,18 +288,18 @@ func rdExpectFromStaging(t testing.TB, staging string) []rootfs.Header {
 		out = append(out, h)
 		return nil
 	})
-	rdMust(t, err)
+	must(t, err)
 	return out
 }
 
-func rdHeaderString(h *rootfs.Header) string {
+func headerString(h *rootfs.Header) string {
 	return fmt.Sprintf("%s %s mode=%#o uid=%d gid=%d mtime=%d size=%d link=%q dev=%d,%d",
 		h.Name, h.Type, h.Mode, h.Uid, h.Gid, h.ModTime.Unix(), h.Size, h.Linkname, h.Devmajor, h.Devminor)
 }
 
 // walkAll collects Walk's headers, checking the order is deterministic and
 // parents come first.
-func rdWalkAll(t testing.TB, r *Reader) []*rootfs.Header {
+func walkAll(t testing.TB, r *Reader) []*rootfs.Header {
 	t.Helper()
 	var got []*rootfs.Header
 	seen := map[string]bool{}
@@ -327,10 +320,10 @@ func rdWalkAll(t testing.TB, r *Reader) []*rootfs.Header {
 // compareWithStaging checks the reader's walk against the staging
 // directory (plus lost+found and the debugfs-made devices), and every
 // regular file's content against the host file.
-func rdCompareWithStaging(t *testing.T, r *Reader, staging string, devices map[string]rootfs.Header) {
+func compareWithStaging(t *testing.T, r *Reader, staging string, devices map[string]rootfs.Header) {
 	t.Helper()
-	got := rdWalkAll(t, r)
-	want := rdExpectFromStaging(t, staging)
+	got := walkAll(t, r)
+	want := headersFromStaging(t, staging)
 	byName := map[string]*rootfs.Header{}
 	for _, h := range got {
 		byName[h.Name] = h
@@ -350,19 +343,19 @@ func rdCompareWithStaging(t *testing.T, r *Reader, staging string, devices map[s
 			continue
 		}
 		if h.Type != d.Type || h.Mode != d.Mode || h.Uid != d.Uid || h.Devmajor != d.Devmajor || h.Devminor != d.Devminor {
-			t.Errorf("%s: got %s, want %s", name, rdHeaderString(h), rdHeaderString(&d))
+			t.Errorf("%s: got %s, want %s", name, headerString(h), headerString(&d))
 		}
 	}
 	var gotRest []string
 	for _, h := range got {
 		if !extra[h.Name] {
-			gotRest = append(gotRest, rdHeaderString(h))
+			gotRest = append(gotRest, headerString(h))
 		}
 	}
 	var wantRest []string
 	for i := range want {
 		if !extra[want[i].Name] {
-			wantRest = append(wantRest, rdHeaderString(&want[i]))
+			wantRest = append(wantRest, headerString(&want[i]))
 		}
 	}
 	if !slices.Equal(gotRest, wantRest) {
@@ -384,7 +377,7 @@ func rdCompareWithStaging(t *testing.T, r *Reader, staging string, devices map[s
 	for _, h := range want {
 		switch h.Type {
 		case rootfs.TypeReg:
-			rdCompareContent(t, r, staging, h.Name)
+			compareContent(t, r, staging, h.Name)
 		case rootfs.TypeSymlink:
 			l, err := r.ReadLink(h.Name[1:])
 			if err != nil || l != h.Linkname {
@@ -399,8 +392,8 @@ func rdCompareWithStaging(t *testing.T, r *Reader, staging string, devices map[s
 		if h.Type == rootfs.TypeLink {
 			continue // Header is an lstat: the link's own inode, a regular file
 		}
-		if rdHeaderString(hh) != rdHeaderString(&h) {
-			t.Errorf("Header(%s) = %s, want %s", h.Name, rdHeaderString(hh), rdHeaderString(&h))
+		if headerString(hh) != headerString(&h) {
+			t.Errorf("Header(%s) = %s, want %s", h.Name, headerString(hh), headerString(&h))
 		}
 	}
 }
@@ -408,14 +401,14 @@ func rdCompareWithStaging(t *testing.T, r *Reader, staging string, devices map[s
 // compareContent compares a regular file's bytes with the host file. Small
 // files are read whole; large sparse ones are compared on every data extent
 // the host reports (SEEK_DATA/SEEK_HOLE) plus probes inside the holes.
-func rdCompareContent(t *testing.T, r *Reader, staging, name string) {
+func compareContent(t *testing.T, r *Reader, staging, name string) {
 	t.Helper()
 	host := filepath.Join(staging, filepath.FromSlash(name[1:]))
 	fi, err := os.Stat(host)
-	rdMust(t, err)
+	must(t, err)
 	if fi.Size() <= 16<<20 {
 		want, err := os.ReadFile(host)
-		rdMust(t, err)
+		must(t, err)
 		got, err := r.ReadFile(name[1:])
 		if err != nil {
 			t.Errorf("ReadFile(%s): %v", name, err)
@@ -427,10 +420,10 @@ func rdCompareContent(t *testing.T, r *Reader, staging, name string) {
 		return
 	}
 	hf, err := os.Open(host)
-	rdMust(t, err)
+	must(t, err)
 	defer hf.Close()
 	f, err := r.Open(name[1:])
-	rdMust(t, err)
+	must(t, err)
 	defer f.Close()
 	ra, ok := f.(io.ReaderAt)
 	if !ok {
@@ -444,7 +437,7 @@ func rdCompareContent(t *testing.T, r *Reader, staging, name string) {
 			break // ENXIO: no data after off
 		}
 		de, err := unix.Seek(int(hf.Fd()), ds, unix.SEEK_HOLE)
-		rdMust(t, err)
+		must(t, err)
 		// Probe the hole before this extent: it must read as zeros.
 		if ds > off {
 			probe := make([]byte, min(4096, ds-off))
@@ -458,7 +451,7 @@ func rdCompareContent(t *testing.T, r *Reader, staging, name string) {
 		want := make([]byte, n)
 		got := make([]byte, n)
 		_, err = hf.ReadAt(want, ds)
-		rdMust(t, err)
+		must(t, err)
 		if _, err := ra.ReadAt(got, ds); err != nil && err != io.EOF {
 			t.Errorf("%s: ReadAt(%d bytes at %d): %v", name, n, ds, err)
 		} else if !bytes.Equal(got, want) {
@@ -483,23 +476,23 @@ func rdCompareContent(t *testing.T, r *Reader, staging, name string) {
 	}
 }
 
-var rdBlocksLine = regexp.MustCompile(`^debugfs: blocks (\S+)$`)
+var debugfsBlocksLine = regexp.MustCompile(`^debugfs: blocks (\S+)$`)
 
 // compareBlocks checks FileBlocks and the internal block-map order against
 // `debugfs -R "blocks PATH"`, which lists every block of the file (indirect
 // ones included) in ext2fs_block_iterate3's order: an indirect block before
 // the blocks it maps.
-func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
+func compareBlocks(t *testing.T, r *Reader, img string, files []string) {
 	t.Helper()
 	var cmds []string
 	for _, f := range files {
 		cmds = append(cmds, "blocks "+f)
 	}
-	out := rdDebugfs(t, img, false, cmds...)
+	out := runDebugfsScript(t, img, false, cmds...)
 	want := map[string]string{}
 	cur := ""
 	for _, line := range strings.Split(out, "\n") {
-		if m := rdBlocksLine.FindStringSubmatch(line); m != nil {
+		if m := debugfsBlocksLine.FindStringSubmatch(line); m != nil {
 			cur = m[1]
 			want[cur] = ""
 			continue
@@ -513,9 +506,9 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 	}
 	for _, name := range files {
 		ino, err := r.Inode(name)
-		rdMust(t, err)
+		must(t, err)
 		in, err := r.ReadInode(ino)
-		rdMust(t, err)
+		must(t, err)
 		var all []string
 		var data []uint32
 		err = r.walkBlocks(ino, in, r.logicalBlocks(in), func(_ uint64, p uint64, meta bool) error {
@@ -525,12 +518,12 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 			}
 			return nil
 		})
-		rdMust(t, err)
+		must(t, err)
 		if got := strings.Join(all, " "); got != want[name] {
-			t.Errorf("%s: block map order differs from debugfs blocks %s", name, rdFirstDiff(strings.Fields(got), strings.Fields(want[name])))
+			t.Errorf("%s: block map order differs from debugfs blocks %s", name, firstDiff(strings.Fields(got), strings.Fields(want[name])))
 		}
 		fb, err := r.FileBlocks(name)
-		rdMust(t, err)
+		must(t, err)
 		var nz []uint32
 		for _, b := range fb {
 			if b != 0 {
@@ -538,7 +531,7 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 			}
 		}
 		if !slices.Equal(nz, data) {
-			t.Errorf("%s: FileBlocks without holes differ from the map's data blocks %s", name, rdFirstDiff(nz, data))
+			t.Errorf("%s: FileBlocks without holes differ from the map's data blocks %s", name, firstDiff(nz, data))
 		}
 		if fi, err := r.Stat(name[1:]); err == nil {
 			bs := int64(r.BlockSize())
@@ -547,7 +540,7 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 			}
 		}
 		d, m, err := r.InodeBlocks(ino)
-		rdMust(t, err)
+		must(t, err)
 		if !slices.Equal(d, data) || len(d)+len(m) != len(all) {
 			t.Errorf("%s: InodeBlocks = %d data + %d meta, want %d data of %d", name, len(d), len(m), len(data), len(all))
 		}
@@ -557,50 +550,50 @@ func rdCompareBlocks(t *testing.T, r *Reader, img string, files []string) {
 func TestReaderMatchesMke2fs(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdBuildStaging(t, staging)
+	buildStaging(t, staging)
 	for _, geo := range []struct{ bs, isz int }{{1024, 128}, {1024, 256}, {4096, 128}, {4096, 256}} {
 		t.Run(fmt.Sprintf("b%d-i%d", geo.bs, geo.isz), func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			rdMkfs(t, staging, img, geo.bs, geo.isz, 24*1024)
-			rdDebugfs(t, img, true, rdDeviceCmds()...)
-			r := rdOpenImage(t, img)
+			mke2fsStaging(t, staging, img, geo.bs, geo.isz, 24*1024)
+			runDebugfsScript(t, img, true, debugfsDeviceCmds()...)
+			r := openReader(t, img)
 			if r.BlockSize() != geo.bs || r.Superblock().InodeSizeOrDefault() != geo.isz {
 				t.Fatalf("geometry %d/%d, want %d/%d", r.BlockSize(), r.Superblock().InodeSize, geo.bs, geo.isz)
 			}
-			rdCompareWithStaging(t, r, staging, rdWantDevices)
+			compareWithStaging(t, r, staging, wantDevices)
 			var files []string
-			for _, h := range rdExpectFromStaging(t, staging) {
+			for _, h := range headersFromStaging(t, staging) {
 				if h.Type == rootfs.TypeReg && !strings.HasPrefix(h.Name, "/many/") {
 					files = append(files, h.Name)
 				}
 			}
 			files = append(files, "/many/entry-0000-", "/many/entry-1999-"+strings.Repeat("n", 1999%37))
-			rdCompareBlocks(t, r, img, files)
-			rdCompareDebugfsStat(t, r, img)
-			rdCompareRdump(t, r, img, "/etc", "/bin", "/many", "/links", "/d00")
+			compareBlocks(t, r, img, files)
+			compareDebugfsStat(t, r, img)
+			compareRdump(t, r, img, "/etc", "/bin", "/many", "/links", "/d00")
 		})
 	}
 }
 
-var rdStatRe = regexp.MustCompile(`(?s)Inode: (\d+)\s+Type: ([A-Za-z ]+?)\s+Mode:\s+(\d+).*?User:\s+(\d+)\s+Group:\s+(\d+).*?Size: (\d+).*?Links: (\d+).*?\bmtime: 0x([0-9a-f]+)`)
+var debugfsStatRe = regexp.MustCompile(`(?s)Inode: (\d+)\s+Type: ([A-Za-z ]+?)\s+Mode:\s+(\d+).*?User:\s+(\d+)\s+Group:\s+(\d+).*?Size: (\d+).*?Links: (\d+).*?\bmtime: 0x([0-9a-f]+)`)
 
 // compareDebugfsStat checks Lstat against `debugfs -R "stat PATH"` for the
 // entries the staging directory cannot vouch for: the root, lost+found,
 // devices, and a few others as a cross-check.
-func rdCompareDebugfsStat(t *testing.T, r *Reader, img string) {
+func compareDebugfsStat(t *testing.T, r *Reader, img string) {
 	t.Helper()
 	names := []string{"/", "/lost+found", "/dev/console", "/dev/sda", "/dev/wide", "/etc/hostname", "/many", "/links/len500", "/fifo"}
 	var cmds []string
 	for _, n := range names {
 		cmds = append(cmds, "stat "+n)
 	}
-	out := rdDebugfs(t, img, false, cmds...)
+	out := runDebugfsScript(t, img, false, cmds...)
 	parts := strings.Split(out, "debugfs: stat ")[1:]
 	if len(parts) != len(names) {
 		t.Fatalf("debugfs stat: %d answers for %d names:\n%s", len(parts), len(names), out)
 	}
 	for i, n := range names {
-		m := rdStatRe.FindStringSubmatch(parts[i])
+		m := debugfsStatRe.FindStringSubmatch(parts[i])
 		if m == nil {
 			t.Fatalf("cannot parse debugfs stat %s:\n%s", n, parts[i])
 		}
@@ -609,7 +602,7 @@ func rdCompareDebugfsStat(t *testing.T, r *Reader, img string) {
 			fsName = "."
 		}
 		fi, err := r.Lstat(fsName)
-		rdMust(t, err)
+		must(t, err)
 		efi := fi.(*fileInfo)
 		mode, _ := strconv.ParseUint(m[3], 8, 32)
 		ino, _ := strconv.ParseUint(m[1], 10, 32)
@@ -625,10 +618,10 @@ func rdCompareDebugfsStat(t *testing.T, r *Reader, img string) {
 func TestReaderFSInterfaces(t *testing.T) {
 	testutil.RequireTool(t, "mke2fs", "e2fsprogs")
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdBuildStaging(t, staging)
+	buildStaging(t, staging)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	rdMkfs(t, staging, img, 1024, 128, 24*1024)
-	r := rdOpenImage(t, img)
+	mke2fsStaging(t, staging, img, 1024, 128, 24*1024)
+	r := openReader(t, img)
 
 	// The io/fs conformance checks of the standard library (ReadDir, Stat,
 	// Open, Seek, ReadAt consistency) on subtrees without FIFOs, dangling
@@ -636,7 +629,7 @@ func TestReaderFSInterfaces(t *testing.T) {
 	// or reads whole.
 	for dir, expect := range map[string]string{"many": "entry-1999-" + strings.Repeat("n", 1999%37), "bin": "setuid", "etc": "hostname", "d00": "d01/d02"} {
 		sub, err := fs.Sub(r, dir)
-		rdMust(t, err)
+		must(t, err)
 		if err := fstest.TestFS(sub, expect); err != nil {
 			t.Errorf("fstest on %s/: %v", dir, err)
 		}
@@ -676,7 +669,7 @@ func TestReaderFSInterfaces(t *testing.T) {
 		t.Errorf("path through a file accepted")
 	}
 	fi, err := r.Stat("bin/setuid")
-	rdMust(t, err)
+	must(t, err)
 	if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky {
 		t.Errorf("bin/setuid mode %v lost special bits", fi.Mode())
 	}
@@ -684,9 +677,9 @@ func TestReaderFSInterfaces(t *testing.T) {
 		t.Errorf("Sys() = %#v, want *rootfs.Header named /bin/setuid", fi.Sys())
 	}
 	ents, err := r.ReadDir("many")
-	rdMust(t, err)
+	must(t, err)
 	hostEnts, err := os.ReadDir(filepath.Join(staging, "many"))
-	rdMust(t, err)
+	must(t, err)
 	if len(ents) != len(hostEnts) {
 		t.Fatalf("ReadDir(many): %d entries, host %d", len(ents), len(hostEnts))
 	}
@@ -697,7 +690,7 @@ func TestReaderFSInterfaces(t *testing.T) {
 	}
 	// fs.WalkDir through the fs.FS interface sees what Walk sees.
 	var viaFS []string
-	rdMust(t, fs.WalkDir(r, ".", func(p string, d fs.DirEntry, err error) error {
+	must(t, fs.WalkDir(r, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -705,7 +698,7 @@ func TestReaderFSInterfaces(t *testing.T) {
 		return nil
 	}))
 	var viaWalk []string
-	for _, h := range rdWalkAll(t, r) {
+	for _, h := range walkAll(t, r) {
 		viaWalk = append(viaWalk, h.Name)
 	}
 	if !slices.Equal(viaFS, viaWalk) {
@@ -713,7 +706,7 @@ func TestReaderFSInterfaces(t *testing.T) {
 	}
 	// Reading a directory file in pieces.
 	f, err := r.Open("many")
-	rdMust(t, err)
+	must(t, err)
 	df := f.(fs.ReadDirFile)
 	total := 0
 	for {
@@ -722,21 +715,21 @@ func TestReaderFSInterfaces(t *testing.T) {
 		if err == io.EOF {
 			break
 		}
-		rdMust(t, err)
+		must(t, err)
 	}
 	if total != 2000 {
 		t.Errorf("ReadDir(300) in pieces: %d entries", total)
 	}
 	// Regular files through fs.File are io.ReaderAt (debug/elf needs it).
 	f, err = r.Open("big/single1k")
-	rdMust(t, err)
+	must(t, err)
 	if _, ok := f.(io.ReaderAt); !ok {
 		t.Errorf("regular file is not an io.ReaderAt")
 	}
 	want, err := os.ReadFile(filepath.Join(staging, "big/single1k"))
-	rdMust(t, err)
+	must(t, err)
 	got, err := io.ReadAll(f)
-	rdMust(t, err)
+	must(t, err)
 	if !bytes.Equal(got, want) {
 		t.Errorf("streamed big/single1k differs")
 	}
@@ -746,19 +739,19 @@ func TestReaderFSInterfaces(t *testing.T) {
 // filesystem makes reads past it fail with ErrPastPartitionEnd.
 func TestReaderPastPartitionEnd(t *testing.T) {
 	staging := filepath.Join(t.TempDir(), "staging")
-	rdMust(t, os.MkdirAll(staging, 0o755))
-	rdMust(t, os.WriteFile(filepath.Join(staging, "a"), rdPattern(50000, 1), 0o644))
+	must(t, os.MkdirAll(staging, 0o755))
+	must(t, os.WriteFile(filepath.Join(staging, "a"), pattern(50000, 1), 0o644))
 	img := filepath.Join(t.TempDir(), "fs.img")
-	rdMkfs(t, staging, img, 1024, 128, 1024)
-	r := rdOpenImage(t, img)
+	mke2fsStaging(t, staging, img, 1024, 128, 1024)
+	r := openReader(t, img)
 	blocks, err := r.FileBlocks("a")
-	rdMust(t, err)
+	must(t, err)
 	last := slices.Max(blocks)
 	f, err := os.Open(img)
-	rdMust(t, err)
+	must(t, err)
 	defer f.Close()
 	short, err := Open(f, 0, int64(last)*1024) // the partition ends before the file's last block
-	rdMust(t, err)
+	must(t, err)
 	_, err = short.ReadFile("a")
 	if err == nil || !strings.Contains(err.Error(), "past the partition end") {
 		t.Fatalf("ReadFile beyond the partition: %v", err)
@@ -769,8 +762,8 @@ func TestReaderPastPartitionEnd(t *testing.T) {
 	}
 }
 
-// rdFirstDiff describes where two lists first differ, briefly.
-func rdFirstDiff[T comparable](got, want []T) string {
+// firstDiff describes where two lists first differ, briefly.
+func firstDiff[T comparable](got, want []T) string {
 	for i := 0; i < len(got) && i < len(want); i++ {
 		if got[i] != want[i] {
 			return fmt.Sprintf("at index %d: got %v, want %v (lengths %d, %d)", i, got[i], want[i], len(got), len(want))
@@ -779,16 +772,16 @@ func rdFirstDiff[T comparable](got, want []T) string {
 	return fmt.Sprintf("in length: got %d, want %d", len(got), len(want))
 }
 
-// rdCompareRdump extracts directories with `debugfs rdump` and compares
+// compareRdump extracts directories with `debugfs rdump` and compares
 // every regular file's content and every symlink's target with the reader.
-func rdCompareRdump(t *testing.T, r *Reader, img string, dirs ...string) {
+func compareRdump(t *testing.T, r *Reader, img string, dirs ...string) {
 	t.Helper()
 	out := t.TempDir()
 	var cmds []string
 	for _, d := range dirs {
 		cmds = append(cmds, "rdump "+d+" "+out)
 	}
-	rdDebugfs(t, img, false, cmds...)
+	runDebugfsScript(t, img, false, cmds...)
 	checked := 0
 	for _, d := range dirs {
 		root := filepath.Join(out, path.Base(d))
@@ -821,7 +814,7 @@ func rdCompareRdump(t *testing.T, r *Reader, img string, dirs ...string) {
 			}
 			return nil
 		})
-		rdMust(t, err)
+		must(t, err)
 	}
 	if checked < 2000 {
 		t.Errorf("only %d files compared with debugfs rdump", checked)

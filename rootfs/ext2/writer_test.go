@@ -104,7 +104,8 @@ func fsck(t *testing.T, img string, base int64) {
 
 func newTree() *rootfs.Tree { return rootfs.New(testEpoch) }
 
-func must(t *testing.T, err error) {
+// must fails the test (or benchmark, or fuzz seed) on err.
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
