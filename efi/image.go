@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/atomicfile"
@@ -167,35 +166,14 @@ func writeImage(out string, force bool, efiFile string, l Layout, epoch time.Tim
 }
 
 func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error {
-	// go-diskfs' partition/gpt and filesystem/fat32 are called directly:
-	// its root diskfs and disk packages would link every filesystem and
-	// compressor it knows into minidisk.
-	st := file.New(f, false)
-	rw, err := st.Writable()
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	table := &gpt.Table{
-		LogicalSectorSize:  sectorSize,
-		PhysicalSectorSize: sectorSize,
-		ProtectiveMBR:      true,
-		GUID:               ii.DiskGUID,
-		Partitions: []*gpt.Partition{{
-			Index: 1,
-			Start: ii.Start,
-			End:   ii.End,
-			Type:  gpt.EFISystemPartition,
-			Name:  "EFI System Partition",
-			GUID:  ii.PartGUID,
-		}},
-	}
-	if err := table.Write(rw, fi.Size()); err != nil {
+	// The GPT is disk.WriteGPT's (go-diskfs' partition/gpt imports
+	// github.com/google/uuid and with it net); go-diskfs' filesystem/fat32
+	// is called directly: its root diskfs and disk packages would link
+	// every filesystem and compressor it knows into minidisk.
+	if err := writeGPT(f, ii); err != nil {
 		return fmt.Errorf("writing the GPT: %w", err)
 	}
+	st := file.New(f, false)
 	part := int64(ii.Start) * sectorSize
 	partBytes := int64(ii.End-ii.Start+1) * sectorSize
 	fs, err := formatESP(st, f, ii.Layout, part, partBytes)
@@ -235,6 +213,25 @@ func writeESP(f *os.File, ii *ImageInfo, efiFile string, epoch time.Time) error 
 		return fmt.Errorf("ESP: %w", err)
 	}
 	return nil
+}
+
+// espName is the ESP's GPT partition name (72 bytes of UTF-16 in its entry).
+const espName = "EFI System Partition"
+
+// writeGPT writes the protective MBR and a GPT whose one entry is the ESP.
+func writeGPT(f io.WriterAt, ii *ImageInfo) error {
+	diskGUID, err := disk.ParseGUID(ii.DiskGUID)
+	if err != nil {
+		return err
+	}
+	partGUID, err := disk.ParseGUID(ii.PartGUID)
+	if err != nil {
+		return err
+	}
+	return disk.WriteGPT(f, ii.DiskSize, disk.GPT{
+		DiskGUID: diskGUID,
+		Entries:  []disk.GPTEntry{{Type: disk.GUIDEFISystem, GUID: partGUID, First: ii.Start, Last: ii.End, Name: espName}},
+	})
 }
 
 func hashFile(p string) ([32]byte, int64, error) {
