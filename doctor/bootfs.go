@@ -9,13 +9,9 @@ import (
 	"path"
 	"strings"
 
-	"github.com/diskfs/go-diskfs/filesystem/fat12"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
-	"github.com/diskfs/go-diskfs/partition/gpt"
-
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/rootfs/ext2"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // loaderFS is a filesystem a boot loader reads its files from: its
@@ -85,68 +81,28 @@ func (d *diag) openLoaderFS(p PartitionInfo) (*loaderFS, error) {
 		l.fsys = r
 		return l, nil
 	}
-	boot := make([]byte, sectorSize)
-	if err := readFull(d.r, boot, base); err != nil {
-		return nil, err
-	}
-	kind := fatBPB(boot)
-	if kind == "" {
+	l := d.fatIdentity(p, base)
+	if l == nil {
 		return nil, fmt.Errorf("%s holds no filesystem doctor knows (no ext2 magic, no FAT boot sector)", partName(p))
 	}
-	l := &loaderFS{part: p, kind: kind, uuid: fatSerial(boot, kind)}
-	st := &readOnlyStorage{r: d.r, size: d.size}
-	err := safely(kind, func() (err error) {
-		switch kind {
-		case "FAT32":
-			var f *fat32.FileSystem
-			f, err = fat32.Read(st, size, base, sectorSize)
-			if err == nil {
-				l.fsys = safeFS{f}
-			}
-		case "FAT16":
-			var f *fat16.FileSystem
-			f, err = fat16.Read(st, size, base, sectorSize)
-			if err == nil {
-				l.fsys = safeFS{f}
-			}
-		default:
-			var f *fat12.FileSystem
-			f, err = fat12.Read(st, size, base, sectorSize)
-			if err == nil {
-				l.fsys = safeFS{f}
-			}
-		}
-		return err
-	})
+	f, err := fat.Open(d.r, base, size)
 	if err != nil {
-		return l, fmt.Errorf("%w: %s: %w", errFSUnsupported, kind, err)
+		return l, fmt.Errorf("%w: %s: %w", errFSUnsupported, l.kind, err)
 	}
+	l.fsys = f
 	return l, nil
 }
 
-// fatSerial is the volume serial number as blkid prints it (the UUID of a
-// FAT filesystem): XXXX-XXXX from the extended BPB.
-func fatSerial(b []byte, kind string) string {
-	off := 0x27
-	if kind == "FAT32" {
-		off = 0x43
+// fatIdentity names the FAT filesystem whose boot sector is at base
+// (rootfs/fat's Probe: a consistent BPB), or nil: its kind by cluster
+// count, as the kernel's fs/fat decides it, and the volume serial number
+// and BPB label blkid reports as its UUID and LABEL.
+func (d *diag) fatIdentity(p PartitionInfo, base int64) *loaderFS {
+	probe, ok := fat.Probe(d.r, base)
+	if !ok {
+		return nil
 	}
-	v := binary.LittleEndian.Uint32(b[off:])
-	return fmt.Sprintf("%04X-%04X", v>>16, v&0xffff)
-}
-
-// safeFS turns a panic of the third-party FAT reader on corrupt data into
-// an error, and makes names relative as io/fs wants them.
-type safeFS struct{ f fs.StatFS }
-
-func (s safeFS) Open(name string) (file fs.File, err error) {
-	err = safely("FAT", func() (e error) { file, e = s.f.Open(name); return })
-	return
-}
-
-func (s safeFS) Stat(name string) (fi fs.FileInfo, err error) {
-	err = safely("FAT", func() (e error) { fi, e = s.f.Stat(name); return })
-	return
+	return &loaderFS{part: p, kind: fmt.Sprintf("FAT%d", probe.Type), uuid: probe.Serial, label: probe.Label}
 }
 
 // fsPath turns a loader's absolute path into an io/fs name.
@@ -158,20 +114,13 @@ func fsPath(p string) string {
 	return p
 }
 
-// statCaseless finds p in fsys; on FAT, names are case-insensitive, as
-// SYSLINUX and GRUB read them there.
+// statCaseless finds p in fsys. On FAT, names are case-insensitive, as
+// SYSLINUX, GRUB and firmware read them there: rootfs/fat looks them up
+// that way itself.
 func statCaseless(l *loaderFS, p string) (fs.FileInfo, string, error) {
 	name := fsPath(p)
 	fi, err := l.fsys.Stat(name)
-	if err == nil || !strings.HasPrefix(l.kind, "FAT") {
-		return fi, name, err
-	}
-	for _, c := range []string{strings.ToUpper(name), strings.ToLower(name)} {
-		if fi, err2 := l.fsys.Stat(c); err2 == nil {
-			return fi, c, nil
-		}
-	}
-	return nil, name, err
+	return fi, name, err
 }
 
 // readLoaderFile reads at most limit bytes of p.
@@ -185,9 +134,7 @@ func readLoaderFile(l *loaderFS, p string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var b []byte
-	err = safely("file", func() (e error) { b, e = io.ReadAll(io.LimitReader(f, limit)); return })
-	return b, err
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // listPartitions fills d.parts from disk.ReadPartitions (the one
@@ -218,14 +165,13 @@ func (d *diag) listPartitions() {
 	if t.Scheme != disk.SchemeGPT {
 		return
 	}
-	st := &readOnlyStorage{r: d.r, size: d.size}
-	var table *gpt.Table
-	if safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return }) != nil {
+	guids, err := disk.GPTPartitionGUIDs(d.r, d.size)
+	if err != nil {
 		return
 	}
 	for i := range d.parts {
-		if n := d.parts[i].Index - 1; n >= 0 && n < len(table.Partitions) && table.Partitions[n] != nil {
-			d.parts[i].GUID = strings.ToLower(table.Partitions[n].GUID)
+		if g, ok := guids[d.parts[i].Index]; ok {
+			d.parts[i].GUID = strings.ToLower(disk.GUIDString(g))
 		}
 	}
 }

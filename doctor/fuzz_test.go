@@ -55,6 +55,31 @@ func smallImage(tb testing.TB) []byte {
 	return b
 }
 
+// smallEFIImage is a 1 MiB GPT disk (both GPT copies) whose FAT12 ESP holds
+// the stand-in EFI-stub kernel as BOOTX64.EFI: a seed for the GPT, backup
+// GPT, FAT and PE paths. nil when the tools are missing.
+func smallEFIImage(f *testing.F) []byte {
+	for _, tool := range []string{"sfdisk", "mkfs.vfat", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil
+		}
+	}
+	dir := f.TempDir()
+	img := filepath.Join(dir, "efi.img")
+	must(f, os.WriteFile(img, nil, 0o644))
+	must(f, os.Truncate(img, 1<<20))
+	sfdisk(f, img, "label: gpt\nfirst-lba: 34\nstart=40, size=1960, type=U")
+	run(f, "mkfs.vfat", "-F", "12", "-S", "512", "--offset=40", img, "980")
+	src := filepath.Join(dir, "BOOTX64.EFI")
+	must(f, os.WriteFile(src, fakeEFIKernel(f, makeInitramfs(f, initramfsSpec{}), 0x8664), 0o644))
+	at := img + "@@" + strconv.Itoa(40*512)
+	run(f, "mmd", "-i", at, "::EFI", "::EFI/BOOT")
+	run(f, "mcopy", "-i", at, src, "::EFI/BOOT/BOOTX64.EFI")
+	b, err := os.ReadFile(img)
+	must(f, err)
+	return b
+}
+
 // FuzzDiagnose feeds hostile images to the whole doctor: the MBR, ext2,
 // GRUB stage, menu, ELF and bzImage parsers behind it. It must not panic
 // (Diagnose recovers, so a recovered panic is a failure here too) and must
@@ -74,6 +99,9 @@ func FuzzDiagnose(f *testing.F) {
 	f.Add([]byte{})
 	if fl := grubFloppy(f); fl != nil {
 		f.Add(fl)
+	}
+	if efi := smallEFIImage(f); efi != nil {
+		f.Add(efi)
 	}
 	// The boot corpus's images (when TestCorpusBootsAsDoctorSays kept
 	// them), cut to their first 128 KiB: GRUB 2's boot.img and core.img,

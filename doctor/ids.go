@@ -96,6 +96,7 @@ const (
 	IDUEFIFATUnreadable           ID = "uefi-fat-unreadable"
 	IDUEFIFAT16                   ID = "uefi-fat16"
 	IDUEFIGPTUnreadable           ID = "uefi-gpt-unreadable"
+	IDUEFIGPTPrimaryBad           ID = "uefi-gpt-primary-bad"
 	IDUEFIInitBadFormat           ID = "uefi-init-bad-format"
 	IDUEFIInitMissing             ID = "uefi-init-missing"
 	IDUEFIInitNotExecutable       ID = "uefi-init-not-executable"

@@ -53,18 +53,7 @@ func (d *diag) fsIdentity(p PartitionInfo) *loaderFS {
 	if sb := d.readSuperblock(base); sb != nil {
 		return &loaderFS{part: p, kind: ext2Kind(sb), uuid: ext2UUID(sb.UUID), label: sb.Label()}
 	}
-	b := make([]byte, sectorSize)
-	if readFull(d.r, b, base) != nil {
-		return nil
-	}
-	if k := fatBPB(b); k != "" {
-		off := 0x2b
-		if k == "FAT32" {
-			off = 0x47
-		}
-		return &loaderFS{part: p, kind: k, uuid: fatSerial(b, k), label: strings.TrimSpace(string(b[off : off+11]))}
-	}
-	return nil
+	return d.fatIdentity(p, base)
 }
 
 // rootArg is the root= of the command line the loader passes, resolved.

@@ -8,18 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
-	"time"
 
-	"github.com/diskfs/go-diskfs/backend"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
-	"github.com/diskfs/go-diskfs/partition/gpt"
-
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // UEFI facts: the removable-media boot path for x86-64 (UEFI 2.10
@@ -33,83 +29,10 @@ const (
 	maxInitramfsTries   = 64 // gzip streams tried as the built-in initramfs
 )
 
-// readOnlyStorage lets go-diskfs read the image through an io.ReaderAt:
-// every write path fails, so nothing can change the image.
-type readOnlyStorage struct {
-	r    io.ReaderAt
-	size int64
-	off  int64
-}
-
-func (s *readOnlyStorage) Stat() (fs.FileInfo, error) { return sizeInfo(s.size), nil }
-func (s *readOnlyStorage) Read(p []byte) (int, error) {
-	n, err := s.ReadAt(p, s.off)
-	s.off += int64(n)
-	return n, err
-}
-func (s *readOnlyStorage) ReadAt(p []byte, off int64) (int, error) {
-	if off >= s.size {
-		return 0, io.EOF
-	}
-	if rest := s.size - off; int64(len(p)) > rest {
-		n, err := s.r.ReadAt(p[:rest], off)
-		if err == nil {
-			err = io.EOF
-		}
-		return n, err
-	}
-	return s.r.ReadAt(p, off)
-}
-func (s *readOnlyStorage) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += s.off
-	case io.SeekEnd:
-		off += s.size
-	}
-	if off < 0 {
-		return 0, errors.New("negative seek")
-	}
-	s.off = off
-	return off, nil
-}
-func (s *readOnlyStorage) Close() error { return nil }
-func (s *readOnlyStorage) Sys() (*os.File, error) {
-	return nil, errors.New("doctor reads images read-only")
-}
-func (s *readOnlyStorage) Writable() (backend.WritableFile, error) {
-	return nil, backend.ErrNotSuitable
-}
-func (s *readOnlyStorage) Path() string { return "" }
-
-type sizeInfo int64
-
-func (s sizeInfo) Name() string       { return "image" }
-func (s sizeInfo) Size() int64        { return int64(s) }
-func (s sizeInfo) Mode() fs.FileMode  { return 0o444 }
-func (s sizeInfo) ModTime() time.Time { return time.Time{} }
-func (s sizeInfo) IsDir() bool        { return false }
-func (s sizeInfo) Sys() any           { return nil }
-
-// errReaderCrashed is wrapped by errors from a third-party reader that
-// panicked on corrupt data.
-var errReaderCrashed = errors.New("the FAT/GPT reader crashed on corrupt data")
-
-// safely runs a go-diskfs call, turning a panic in the third-party parser
-// into an error: a corrupt FAT must give a finding, not kill the report.
-func safely(what string, f func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: %w (%v)", what, errReaderCrashed, p)
-		}
-	}()
-	return f()
-}
-
 // checkUEFI checks a GPT disk: the EFI System Partition, its FAT, the
 // removable-media loader and, for a Linux EFI-stub kernel, its built-in
-// initramfs.
+// initramfs. The GPT is read by disk.ReadPartitions and the FAT by
+// rootfs/fat, the readers every other minidisk command uses.
 func (d *diag) checkUEFI() {
 	if d.rep.Scheme != SchemeGPT || d.rep.Boot.MBRCode.biosLoader() {
 		return
@@ -117,73 +40,52 @@ func (d *diag) checkUEFI() {
 	d.rep.Boot.Firmware = "UEFI"
 	d.rep.Boot.Loader = LoaderUEFI
 	d.rep.Boot.Summary = "UEFI: a GPT disk; the firmware boots \\EFI\\BOOT\\BOOTX64.EFI from the EFI System Partition"
-	st := &readOnlyStorage{r: d.r, size: d.size}
-	var table *gpt.Table
-	err := safely("GPT", func() (err error) { table, err = gpt.Read(st, sectorSize, sectorSize); return })
-	if err != nil {
-		d.add(Finding{ID: IDUEFIGPTUnreadable, Area: AreaUEFI, Severity: Error,
-			Title:    "the GPT cannot be read",
-			Evidence: fmt.Sprintf("the MBR is a protective one (type EE), but the GPT header at sector 1 is unreadable: %v", err),
-			Fix:      "repair it with sgdisk -e / gdisk, or recreate the image (`minidisk efi`)"})
+	parts, ok := d.readGPT()
+	if !ok {
 		return
 	}
-	var esp *gpt.Partition
-	for _, p := range table.Partitions {
-		if p != nil && p.Type == gpt.EFISystemPartition {
-			esp = p
+	var esp *disk.Partition
+	for i, p := range parts {
+		if p.TypeGUID == disk.GUIDEFISystem {
+			esp = &parts[i]
 			break
 		}
 	}
 	if esp == nil {
 		d.add(Finding{ID: IDUEFIESPMissing, Area: AreaUEFI, Severity: Error,
 			Title:    "no EFI System Partition",
-			Evidence: fmt.Sprintf("the GPT has %d partitions, none of type C12A7328-F81F-11D2-BA4B-00A0C93EC93B: the firmware finds no loader (\"BdsDxe: No bootable option or device was found\")", countParts(table)),
+			Evidence: fmt.Sprintf("the GPT has %d partitions, none of type %s: the firmware finds no loader (\"BdsDxe: No bootable option or device was found\")", len(parts), disk.GUIDString(disk.GUIDEFISystem)),
 			Fix:      "make the partition type EF00 (sgdisk -t 1:ef00) and format it FAT32"})
 		return
 	}
-	start, end := esp.Start, esp.End
-	if end < start || int64(end+1)*sectorSize > d.size {
+	start, end := esp.Start, esp.End()
+	if esp.Sectors == 0 || end >= d.rep.DiskSectors {
 		d.add(Finding{ID: IDUEFIESPPastEnd, Area: AreaUEFI, Severity: Error,
 			Title:    "the ESP runs past the end of the image",
 			Evidence: fmt.Sprintf("ESP sectors %d..%d, the image has %d sectors", start, end, d.rep.DiskSectors),
 			Fix:      "recreate the image; it was truncated"})
 		return
 	}
-	espBytes := int64(end-start+1) * sectorSize
-	var fat *fat32.FileSystem
-	err = safely("FAT", func() (err error) {
-		fat, err = fat32.Read(st, espBytes, int64(start)*sectorSize, sectorSize)
-		return
-	})
+	esfs, err := fat.Open(d.r, int64(start)*sectorSize, int64(esp.Sectors)*sectorSize)
 	if err != nil {
-		boot := make([]byte, sectorSize)
-		_ = readFull(d.r, boot, int64(start)*sectorSize)
-		if strings.HasPrefix(string(boot[0x36:0x3e]), "FAT1") {
-			d.add(Finding{ID: IDUEFIFAT16, Area: AreaUEFI, Severity: Info,
-				Title:    "the ESP is FAT12/16; doctor reads FAT32 only",
-				Evidence: fmt.Sprintf("the boot sector says %q; firmware reads it, but BOOTX64.EFI was not checked", strings.TrimSpace(string(boot[0x36:0x3e])))})
-			return
-		}
 		d.add(Finding{ID: IDUEFIFATUnreadable, Area: AreaUEFI, Severity: Error,
 			Title:    "the ESP's FAT filesystem cannot be read",
 			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %v", start, end, err),
 			Fix:      "format it: mkfs.vfat -F 32 on the partition, then copy EFI/BOOT/BOOTX64.EFI"})
 		return
 	}
-	var data []byte
-	err = safely("FAT", func() error {
-		f, err := fat.OpenFile(bootX64Path, os.O_RDONLY)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		data, err = io.ReadAll(io.LimitReader(f, maxEFIBytes))
-		return err
-	})
+	if t := esfs.Type(); t != 32 {
+		// UEFI 2.10 §13.3.1.1: firmware must read FAT12, FAT16 and FAT32
+		// (FAT32 is the one meant for a hard disk's system partition).
+		d.add(Finding{ID: IDUEFIFAT16, Area: AreaUEFI, Severity: Info,
+			Title:    fmt.Sprintf("the ESP is FAT%d", t),
+			Evidence: fmt.Sprintf("%d clusters of %d bytes; UEFI firmware reads FAT12, FAT16 and FAT32 (UEFI 2.10 §13.3.1.1), so the checks below are what it sees", esfs.Clusters(), esfs.ClusterSize())})
+	}
+	data, err := readBootX64(esfs)
 	if err != nil {
 		d.add(Finding{ID: IDUEFIBootX64Missing, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " cannot be read",
-			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %v; without it the firmware has nothing to boot from a removable disk", start, end, err),
+			Evidence: fmt.Sprintf("ESP at sectors %d..%d (FAT%d): %v; without it the firmware has nothing to boot from a removable disk", start, end, esfs.Type(), err),
 			Fix:      "copy the EFI-stub kernel (bzImage) to EFI/BOOT/BOOTX64.EFI on the ESP (mcopy -i ESP bzImage ::EFI/BOOT/BOOTX64.EFI)"})
 		return
 	}
@@ -193,14 +95,54 @@ func (d *diag) checkUEFI() {
 	d.checkEFIKernel(data)
 }
 
-func countParts(t *gpt.Table) int {
-	n := 0
-	for _, p := range t.Partitions {
-		if p != nil && p.Type != gpt.Unused {
-			n++
-		}
+// readGPT returns the GPT partitions the firmware sees: the primary GPT's,
+// or, when that is invalid, the backup's (UEFI 2.10 §5.3.2: EDK2's
+// PartitionDxe checks the header at the last block and restores the
+// primary from it; Linux falls back the same way). ok is false when
+// neither copy can be read.
+func (d *diag) readGPT() (parts []disk.Partition, ok bool) {
+	table, err := disk.ReadPartitions(d.r, d.size)
+	if err == nil && table.Scheme != disk.SchemeGPT {
+		err = fmt.Errorf("%w: the partition reader finds no protective MBR entry", disk.ErrBadGPT)
 	}
-	return n
+	if err == nil {
+		return table.Partitions, true
+	}
+	if !errors.Is(err, disk.ErrBadGPT) {
+		d.add(Finding{ID: IDUEFIGPTUnreadable, Area: AreaUEFI, Severity: Error,
+			Title:    "the GPT cannot be read",
+			Evidence: fmt.Sprintf("the MBR is a protective one (type EE), but the GPT cannot be read: %v", err),
+			Fix:      "repair it with sgdisk -e / gdisk, or recreate the image (`minidisk efi`)"})
+		return nil, false
+	}
+	backup, berr := disk.ReadBackupGPT(d.r, d.size)
+	if berr != nil {
+		d.add(Finding{ID: IDUEFIGPTUnreadable, Area: AreaUEFI, Severity: Error,
+			Title:    "the GPT cannot be read",
+			Evidence: fmt.Sprintf("the MBR is a protective one (type EE), but the primary GPT at sector 1 is invalid (%v) and so is the backup (%v): the firmware sees no partitions", err, berr),
+			Fix:      "repair it with gdisk (recovery menu), or recreate the image (`minidisk efi`)"})
+		return nil, false
+	}
+	d.add(Finding{ID: IDUEFIGPTPrimaryBad, Area: AreaUEFI, Severity: Warning,
+		Title:    "the primary GPT is invalid; firmware uses the backup",
+		Evidence: fmt.Sprintf("sector 1: %v; the backup GPT in sector %d is valid (%d partition entries): UEFI firmware boots from it (OVMF also rewrites the primary), Linux says \"Primary GPT is invalid, using alternate GPT.\"", err, d.size/sectorSize-1, len(backup)),
+		Fix:      "rewrite the primary from the backup: sgdisk -e IMG (or gdisk's recovery menu: b, w)"})
+	return backup, true
+}
+
+// readBootX64 reads at most maxEFIBytes of the removable-media loader.
+// rootfs/fat looks names up ignoring case, as firmware's FAT driver does
+// (\efi\boot\bootx64.efi is the same file).
+func readBootX64(esfs *fat.FS) ([]byte, error) {
+	f, err := esfs.Open(fsPath(bootX64Path))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", bootX64Path)
+	}
+	return io.ReadAll(io.LimitReader(f, maxEFIBytes))
 }
 
 // checkPE checks that the loader is an x86-64 EFI application.

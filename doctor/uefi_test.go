@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +26,7 @@ type initramfsSpec struct {
 	initMode          uint32
 }
 
-func makeInitramfs(t *testing.T, s initramfsSpec) []byte {
+func makeInitramfs(t testing.TB, s initramfsSpec) []byte {
 	tr := rootfs.New(time.Unix(1, 0))
 	for _, d := range []string{"/bin", "/dev"} {
 		must(t, tr.Mkdir(d, 0o755))
@@ -51,7 +54,7 @@ func makeInitramfs(t *testing.T, s initramfsSpec) []byte {
 // EFI stub's header sits in the boot sector, below the setup header at
 // 0x1F1), with a gzip payload whose "vmlinux" embeds the initramfs as
 // CONFIG_INITRAMFS_SOURCE does.
-func fakeEFIKernel(t *testing.T, initramfs []byte, machine uint16) []byte {
+func fakeEFIKernel(t testing.TB, initramfs []byte, machine uint16) []byte {
 	vmlinux := append([]byte("\x7fELF....\x00serial8250\x00.init.ramfs:"), initramfs...)
 	vmlinux = append(vmlinux, "\x00more kernel"...)
 	var z bytes.Buffer
@@ -178,4 +181,123 @@ func TestUEFIImageFromMinidiskEFI(t *testing.T) {
 func writeEFIImage(out, kernelPath string) error {
 	_, err := efi.WriteImage(out, false, kernelPath, efi.DefaultImageSize, time.Unix(1, 0))
 	return err
+}
+
+// makeSmallFATESP makes a GPT disk whose ESP mkfs.vfat formats as FAT12 or
+// FAT16 (firmware reads both, UEFI 2.10 §13.3.1.1), with the loader copied
+// to loaderPath (mtools' name, any case) when it is not nil.
+func makeSmallFATESP(t *testing.T, fatBits int, loaderPath string, loader []byte) string {
+	testutil.RequireTool(t, "sfdisk", "fdisk")
+	testutil.RequireTool(t, "mkfs.vfat", "dosfstools")
+	testutil.RequireTool(t, "mcopy", "mtools")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "efi.img")
+	must(t, os.WriteFile(img, nil, 0o644))
+	must(t, os.Truncate(img, 64<<20))
+	sfdisk(t, img, "label: gpt\nstart=2048, size=126976, type=U")
+	// 62 MiB: 2 KiB clusters make ~31700 (FAT16), 16 KiB ones ~3960 (FAT12,
+	// below 4085).
+	spc := map[int]string{16: "4", 12: "32"}[fatBits]
+	run(t, "mkfs.vfat", "-F", strconv.Itoa(fatBits), "-s", spc, "-S", "512", "--offset=2048", img, "63488")
+	at := img + "@@1M"
+	run(t, "minfo", "-i", at, "::") // mtools reads what mkfs.vfat made
+	if loader != nil {
+		src := filepath.Join(dir, "loader.efi")
+		must(t, os.WriteFile(src, loader, 0o644))
+		run(t, "mmd", "-i", at, "::"+path.Dir(path.Dir(loaderPath)), "::"+path.Dir(loaderPath))
+		run(t, "mcopy", "-i", at, src, "::"+loaderPath)
+	}
+	return img
+}
+
+// A FAT16 or FAT12 ESP is read like a FAT32 one: its BOOTX64.EFI is found
+// (ignoring case, as firmware does) and checked, and a missing one is an
+// error. QEMU with OVMF boots such an image and fails without the loader
+// (the corpus has both).
+func TestUEFISmallFATESP(t *testing.T) {
+	good := fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x8664)
+	for _, c := range []struct {
+		name       string
+		fatBits    int
+		loaderPath string
+		loader     []byte
+		id         ID
+		sev        Severity
+		ev         []string
+		exit       int
+	}{
+		{"FAT16 with an EFI-stub kernel", 16, "EFI/BOOT/BOOTX64.EFI", good, "uefi-init-ok", OK, []string{"6.1.0-fake-efi"}, 0},
+		{"FAT16 without BOOTX64.EFI", 16, "", nil, "uefi-bootx64-missing", Error, []string{"FAT16", "does not exist"}, 1},
+		{"FAT16, BOOTX64.EFI elsewhere", 16, "EFI/debian/grubx64.efi", good, "uefi-bootx64-missing", Error, []string{"FAT16"}, 1},
+		{"FAT12, lower-case efi/boot/bootx64.efi", 12, "efi/boot/bootx64.efi", good, "uefi-init-ok", OK, []string{"6.1.0-fake-efi"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			img := makeSmallFATESP(t, c.fatBits, c.loaderPath, c.loader)
+			rep := diagnoseFile(t, img)
+			kind := want(t, rep, IDUEFIFAT16, Info, "clusters")
+			if wantTitle := fmt.Sprintf("the ESP is FAT%d", c.fatBits); kind.Title != wantTitle {
+				t.Errorf("title %q, want %q (mkfs.vfat -F %d)", kind.Title, wantTitle, c.fatBits)
+			}
+			want(t, rep, c.id, c.sev, c.ev...)
+			if c.exit == 0 {
+				want(t, rep, IDUEFIBootX64OK, OK)
+			}
+			if rep.ExitCode() != c.exit {
+				t.Errorf("exit %d, want %d:\n%s", rep.ExitCode(), c.exit, dump(rep))
+			}
+		})
+	}
+}
+
+// A broken primary GPT (header CRC32, or the entry array's) leaves the
+// backup in the last sector, which firmware and Linux use: a warning, and
+// the ESP is still checked. With the backup broken too nothing is left.
+// sfdisk is the referee: it falls back on the backup exactly when doctor
+// does.
+func TestUEFIBrokenGPT(t *testing.T) {
+	good := fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x8664)
+	base := makeEFIImage(t, "U", good)
+	orig, err := os.ReadFile(base)
+	must(t, err)
+	last := len(orig) - 512
+	invert := func(b []byte, at int) { // invert a CRC32 field
+		for i := at; i < at+4; i++ {
+			b[i] ^= 0xFF
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		breaks func(b []byte)
+		id     ID
+		sev    Severity
+		ev     []string
+		exit   int
+	}{
+		{"primary header CRC32", func(b []byte) { invert(b, 512+16) }, IDUEFIGPTPrimaryBad, Warning, []string{"header CRC32 mismatch", "sector 131071 is valid"}, 0},
+		{"primary entry array", func(b []byte) { b[2*512+0x38] ^= 0xFF }, IDUEFIGPTPrimaryBad, Warning, []string{"entry array CRC32 mismatch"}, 0},
+		{"both header CRC32s", func(b []byte) { invert(b, 512+16); invert(b, last+16) }, IDUEFIGPTUnreadable, Error, []string{"header CRC32 mismatch", "sector 131071"}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := append([]byte(nil), orig...)
+			c.breaks(b)
+			img := filepath.Join(t.TempDir(), "broken.img")
+			must(t, os.WriteFile(img, b, 0o644))
+			out, _ := exec.Command("sfdisk", "-d", img).CombinedOutput()
+			if sfdiskGPT := strings.Contains(string(out), "label: gpt"); sfdiskGPT != (c.exit == 0) {
+				t.Fatalf("sfdisk reads a GPT: %v, doctor's verdict exit %d expected:\n%s", sfdiskGPT, c.exit, out)
+			}
+			rep := diagnoseFile(t, img)
+			f := want(t, rep, c.id, c.sev, c.ev...)
+			if c.exit == 0 {
+				want(t, rep, IDUEFIInitOK, OK) // the ESP from the backup's entry
+				if !strings.Contains(f.Fix, "sgdisk -e") {
+					t.Errorf("fix %q does not say sgdisk -e", f.Fix)
+				}
+			}
+			if rep.ExitCode() != c.exit {
+				t.Errorf("exit %d, want %d:\n%s", rep.ExitCode(), c.exit, dump(rep))
+			}
+		})
+	}
 }
