@@ -10,12 +10,16 @@ import (
 )
 
 // NewProcessGroup makes cmd the leader of a new process group, so
-// KillProcessGroup reaches the children it spawns.
+// KillProcessGroup reaches the children it spawns. On Linux cmd also gets
+// SIGKILL when minidisk dies (dieWithParent): a QEMU left behind by a
+// killed test binary or an interrupted `minidisk boot` would otherwise run
+// on, holding the image and a core.
 func NewProcessGroup(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	dieWithParent(cmd.SysProcAttr)
 }
 
 // KillProcessGroup sends SIGKILL to the process group cmd leads.
