@@ -30,8 +30,8 @@ const (
 	InodeFlagEncrypt = 0x00000800
 	// InodeFlagEAInode marks an inode holding an xattr value.
 	InodeFlagEAInode = 0x00200000
-	// GroupDescSize64 is the minimum descriptor size with INCOMPAT_64BIT.
-	GroupDescSize64 = 64
+	// groupDescSize64 is the minimum descriptor size with INCOMPAT_64BIT.
+	groupDescSize64 = 64
 )
 
 // ext3's feature set as libblkid (util-linux libblkid/src/superblocks/ext.c)

@@ -47,36 +47,41 @@ const (
 	// GoodOldInodeSize is the revision-0 inode size, and the base part of
 	// every larger inode; GRUB Legacy reads only this size.
 	GoodOldInodeSize = 128
-	// ExtraIsizeDefault is the i_extra_isize mke2fs sets in 256-byte inodes
+	// extraIsizeDefault is the i_extra_isize mke2fs sets in 256-byte inodes
 	// (sizeof the ext4 extra fields up to i_projid).
-	ExtraIsizeDefault = 32
-	// GoodOldFirstIno is the first non-reserved inode (s_first_ino in rev 1).
-	GoodOldFirstIno = 11
+	extraIsizeDefault = 32
+	// goodOldFirstIno is the first non-reserved inode (s_first_ino in rev 1).
+	goodOldFirstIno = 11
 	// RootIno is the root directory's inode number.
 	RootIno = 2
-	// MinBlockSize and MaxBlockSize bound the block sizes handled here
+	// minBlockSize and maxBlockSize bound the block sizes handled here
 	// (s_log_block_size 0..6; ext2 proper uses 1024..4096).
-	MinBlockSize = 1024
-	MaxBlockSize = 65536
+	minBlockSize = 1024
+	maxBlockSize = 65536
 )
 
 // Revision levels (s_rev_level).
 const (
-	GoodOldRev = 0
-	DynamicRev = 1
+	goodOldRev = 0
+	dynamicRev = 1
 )
 
-// Superblock states, error behaviours and creator OS.
+// Superblock states (s_state).
 const (
-	StateValid        = 1 // s_state: unmounted cleanly
-	StateError        = 2
-	ErrorsContinue    = 1 // s_errors
-	ErrorsReadOnly    = 2
-	ErrorsPanic       = 3
-	OSLinux           = 0 // s_creator_os
-	DefHashHalfMD4    = 1 // s_def_hash_version (dir_index hash, set even without dir_index)
-	DefHashTea        = 2
-	MaxMountCountNone = 0xFFFF // s_max_mnt_count = -1: no mount-count fsck
+	StateValid = 1 // unmounted cleanly
+	StateError = 2
+)
+
+// Values of other superblock fields: error behaviour, creator OS,
+// directory hash, mount count (the writer sets what mke2fs does).
+const (
+	errorsContinue    = 1 // s_errors
+	errorsReadOnly    = 2
+	errorsPanic       = 3
+	osLinux           = 0 // s_creator_os
+	defHashHalfMD4    = 1 // s_def_hash_version (dir_index hash, set even without dir_index)
+	defHashTea        = 2
+	maxMountCountNone = 0xFFFF // s_max_mnt_count = -1: no mount-count fsck
 )
 
 // Feature flags. Compat features may be ignored by an implementation,
@@ -117,14 +122,14 @@ const (
 
 // Directory entry file types (with FeatureIncompatFiletype).
 const (
-	FileTypeUnknown = 0
-	FileTypeReg     = 1
-	FileTypeDir     = 2
-	FileTypeChrdev  = 3
-	FileTypeBlkdev  = 4
-	FileTypeFIFO    = 5
-	FileTypeSock    = 6
-	FileTypeSymlink = 7
+	fileTypeUnknown = 0
+	fileTypeReg     = 1
+	fileTypeDir     = 2
+	fileTypeChrdev  = 3
+	fileTypeBlkdev  = 4
+	fileTypeFIFO    = 5
+	fileTypeSock    = 6
+	fileTypeSymlink = 7
 )
 
 // Inode i_mode file-format bits (the top 4 bits; the low 12 are permissions).
@@ -147,10 +152,10 @@ const (
 	DIndBlock  = 13 // double-indirect
 	TIndBlock  = 14 // triple-indirect
 	NBlocks    = 15
-	// FastSymlinkMax is the longest symlink target stored inside i_block
+	// fastSymlinkMax is the longest symlink target stored inside i_block
 	// (60 bytes; the kernel stores a target in i_block when it is shorter
 	// than sizeof(i_block), leaving room for the NUL).
-	FastSymlinkMax = 59
+	fastSymlinkMax = 59
 )
 
 // Inode flags (i_flags) this package knows of.
@@ -273,7 +278,7 @@ func (s *Superblock) BlockSize() int {
 	if s.LogBlockSize > 6 {
 		return 0
 	}
-	return MinBlockSize << s.LogBlockSize
+	return minBlockSize << s.LogBlockSize
 }
 
 // Label is the volume name without its NUL padding.
@@ -287,7 +292,7 @@ func (s *Superblock) Label() string {
 
 // InodeSizeOrDefault is s_inode_size for revision 1, 128 for revision 0.
 func (s *Superblock) InodeSizeOrDefault() int {
-	if s.RevLevel == GoodOldRev {
+	if s.RevLevel == goodOldRev {
 		return GoodOldInodeSize
 	}
 	return int(s.InodeSize)
@@ -295,8 +300,8 @@ func (s *Superblock) InodeSizeOrDefault() int {
 
 // FirstInoOrDefault is s_first_ino for revision 1, 11 for revision 0.
 func (s *Superblock) FirstInoOrDefault() uint32 {
-	if s.RevLevel == GoodOldRev {
-		return GoodOldFirstIno
+	if s.RevLevel == goodOldRev {
+		return goodOldFirstIno
 	}
 	return s.FirstIno
 }
@@ -332,7 +337,7 @@ func (s *Superblock) Validate() error {
 	if bs == 0 {
 		return fmt.Errorf("superblock: s_log_block_size %d out of range", s.LogBlockSize)
 	}
-	if s.RevLevel > DynamicRev {
+	if s.RevLevel > dynamicRev {
 		return fmt.Errorf("superblock: revision %d unknown", s.RevLevel)
 	}
 	isz := s.InodeSizeOrDefault()
@@ -355,7 +360,7 @@ func (s *Superblock) Validate() error {
 	if s.Is64Bit() {
 		// ext4's 64bit descriptors: s_desc_size is a power of two from 64
 		// (EXT4_MIN_DESC_SIZE_64BIT) up to EXT4_MAX_DESC_SIZE (1024).
-		if d := int(s.DescSize); d < GroupDescSize64 || d > 1024 || d&(d-1) != 0 || d > bs {
+		if d := int(s.DescSize); d < groupDescSize64 || d > 1024 || d&(d-1) != 0 || d > bs {
 			return fmt.Errorf("superblock: 64bit group descriptor size %d invalid (64..1024, a power of two)", s.DescSize)
 		}
 		if blocks >= 1<<48 {
@@ -366,8 +371,8 @@ func (s *Superblock) Validate() error {
 	if uint64(s.InodesCount) > groups*uint64(s.InodesPerGroup) {
 		return fmt.Errorf("superblock: %d inodes exceed %d groups of %d", s.InodesCount, groups, s.InodesPerGroup)
 	}
-	if s.FirstInoOrDefault() < GoodOldFirstIno && s.RevLevel == DynamicRev {
-		return fmt.Errorf("superblock: first inode %d below %d", s.FirstIno, GoodOldFirstIno)
+	if s.FirstInoOrDefault() < goodOldFirstIno && s.RevLevel == dynamicRev {
+		return fmt.Errorf("superblock: first inode %d below %d", s.FirstIno, goodOldFirstIno)
 	}
 	return nil
 }
@@ -599,12 +604,12 @@ func (in *Inode) Unmarshal(b []byte) error {
 	return nil
 }
 
-// DirEntryHeaderSize is the fixed part of a directory entry (inode, rec_len,
+// dirEntryHeaderSize is the fixed part of a directory entry (inode, rec_len,
 // name_len, file_type).
-const DirEntryHeaderSize = 8
+const dirEntryHeaderSize = 8
 
-// MaxNameLen is the longest file name (name_len is one byte).
-const MaxNameLen = 255
+// maxNameLen is the longest file name (name_len is one byte).
+const maxNameLen = 255
 
 // DirEntry is one ext2 directory entry (ext2_dir_entry_2, filetype feature).
 // An entry with Inode 0 is unused space (the first entry of a block, or
@@ -618,14 +623,14 @@ type DirEntry struct {
 
 // DirEntryLen is the minimum rec_len of an entry with a name of n bytes:
 // 8 header bytes plus the name, rounded up to 4.
-func DirEntryLen(n int) int { return (DirEntryHeaderSize + n + 3) &^ 3 }
+func DirEntryLen(n int) int { return (dirEntryHeaderSize + n + 3) &^ 3 }
 
 // Marshal encodes the entry at b[0:RecLen]; bytes after the name up to
 // RecLen are zeroed.
 func (d *DirEntry) Marshal(b []byte) error {
 	n := len(d.Name)
-	if n > MaxNameLen {
-		return fmt.Errorf("directory entry %q: name longer than %d bytes", d.Name, MaxNameLen)
+	if n > maxNameLen {
+		return fmt.Errorf("directory entry %q: name longer than %d bytes", d.Name, maxNameLen)
 	}
 	rl := int(d.RecLen)
 	if rl < DirEntryLen(n) || rl%4 != 0 {
@@ -647,7 +652,7 @@ func (d *DirEntry) Marshal(b []byte) error {
 // of a directory block. It checks that rec_len is 4-aligned, holds the
 // header and name, and stays inside b. Name aliases b.
 func UnmarshalDirEntry(b []byte) (DirEntry, error) {
-	if len(b) < DirEntryHeaderSize {
+	if len(b) < dirEntryHeaderSize {
 		return DirEntry{}, fmt.Errorf("directory entry: %w (%d bytes left in block)", ErrShort, len(b))
 	}
 	d := DirEntry{
@@ -657,16 +662,16 @@ func UnmarshalDirEntry(b []byte) (DirEntry, error) {
 	}
 	n := int(b[6])
 	rl := int(d.RecLen)
-	if rl < DirEntryHeaderSize || rl%4 != 0 {
+	if rl < dirEntryHeaderSize || rl%4 != 0 {
 		return d, fmt.Errorf("directory entry: rec_len %d invalid", rl)
 	}
 	if rl > len(b) {
 		return d, fmt.Errorf("directory entry: rec_len %d runs past the block (%d bytes left)", rl, len(b))
 	}
-	if DirEntryHeaderSize+n > rl {
+	if dirEntryHeaderSize+n > rl {
 		return d, fmt.Errorf("directory entry: name_len %d does not fit rec_len %d", n, rl)
 	}
-	d.Name = b[DirEntryHeaderSize : DirEntryHeaderSize+n]
+	d.Name = b[dirEntryHeaderSize : dirEntryHeaderSize+n]
 	return d, nil
 }
 

@@ -206,7 +206,7 @@ func (r *Reader) Open(name string) (fs.File, error) {
 	}
 	switch in.FileFormat() {
 	case ModeReg:
-		return &File{r: r, name: name, ino: ino, in: in, fi: fi, cache: new(mapCache)}, nil
+		return &regularFile{r: r, name: name, ino: ino, in: in, fi: fi, cache: new(mapCache)}, nil
 	case ModeDir:
 		return &fsview.DirFile{Name: name, Info: fi, List: func() ([]fs.DirEntry, error) {
 			return r.dirEntries(name, abs, ino, in)
@@ -215,8 +215,8 @@ func (r *Reader) Open(name string) (fs.File, error) {
 	return &specialFile{name: name, fi: fi}, nil
 }
 
-// File is an open regular file.
-type File struct {
+// regularFile is an open regular file (what Open returns for one).
+type regularFile struct {
 	r      *Reader
 	name   string
 	ino    uint32
@@ -228,12 +228,12 @@ type File struct {
 }
 
 var (
-	_ io.ReaderAt = (*File)(nil)
-	_ io.Seeker   = (*File)(nil)
+	_ io.ReaderAt = (*regularFile)(nil)
+	_ io.Seeker   = (*regularFile)(nil)
 )
 
-func (f *File) Stat() (fs.FileInfo, error) { return f.fi, nil }
-func (f *File) Close() error {
+func (f *regularFile) Stat() (fs.FileInfo, error) { return f.fi, nil }
+func (f *regularFile) Close() error {
 	if f.closed {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
@@ -242,17 +242,17 @@ func (f *File) Close() error {
 }
 
 // Read reads from the current offset.
-func (f *File) Read(p []byte) (int, error) {
+func (f *regularFile) Read(p []byte) (int, error) {
 	n, err := f.read(p, f.off)
 	f.off += int64(n)
 	return n, err
 }
 
-// ReadAt reads at off. Concurrent ReadAt calls on one File are not safe
+// ReadAt reads at off. Concurrent ReadAt calls on one file are not safe
 // (they share an indirect-block cache); open the file once per goroutine.
-func (f *File) ReadAt(p []byte, off int64) (int, error) { return f.read(p, off) }
+func (f *regularFile) ReadAt(p []byte, off int64) (int, error) { return f.read(p, off) }
 
-func (f *File) read(p []byte, off int64) (int, error) {
+func (f *regularFile) read(p []byte, off int64) (int, error) {
 	if f.closed {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrClosed}
 	}
@@ -267,7 +267,7 @@ func (f *File) read(p []byte, off int64) (int, error) {
 }
 
 // Seek sets the offset for the next Read.
-func (f *File) Seek(offset int64, whence int) (int64, error) {
+func (f *regularFile) Seek(offset int64, whence int) (int64, error) {
 	off, err := fsview.Seek(f.name, f.off, int64(f.in.Size()), offset, whence)
 	if err != nil {
 		return 0, err

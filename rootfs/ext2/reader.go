@@ -161,7 +161,7 @@ func (fr *Reader) parseDescs(b []byte, n uint64) {
 	for i := 0; uint64(i) < n && (i+1)*dsz <= len(b); i++ {
 		d := b[i*dsz:]
 		t := uint64(le.Uint32(d[8:]))
-		if dsz >= GroupDescSize64 {
+		if dsz >= groupDescSize64 {
 			t |= uint64(le.Uint32(d[0x28:])) << 32
 		}
 		fr.inodeTables = append(fr.inodeTables, t)

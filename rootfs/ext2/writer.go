@@ -60,7 +60,7 @@ type Stats struct {
 var ErrNoSpace = errors.New("does not fit")
 
 const (
-	lostFoundIno  = GoodOldFirstIno // mke2fs makes lost+found first: inode 11
+	lostFoundIno  = goodOldFirstIno // mke2fs makes lost+found first: inode 11
 	maxLinks      = 65000           // EXT4_LINK_MAX; ext2 kernels stop at 32000 for directories
 	lastGroupMin  = 50              // mke2fs drops a last group with fewer than overhead+50 blocks
 	writeBufBytes = 1 << 20

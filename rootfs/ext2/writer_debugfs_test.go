@@ -261,7 +261,7 @@ func checkWithDebugfs(t *testing.T, img string, tree *rootfs.Tree, inodeSize int
 			if st.size != int64(len(want.Linkname)) {
 				t.Errorf("%s: size %d, want %d", e.Name, st.size, len(want.Linkname))
 			}
-			if len(want.Linkname) <= FastSymlinkMax {
+			if len(want.Linkname) <= fastSymlinkMax {
 				if !st.hasFastLink || st.fastLink != want.Linkname {
 					t.Errorf("%s: fast link %q (%v), want %q", e.Name, st.fastLink, st.hasFastLink, want.Linkname)
 				}

@@ -108,7 +108,7 @@ func (p *layout) walk(sw *seqWriter, n *plannedInode, fill blockFiller) error {
 func (p *layout) writeData(sw *seqWriter) error {
 	parentOf := make(map[string]uint32)
 	for _, n := range p.nodes {
-		if n.ftype == FileTypeDir {
+		if n.ftype == fileTypeDir {
 			parentOf[n.e.Name] = n.ino
 		}
 	}
@@ -119,7 +119,7 @@ func (p *layout) writeData(sw *seqWriter) error {
 			continue
 		}
 		switch n.ftype {
-		case FileTypeDir:
+		case fileTypeDir:
 			parent := uint32(RootIno)
 			if n.e.Name != "/" {
 				parent = parentOf[path.Dir(n.e.Name)]
@@ -128,7 +128,7 @@ func (p *layout) writeData(sw *seqWriter) error {
 			if err := p.walk(sw, n, df.fill); err != nil {
 				return err
 			}
-		case FileTypeSymlink:
+		case fileTypeSymlink:
 			if err := p.walk(sw, n, func(buf []byte) error {
 				clear(buf)
 				copy(buf, n.e.Linkname)
@@ -136,7 +136,7 @@ func (p *layout) writeData(sw *seqWriter) error {
 			}); err != nil {
 				return err
 			}
-		case FileTypeReg:
+		case fileTypeReg:
 			if j := pf.take(n); j != nil {
 				if j.err != nil {
 					return fmt.Errorf("ext2: %s: %w", n.e.Name, j.err)
@@ -218,8 +218,8 @@ func (d *dirFiller) fill(buf []byte) error {
 		pos += int(de.RecLen)
 	}
 	if d.first {
-		put(d.n.ino, FileTypeDir, ".")
-		put(d.parent, FileTypeDir, "..")
+		put(d.n.ino, fileTypeDir, ".")
+		put(d.parent, fileTypeDir, "..")
 		d.first = false
 	}
 	for d.i < len(d.n.children) {
@@ -247,17 +247,17 @@ func (p *layout) inodeOf(n *plannedInode) Inode {
 	var in Inode
 	in.Mode = uint16(e.Mode & ModePerm)
 	switch n.ftype {
-	case FileTypeDir:
+	case fileTypeDir:
 		in.Mode |= ModeDir
-	case FileTypeReg:
+	case fileTypeReg:
 		in.Mode |= ModeReg
-	case FileTypeSymlink:
+	case fileTypeSymlink:
 		in.Mode |= ModeLink
-	case FileTypeChrdev:
+	case fileTypeChrdev:
 		in.Mode |= ModeChar
-	case FileTypeBlkdev:
+	case fileTypeBlkdev:
 		in.Mode |= ModeBlock
-	case FileTypeFIFO:
+	case fileTypeFIFO:
 		in.Mode |= ModeFIFO
 	}
 	in.SetOwner(e.Uid, e.Gid)
@@ -273,13 +273,13 @@ func (p *layout) inodeOf(n *plannedInode) Inode {
 	in.BlocksLo = uint32(blocks512)
 	in.BlocksHigh = uint16(blocks512 >> 32)
 	switch {
-	case n.ftype == FileTypeSymlink && n.data == 0:
+	case n.ftype == fileTypeSymlink && n.data == 0:
 		var raw [4 * NBlocks]byte
 		copy(raw[:], e.Linkname)
 		for i := range in.Block {
 			in.Block[i] = le.Uint32(raw[4*i:])
 		}
-	case n.ftype == FileTypeChrdev || n.ftype == FileTypeBlkdev:
+	case n.ftype == fileTypeChrdev || n.ftype == fileTypeBlkdev:
 		// Linux ext2_write_inode: old 8:8 encoding in i_block[0] when both
 		// numbers fit a byte, else the new encoding in i_block[1].
 		ma, mi := e.Devmajor, e.Devminor
@@ -292,7 +292,7 @@ func (p *layout) inodeOf(n *plannedInode) Inode {
 		in.Block = p.iblock(n)
 	}
 	if p.isz > GoodOldInodeSize {
-		in.ExtraIsize = ExtraIsizeDefault
+		in.ExtraIsize = extraIsizeDefault
 		in.AtimeExtra, in.CtimeExtra, in.MtimeExtra = extra, extra, extra
 		in.Crtime, in.CrtimeExtra = sec, extra
 	}
@@ -410,19 +410,19 @@ func (p *layout) writeSuperblocks(w io.WriterAt, base int64, uuid [16]byte, seed
 		ClustersPerGroup: uint32(p.bpg),
 		InodesPerGroup:   p.ipg,
 		Wtime:            ts,
-		MaxMntCount:      MaxMountCountNone,
+		MaxMntCount:      maxMountCountNone,
 		Magic:            Magic,
 		State:            StateValid,
-		Errors:           ErrorsContinue,
+		Errors:           errorsContinue,
 		LastCheck:        ts,
-		CreatorOS:        OSLinux,
-		RevLevel:         DynamicRev,
-		FirstIno:         GoodOldFirstIno,
+		CreatorOS:        osLinux,
+		RevLevel:         dynamicRev,
+		FirstIno:         goodOldFirstIno,
 		InodeSize:        uint16(p.isz),
 		FeatureIncompat:  FeatureIncompatFiletype,
 		FeatureROCompat:  FeatureROCompatSparseSuper,
 		UUID:             uuid,
-		DefHashVersion:   DefHashHalfMD4,
+		DefHashVersion:   defHashHalfMD4,
 		MkfsTime:         ts,
 		Flags:            1, // EXT2_FLAGS_SIGNED_HASH, as mke2fs sets on x86
 	}
@@ -430,7 +430,7 @@ func (p *layout) writeSuperblocks(w io.WriterAt, base int64, uuid [16]byte, seed
 		sb.FeatureROCompat |= FeatureROCompatLargeFile
 	}
 	if p.isz > GoodOldInodeSize {
-		sb.MinExtraIsize, sb.WantExtraIsize = ExtraIsizeDefault, ExtraIsizeDefault
+		sb.MinExtraIsize, sb.WantExtraIsize = extraIsizeDefault, extraIsizeDefault
 	}
 	copy(sb.VolumeName[:], p.opt.Label)
 	for i := range sb.HashSeed {

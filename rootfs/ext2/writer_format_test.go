@@ -94,7 +94,7 @@ func TestFormatAgainstMke2fs(t *testing.T) {
 	if err := root.Unmarshal(raw[off : off+256]); err != nil {
 		t.Fatal(err)
 	}
-	if !root.IsDir() || root.UID() != 1234 || root.GID() != 5678 || root.LinksCount != 3 || root.ExtraIsize != ExtraIsizeDefault {
+	if !root.IsDir() || root.UID() != 1234 || root.GID() != 5678 || root.LinksCount != 3 || root.ExtraIsize != extraIsizeDefault {
 		t.Errorf("root inode %+v", root)
 	}
 	iout := make([]byte, 256)

@@ -144,7 +144,7 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 
 	dirs := make(map[string]*plannedInode)
 	byName := make(map[string]*plannedInode, len(entries))
-	next := uint32(GoodOldFirstIno + 1)
+	next := uint32(goodOldFirstIno + 1)
 	for _, e := range entries {
 		if e.Type == rootfs.TypeLink {
 			continue
@@ -165,11 +165,11 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 		}
 		switch e.Type {
 		case rootfs.TypeDir:
-			n.ftype = FileTypeDir
+			n.ftype = fileTypeDir
 			n.links = 2
 			dirs[e.Name] = n
 		case rootfs.TypeReg:
-			n.ftype = FileTypeReg
+			n.ftype = fileTypeReg
 			if e.Size < 0 {
 				return fmt.Errorf("ext2: %s: negative size", e.Name)
 			}
@@ -178,7 +178,7 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 				return fmt.Errorf("ext2: %s: %d bytes but no content", e.Name, e.Size)
 			}
 		case rootfs.TypeSymlink:
-			n.ftype = FileTypeSymlink
+			n.ftype = fileTypeSymlink
 			n.size = uint64(len(e.Linkname))
 			if n.size == 0 || strings.IndexByte(e.Linkname, 0) >= 0 {
 				return fmt.Errorf("ext2: %s: symlink target is empty or holds a NUL byte", e.Name)
@@ -188,11 +188,11 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 				return fmt.Errorf("ext2: %s: symlink target of %d bytes does not fit a %d-byte block (use a bigger block size or a shorter target)", e.Name, n.size, p.bs)
 			}
 		case rootfs.TypeChar:
-			n.ftype = FileTypeChrdev
+			n.ftype = fileTypeChrdev
 		case rootfs.TypeBlock:
-			n.ftype = FileTypeBlkdev
+			n.ftype = fileTypeBlkdev
 		case rootfs.TypeFIFO:
-			n.ftype = FileTypeFIFO
+			n.ftype = fileTypeFIFO
 		default:
 			return fmt.Errorf("ext2: %s: entry type %s not supported", e.Name, e.Type)
 		}
@@ -207,7 +207,7 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 		var n *plannedInode
 		if e.Type == rootfs.TypeLink {
 			target, ok := byName[e.Linkname]
-			if !ok || target.ftype != FileTypeReg {
+			if !ok || target.ftype != fileTypeReg {
 				return fmt.Errorf("ext2: %s: hard link target %s is not a regular file of the tree", e.Name, e.Linkname)
 			}
 			target.links++
@@ -220,11 +220,11 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 			return fmt.Errorf("ext2: %s: parent directory %s is not in the tree", e.Name, path.Dir(e.Name))
 		}
 		base := path.Base(e.Name)
-		if len(base) > MaxNameLen {
-			return fmt.Errorf("ext2: %s: name longer than %d bytes", e.Name, MaxNameLen)
+		if len(base) > maxNameLen {
+			return fmt.Errorf("ext2: %s: name longer than %d bytes", e.Name, maxNameLen)
 		}
 		parent.children = append(parent.children, childEntry{name: base, ino: n.ino, ftype: n.ftype})
-		if n.ftype == FileTypeDir {
+		if n.ftype == fileTypeDir {
 			parent.links++
 		}
 	}
@@ -239,16 +239,16 @@ func (p *layout) buildNodes(t *rootfs.Tree) error {
 		}
 		p.byIno[n.ino] = n
 		switch n.ftype {
-		case FileTypeDir:
+		case fileTypeDir:
 			n.data = max(dirBlocks(n.children, p.bs), n.minDirBl)
 			n.size = n.data * p.bs
-		case FileTypeReg:
+		case fileTypeReg:
 			n.data = (n.size + p.bs - 1) / p.bs
 			if n.size >= 1<<31 {
 				p.largeFile = true
 			}
-		case FileTypeSymlink:
-			if n.size > FastSymlinkMax {
+		case fileTypeSymlink:
+			if n.size > fastSymlinkMax {
 				n.data = 1
 			}
 		}
@@ -434,7 +434,7 @@ func (p *layout) allocate() error {
 	}
 	for _, n := range p.nodes {
 		g := (n.ino - 1) / p.ipg
-		if n.ftype == FileTypeDir {
+		if n.ftype == fileTypeDir {
 			p.groups[g].dirs++
 		}
 	}

@@ -39,7 +39,7 @@ type prefetcher struct {
 func newPrefetcher(nodes []*plannedInode) *prefetcher {
 	pf := &prefetcher{}
 	for _, n := range nodes {
-		if n.ftype != FileTypeReg || n.data == 0 || n.size > prefetchMaxFile {
+		if n.ftype != fileTypeReg || n.data == 0 || n.size > prefetchMaxFile {
 			continue
 		}
 		if hf, ok := n.e.Content.(rootfs.HostFile); ok {
