@@ -2,6 +2,7 @@ package picture
 
 import (
 	"bytes"
+	"encoding/xml"
 	"flag"
 	"fmt"
 	"math/big"
@@ -585,4 +586,31 @@ func BenchmarkRenderSVG(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestEscMatchesEncodingXML: esc is encoding/xml's EscapeText (the oracle,
+// linked into the test only) for markup characters, controls, invalid
+// UTF-8, surrogates, non-characters and ordinary text.
+func TestEscMatchesEncodingXML(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `a<b>&"c'd`, "tab\there\nnew\rline", "\x00\x01\x1f\x7f", "bad \xff utf8",
+		"\uFFFE\uFFFF", "\U0010FFFF", "ext2 × 1024 B → sectors", string([]rune{0xD800}),
+	} {
+		var want strings.Builder
+		xml.EscapeText(&want, []byte(s))
+		if got := esc(s); got != want.String() {
+			t.Errorf("esc(%q) = %q, encoding/xml says %q", s, got, want.String())
+		}
+	}
+}
+
+func FuzzEscMatchesEncodingXML(f *testing.F) {
+	f.Add(`a<b>&"c'd` + "\t\x00\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		var want strings.Builder
+		xml.EscapeText(&want, []byte(s))
+		if got := esc(s); got != want.String() {
+			t.Errorf("esc(%q) = %q, encoding/xml says %q", s, got, want.String())
+		}
+	})
 }

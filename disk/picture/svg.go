@@ -2,7 +2,6 @@ package picture
 
 import (
 	"bufio"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
@@ -221,10 +220,47 @@ func colorOf(k Kind) string {
 	return "#ffffff"
 }
 
+// esc escapes s for SVG text and attribute values exactly as
+// encoding/xml's EscapeText does (the five markup characters, tab, newline
+// and carriage return as character references, a character XML cannot
+// hold as U+FFFD), without linking encoding/xml: its initialisation is
+// work every run of minidisk would pay for.
 func esc(s string) string {
 	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString("&#34;")
+		case '\'':
+			b.WriteString("&#39;")
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '\t':
+			b.WriteString("&#x9;")
+		case '\n':
+			b.WriteString("&#xA;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			if !xmlChar(r) {
+				r = '\uFFFD'
+			}
+			b.WriteRune(r)
+		}
+	}
 	return b.String()
+}
+
+// xmlChar: the Char production of XML 1.0 §2.2.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // WriteSVGFile writes pics as an SVG file through atomicfile: complete or
