@@ -3,9 +3,11 @@ module github.com/minidisk/minidisk
 go 1.26
 
 // Direct dependencies. Of go-diskfs import only partition/mbr,
-// partition/gpt, filesystem/fat32 and backend/...: its root diskfs and disk
+// filesystem/fat16 and fat32 and backend/...: its root diskfs and disk
 // packages link every filesystem and compressor it knows (ext4, iso9660,
-// squashfs, lz4, lzo, logrus) into the binary.
+// squashfs, lz4, lzo, logrus) into the binary. partition/gpt only in tests,
+// as the referee of disk.WriteGPT: it imports github.com/google/uuid and
+// with it net, which makes a cgo build dynamically linked.
 require (
 	// Pinned at v1.9.4 (the latest when checked): efi/fatfix.go repairs
 	// what this version's fat32.Create leaves wrong (the ".." entry of root
