@@ -76,34 +76,24 @@ func finishFAT32(rw readerWriterAt, part int64, epoch time.Time) error {
 			if _, err := rw.ReadAt(buf, clusterOff(c)); err != nil {
 				return err
 			}
-			for i := 0; i+32 <= len(buf); i += 32 {
-				e := buf[i : i+32]
-				if e[0] == 0x00 {
+			for i := 0; i+fat.DirEntrySize <= len(buf); i += fat.DirEntrySize {
+				e := buf[i : i+fat.DirEntrySize]
+				if e[fat.OffsetDirName] == fat.DirNameEnd {
 					end = true
 					break
 				}
-				if e[0] == 0xE5 || e[11] == 0x0F { // deleted, long-name slot
+				if !stampEntry(e, date, tm) || e[fat.OffsetDirAttr]&fat.AttrDirectory == 0 {
 					continue
 				}
-				e[13] = 0 // creation time, tenths of a second
-				binary.LittleEndian.PutUint16(e[14:], tm)
-				binary.LittleEndian.PutUint16(e[16:], date)
-				binary.LittleEndian.PutUint16(e[18:], date) // access date
-				binary.LittleEndian.PutUint16(e[22:], tm)
-				binary.LittleEndian.PutUint16(e[24:], date)
-				if e[11]&0x10 == 0 {
-					continue
-				}
-				name := string(e[0:11])
-				switch {
-				case name == "..         ":
+				switch dirName(e) {
+				case dotDot:
 					if d.inRoot {
-						binary.LittleEndian.PutUint16(e[20:], 0)
-						binary.LittleEndian.PutUint16(e[26:], 0)
+						binary.LittleEndian.PutUint16(e[fat.OffsetDirFirstClusterHigh:], 0)
+						binary.LittleEndian.PutUint16(e[fat.OffsetDirFirstClusterLow:], 0)
 					}
-				case name == ".          ":
+				case dot:
 				default:
-					sub := uint32(binary.LittleEndian.Uint16(e[20:]))<<16 | uint32(binary.LittleEndian.Uint16(e[26:]))
+					sub := uint32(binary.LittleEndian.Uint16(e[fat.OffsetDirFirstClusterHigh:]))<<16 | uint32(binary.LittleEndian.Uint16(e[fat.OffsetDirFirstClusterLow:]))
 					if valid(sub) {
 						queue = append(queue, dir{cluster: sub, inRoot: d.cluster == rootCluster})
 					}
@@ -157,6 +147,32 @@ func readBPB(rw readerWriterAt, part int64, fatType int) (*fat.FS, *fat.BPB, err
 	return fsys, b, nil
 }
 
+// The "." and ".." entries' DIR_Name, space padded.
+const (
+	dot    = ".          "
+	dotDot = "..         "
+)
+
+// dirName is DIR_Name as stored: 8 + 3 characters, space padded.
+func dirName(e []byte) string { return string(e[fat.OffsetDirName : fat.OffsetDirName+11]) }
+
+// stampEntry gives the short-name directory entry e epoch's date and tm as
+// its creation, access and write times, and reports whether e is such an
+// entry: deleted entries and long-name slots (whose bytes 13..25 are the
+// name's checksum and characters) are left alone.
+func stampEntry(e []byte, date, tm uint16) bool {
+	if e[fat.OffsetDirName] == fat.DirNameDeleted || e[fat.OffsetDirAttr] == fat.AttrLongName {
+		return false
+	}
+	e[fat.OffsetDirCreateTimeTenth] = 0
+	binary.LittleEndian.PutUint16(e[fat.OffsetDirCreateTime:], tm)
+	binary.LittleEndian.PutUint16(e[fat.OffsetDirCreateDate:], date)
+	binary.LittleEndian.PutUint16(e[fat.OffsetDirAccessDate:], date)
+	binary.LittleEndian.PutUint16(e[fat.OffsetDirWriteTime:], tm)
+	binary.LittleEndian.PutUint16(e[fat.OffsetDirWriteDate:], date)
+	return true
+}
+
 type readerWriterAt interface {
 	io.ReaderAt
 	io.WriterAt
@@ -199,7 +215,7 @@ func finishFAT16(rw readerWriterAt, part int64, epoch time.Time) error {
 	}
 	// The fixed root directory follows the FATs (fatgen103).
 	rootStart := reserved + nfats*fatSectors
-	rootSectors := (rootEntries*32 + bps - 1) / bps
+	rootSectors := (rootEntries*fat.DirEntrySize + bps - 1) / bps
 	clusters := fsys.Clusters()
 	dataStart, err := fsys.ClusterOffset(2) // bytes from part
 	if err != nil {
@@ -227,27 +243,20 @@ func finishFAT16(rw readerWriterAt, part int64, epoch time.Time) error {
 	// fixEntries stamps the entries of one directory block and returns the
 	// subdirectories in it and whether the block ended the directory.
 	fixEntries := func(buf []byte) (subdirs []uint32, end bool) {
-		for i := 0; i+32 <= len(buf); i += 32 {
-			e := buf[i : i+32]
-			if e[0] == 0x00 {
+		for i := 0; i+fat.DirEntrySize <= len(buf); i += fat.DirEntrySize {
+			e := buf[i : i+fat.DirEntrySize]
+			if e[fat.OffsetDirName] == fat.DirNameEnd {
 				return subdirs, true
 			}
-			if e[0] == 0xE5 || e[11] == 0x0F {
+			if !stampEntry(e, date, tm) {
 				continue
 			}
-			e[13] = 0
-			binary.LittleEndian.PutUint16(e[14:], tm)
-			binary.LittleEndian.PutUint16(e[16:], date)
-			binary.LittleEndian.PutUint16(e[18:], date)
-			binary.LittleEndian.PutUint16(e[22:], tm)
-			binary.LittleEndian.PutUint16(e[24:], date)
-			first := uint32(binary.LittleEndian.Uint16(e[26:]))
-			name := string(e[0:11])
-			if name == ".          " || name == "..         " {
+			first := uint32(binary.LittleEndian.Uint16(e[fat.OffsetDirFirstClusterLow:]))
+			if name := dirName(e); name == dot || name == dotDot {
 				continue
 			}
 			mark(first)
-			if e[11]&0x10 != 0 && valid(first) {
+			if e[fat.OffsetDirAttr]&fat.AttrDirectory != 0 && valid(first) {
 				subdirs = append(subdirs, first)
 			}
 		}

@@ -193,7 +193,7 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 	if fatSz == 0 || g.totalSectors == 0 {
 		return nil, nil, fmt.Errorf("fat: FAT size %d or total sectors %d is zero", fatSz, g.totalSectors)
 	}
-	rootSecs := (int64(b.RootEntries)*32 + bps - 1) / bps
+	rootSecs := (int64(b.RootEntries)*DirEntrySize + bps - 1) / bps
 	meta := int64(b.ReservedSectors) + int64(b.NumFATs)*fatSz + rootSecs
 	if meta >= int64(g.totalSectors) {
 		return nil, nil, fmt.Errorf("fat: reserved, FAT and root directory sectors (%d) fill all %d sectors", meta, g.totalSectors)

@@ -439,7 +439,7 @@ func ftCorruptions(t testing.TB) []ftCorruption {
 	off := fsys.clusterOffset(dc)
 	for i := 0; i+32 <= len(raw); i += 32 {
 		e := raw[i:]
-		if e[0] != 0 && e[0] != 0xE5 && e[0] != '.' && e[11] != attrLongName {
+		if e[0] != 0 && e[0] != 0xE5 && e[0] != '.' && e[11] != AttrLongName {
 			loop[off+int64(i)+11] = AttrDirectory
 			le.PutUint16(loop[off+int64(i)+26:], uint16(dc))
 			break

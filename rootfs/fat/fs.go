@@ -253,7 +253,7 @@ type entry struct {
 	volume  bool
 }
 
-// Directory entry attributes.
+// Directory entry attributes (DIR_Attr).
 const (
 	AttrReadOnly  = 0x01
 	AttrHidden    = 0x02
@@ -261,19 +261,49 @@ const (
 	AttrVolumeID  = 0x08
 	AttrDirectory = 0x10
 	AttrArchive   = 0x20
-	attrLongName  = 0x0F
+	// AttrLongName (read-only, hidden, system and volume ID at once) marks
+	// a VFAT long-name slot, which only the low 6 bits tell.
+	AttrLongName = 0x0F
+)
+
+// The 32-byte short-name directory entry: its fields' byte offsets, the
+// one place they are written down (fatgen103, "FAT Directory Structure";
+// the spec's names in the comments, with the field's size in bytes). The
+// reader here decodes entries with them; efi stamps times and cluster
+// numbers into the entries go-diskfs wrote. Long-name slots overlay other
+// fields (LDIR_*) and are decoded in readDir.
+const (
+	DirEntrySize              = 32
+	OffsetDirName             = 0  // DIR_Name, 11: 8 + 3 characters, space padded
+	OffsetDirAttr             = 11 // DIR_Attr, 1
+	OffsetDirNTRes            = 12 // DIR_NTRes, 1: Windows NT lowercase bits
+	OffsetDirCreateTimeTenth  = 13 // DIR_CrtTimeTenth, 1
+	OffsetDirCreateTime       = 14 // DIR_CrtTime, 2
+	OffsetDirCreateDate       = 16 // DIR_CrtDate, 2
+	OffsetDirAccessDate       = 18 // DIR_LstAccDate, 2
+	OffsetDirFirstClusterHigh = 20 // DIR_FstClusHI, 2 (FAT32; 0 on FAT12/16)
+	OffsetDirWriteTime        = 22 // DIR_WrtTime, 2
+	OffsetDirWriteDate        = 24 // DIR_WrtDate, 2
+	OffsetDirFirstClusterLow  = 26 // DIR_FstClusLO, 2
+	OffsetDirFileSize         = 28 // DIR_FileSize, 4
+)
+
+// Markers in the first byte of DIR_Name.
+const (
+	DirNameEnd     = 0x00 // this entry and every later one in the directory are free
+	DirNameDeleted = 0xE5 // a deleted entry
 )
 
 // readDirBytes returns a directory's raw entries.
 func (f *FS) readDirBytes(d dirRef) ([]byte, error) {
 	if d.fixedRoot {
-		b := make([]byte, f.g.rootEntries*32)
+		b := make([]byte, f.g.rootEntries*DirEntrySize)
 		if err := f.readAt(b, f.g.rootStart, "root directory"); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
-	limit := (maxDirEntries*32 + f.g.clusterSize - 1) / f.g.clusterSize
+	limit := (maxDirEntries*DirEntrySize + f.g.clusterSize - 1) / f.g.clusterSize
 	cl, err := f.chain(d.cluster, limit+1, "directory "+d.path)
 	if err != nil {
 		return nil, err
@@ -323,17 +353,17 @@ func (f *FS) parseDir(d dirRef) ([]entry, error) {
 	var out []entry
 	var lfn []uint16 // assembled UTF-16, in order
 	lfnSum, lfnNext := -1, 0
-	for off := 0; off+32 <= len(raw); off += 32 {
-		e := raw[off : off+32]
-		if e[0] == 0x00 {
+	for off := 0; off+DirEntrySize <= len(raw); off += DirEntrySize {
+		e := raw[off : off+DirEntrySize]
+		if e[OffsetDirName] == DirNameEnd {
 			break
 		}
-		if e[0] == 0xE5 {
+		if e[OffsetDirName] == DirNameDeleted {
 			lfnSum, lfnNext = -1, 0
 			continue
 		}
-		attr := e[11]
-		if attr&0x3F == attrLongName {
+		attr := e[OffsetDirAttr]
+		if attr&0x3F == AttrLongName {
 			ord := int(e[0] & 0x1F)
 			if e[0]&0x40 != 0 {
 				lfn = make([]uint16, 13*ord)
@@ -356,10 +386,11 @@ func (f *FS) parseDir(d dirRef) ([]entry, error) {
 			lfnNext--
 			continue
 		}
-		ent := entry{attr: attr, short: shortName(e), size: le.Uint32(e[28:]), mtime: fatTime(le.Uint16(e[24:]), le.Uint16(e[22:]))}
-		ent.cluster = uint32(le.Uint16(e[26:]))
+		ent := entry{attr: attr, short: shortName(e), size: le.Uint32(e[OffsetDirFileSize:]),
+			mtime: fatTime(le.Uint16(e[OffsetDirWriteDate:]), le.Uint16(e[OffsetDirWriteTime:]))}
+		ent.cluster = uint32(le.Uint16(e[OffsetDirFirstClusterLow:]))
 		if f.g.fatType == 32 {
-			ent.cluster |= uint32(le.Uint16(e[20:])) << 16
+			ent.cluster |= uint32(le.Uint16(e[OffsetDirFirstClusterHigh:])) << 16
 		}
 		ent.name = ent.short
 		if lfnSum >= 0 && lfnNext == 0 && int(shortSum(e[:11])) == lfnSum {
@@ -401,20 +432,20 @@ func shortSum(name []byte) uint8 {
 }
 
 // shortName decodes an 8.3 name: trailing spaces dropped, 0x05 in the
-// first byte standing for 0xE5, the Windows NT lowercase flags (byte 12:
+// first byte standing for 0xE5, the Windows NT lowercase flags (DIR_NTRes:
 // 0x08 base, 0x10 extension) applied, code page 437 for bytes >= 0x80.
 func shortName(e []byte) string {
 	raw := make([]byte, 11)
-	copy(raw, e[:11])
+	copy(raw, e[OffsetDirName:OffsetDirName+11])
 	if raw[0] == 0x05 {
-		raw[0] = 0xE5
+		raw[0] = DirNameDeleted
 	}
 	base := strings.TrimRight(cp437(raw[:8]), " ")
 	ext := strings.TrimRight(cp437(raw[8:11]), " ")
-	if e[12]&0x08 != 0 {
+	if e[OffsetDirNTRes]&0x08 != 0 {
 		base = strings.ToLower(base)
 	}
-	if e[12]&0x10 != 0 {
+	if e[OffsetDirNTRes]&0x10 != 0 {
 		ext = strings.ToLower(ext)
 	}
 	if ext == "" {
