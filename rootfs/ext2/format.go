@@ -2,6 +2,13 @@
 // block-mapped layout mke2fs makes without extents, which GRUB Legacy's
 // e2fs_stage1_5 can read) and reads ext2, ext3 and ext4 ones.
 //
+// Writing: Plan lays a rootfs.Tree out under Options and returns its Stats
+// without writing anything, or an error wrapping ErrNoSpace when it does
+// not fit; Write plans the same way, then writes the filesystem at an
+// offset of an io.WriterAt. The bytes depend only on the tree and the
+// Options: Options.Time stands in for the clock, and the UUID, unless
+// given, is derived from the content.
+//
 // Reading: Open returns a Reader, an io/fs.FS (also fs.ReadDirFS, StatFS,
 // ReadLinkFS, ReadFileFS) over the filesystem at an offset of an
 // io.ReaderAt, read-only: block maps and extent trees (uninitialised
@@ -13,14 +20,15 @@
 // "ext3" or "ext4" as blkid does; HasExtents, Is64Bit, FeatureNames and
 // InodeSizeOrDefault let callers judge what a boot loader can read. Probe
 // recognises a filesystem from one 1 KiB read (label, UUID, size).
-// FileBlocks and InodeBlocks list where a file's blocks are. Corrupt or
-// hostile images give errors wrapping ErrCorrupt, never a panic, and cost
-// time and memory bounded by the image's size.
+// FileBlocks and InodeBlocks list where a file's blocks are.
+// FindFilesystem finds the filesystem in a disk image (the partition
+// disk.FindRoot picks, or the whole file) and OpenImage opens it by path.
+// Corrupt or hostile images give errors wrapping ErrCorrupt, never a panic,
+// and cost time and memory bounded by the image's size.
 //
-// This file is the on-disk format shared by the writer and the reader: the
-// superblock, the 32-byte group descriptor, the inode (128 bytes, plus the
-// i_extra_isize area of larger inodes) and the directory entry, with
-// little-endian Marshal/Unmarshal. Offsets follow the Linux kernel's
+// The on-disk format the writer and the reader share: Superblock, the
+// 32-byte GroupDesc, Inode (128 bytes, plus the i_extra_isize area of
+// larger inodes) and DirEntry, with little-endian Marshal/Unmarshal. Offsets follow the Linux kernel's
 // include/linux/ext2_fs.h / fs/ext4/ext4.h and e2fsprogs' lib/ext2fs/ext2_fs.h.
 // Unmarshal functions bounds-check their input and never panic, so the reader
 // can feed them untrusted bytes.

@@ -18,8 +18,9 @@ type Image struct {
 	f        *os.File
 }
 
-// OpenImage opens the image file at p and the ext2 filesystem in it (the
-// first Linux partition of an MBR disk, or a bare filesystem).
+// OpenImage opens the image file at p and the ext2 filesystem in it,
+// where FindFilesystem finds it: the partition disk.FindRoot picks on a
+// partitioned disk, or the whole file for a bare filesystem.
 func OpenImage(p string) (*Image, error) {
 	f, err := os.Open(p)
 	if err != nil {
