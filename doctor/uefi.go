@@ -139,10 +139,21 @@ func readBootX64(esfs *fat.FS) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
 		return nil, fmt.Errorf("%s is a directory", bootX64Path)
 	}
-	return io.ReadAll(io.LimitReader(f, maxEFIBytes))
+	// One read of the size the directory entry gives (Open checked that
+	// its cluster chain is that long).
+	b := make([]byte, min(fi.Size(), maxEFIBytes))
+	n, err := io.ReadFull(f, b)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // checkPE checks that the loader is an x86-64 EFI application.
