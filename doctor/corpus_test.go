@@ -68,6 +68,21 @@ grub2install() { # IMG SECTOR PREFIX MODULES...: boot.img in the MBR, core.img f
 	le $((s+1)) 8 | put $img $((s*512+0x1f4))
 	le $(( ($(stat -c %s $W/core.img)+511)/512 - 1 )) 2 | put $img $((s*512+0x1fc))
 }
+espgrub() { # IMG FAT_BITS WITH_LOADER(1|0): a reproducible GPT disk (fixed GUIDs, mkfs.vfat --invariant, fixed times) whose ESP, sector 2048 to the end, holds grub.cfg and (1) GRUB 2's EFI image as BOOTX64.EFI, which prints MINIDISK-GRUB-EFI
+	local img=$1 sectors=$(( $(stat -c %s $1)/512 )); export SOURCE_DATE_EPOCH=946684800
+	sgdisk -o -U 0F0E0D0C-0B0A-4908-8706-050403020100 -n 1:2048:0 -t 1:ef00 -u 1:10203040-5060-4708-90A0-B0C0D0E0F000 $img >/dev/null
+	mkfs.vfat --invariant -F $2 -S 512 --offset 2048 $img $(( (sectors-2048-34)/2 )) >/dev/null
+	printf 'serial --unit=0 --speed=115200\nterminal_output serial\necho MINIDISK-GRUB-EFI\nhalt\n' > $W/grub.cfg
+	$MKIMAGE -d $GE -O x86_64-efi -p /EFI/BOOT -o $W/BOOTX64.EFI part_gpt fat normal echo halt serial terminal
+	touch -d @$SOURCE_DATE_EPOCH $W/grub.cfg $W/BOOTX64.EFI
+	mmd -i $img@@1M ::EFI ::EFI/BOOT; mcopy -m -i $img@@1M $W/grub.cfg ::EFI/BOOT/
+	if [ $3 = 1 ]; then mcopy -m -i $img@@1M $W/BOOTX64.EFI ::EFI/BOOT/; fi
+}
+crcbreak() { # IMG SECTOR: invert the CRC32 of the GPT header in SECTOR (1: the primary; the last: the backup)
+	local off=$(( $2*512+16 )) crc
+	crc=$(od -An -tu4 -j $off -N4 $1 | tr -d ' ')
+	le $(( crc ^ 0xFFFFFFFF )) 4 | put $1 $off
+}
 extlinux_at() { # IMG START_SECTOR SIZE_KIB CMDLINE: extlinux --install on the mounted filesystem
 	local img=$1 start=$2 kib=$3 l
 	l=$(losetup -f --show -o $((start*512)) --sizelimit $((kib*1024)) $img)
@@ -187,6 +202,15 @@ mkfs.vfat -F 32 -S 512 --offset 2048 $OUT $(( (81920-2048-34)/2 )) >/dev/null
 $MKIMAGE -d $GE -O x86_64-efi -p /EFI/BOOT -o $W/BOOTX64.EFI part_gpt fat normal echo halt serial terminal
 printf 'serial --unit=0 --speed=115200\nterminal_output serial\necho MINIDISK-GRUB-EFI\nhalt\n' > $W/grub.cfg
 mmd -i $OUT@@$((2048*512)) ::EFI ::EFI/BOOT; mcopy -i $OUT@@$((2048*512)) $W/BOOTX64.EFI $W/grub.cfg ::EFI/BOOT/`},
+	// FAT16 and FAT12 ESPs: firmware reads them (UEFI 2.10 §13.3.1.1), and
+	// without BOOTX64.EFI it has nothing to boot.
+	{name: "uefi-fat16-esp-grub2-efi", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 16 1`},
+	{name: "uefi-fat12-esp-grub2-efi", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 8M $OUT; espgrub $OUT 12 1`},
+	{name: "uefi-fat16-esp-no-bootx64", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 16 0`},
+	// A broken primary GPT header: OVMF boots from the backup; with both
+	// broken it sees no partition.
+	{name: "uefi-gpt-primary-crc-broken", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; crcbreak $OUT 1`},
+	{name: "uefi-gpt-both-crc-broken", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; crcbreak $OUT 1; crcbreak $OUT $(( $(stat -c %s $OUT)/512 - 1 ))`},
 	{name: "grub-legacy-ext2", loader: LoaderGRUBLegacy, marker: corpusMarker, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
 mkroot $W/r; mkdir -p $W/r/boot/grub; cp /usr/lib/grub/x86_64-pc/{stage1,stage2,e2fs_stage1_5} $W/r/boot/grub/
 printf 'serial --unit=0 --speed=115200\nterminal --timeout=0 serial\ntimeout 0\ndefault 0\ntitle corpus\nroot (hd0,0)\nkernel /boot/vmlinuz root=/dev/sda1 console=ttyS0 noapic\n' > $W/r/boot/grub/menu.lst
