@@ -27,50 +27,50 @@ var le = binary.LittleEndian
 
 // Byte offsets of the boot sector's fields, the one place they are
 // written down (fatgen103, "Boot Sector and BPB"; the spec's names in the
-// comments, with the field's size in bytes). parseBPB reads them; writers
-// that patch a boot sector (efi) and views that show it (explain) use them
-// too.
+// comments, with the field's size in bytes). parseBPB reads them all; the
+// ones a writer that patches a boot sector (efi) or a view that shows it
+// (explain) needs are exported.
 const (
-	OffsetOEMName           = 0x03 // BS_OEMName, 8
+	offsetOEMName           = 0x03 // BS_OEMName, 8
 	OffsetBytesPerSector    = 0x0B // BPB_BytsPerSec, 2
 	OffsetSectorsPerCluster = 0x0D // BPB_SecPerClus, 1
 	OffsetReservedSectors   = 0x0E // BPB_RsvdSecCnt, 2
 	OffsetNumFATs           = 0x10 // BPB_NumFATs, 1
 	OffsetRootEntries       = 0x11 // BPB_RootEntCnt, 2
 	OffsetTotalSectors16    = 0x13 // BPB_TotSec16, 2
-	OffsetMedia             = 0x15 // BPB_Media, 1
+	offsetMedia             = 0x15 // BPB_Media, 1
 	OffsetFATSize16         = 0x16 // BPB_FATSz16, 2
-	OffsetSectorsPerTrack   = 0x18 // BPB_SecPerTrk, 2
-	OffsetHeads             = 0x1A // BPB_NumHeads, 2
+	offsetSectorsPerTrack   = 0x18 // BPB_SecPerTrk, 2
+	offsetHeads             = 0x1A // BPB_NumHeads, 2
 	OffsetHiddenSectors     = 0x1C // BPB_HiddSec, 4
 	OffsetTotalSectors32    = 0x20 // BPB_TotSec32, 4
 
 	// FAT32 only.
 	OffsetFATSize32    = 0x24 // BPB_FATSz32, 4
-	OffsetExtFlags     = 0x28 // BPB_ExtFlags, 2
+	offsetExtFlags     = 0x28 // BPB_ExtFlags, 2
 	OffsetRootCluster  = 0x2C // BPB_RootClus, 4
-	OffsetFSInfoSector = 0x30 // BPB_FSInfo, 2
-	OffsetBackupBoot   = 0x32 // BPB_BkBootSec, 2
+	offsetFSInfoSector = 0x30 // BPB_FSInfo, 2
+	offsetBackupBoot   = 0x32 // BPB_BkBootSec, 2
 
 	// The extended boot record follows the BPB: at OffsetExtBoot16 on
-	// FAT12/16, at OffsetExtBoot32 on FAT32. Its fields (Ext*) are
+	// FAT12/16, at OffsetExtBoot32 on FAT32. Its fields (ext*) are
 	// relative to its start.
 	OffsetExtBoot16  = 0x24
 	OffsetExtBoot32  = 0x40
-	ExtDriveNumber   = 0  // BS_DrvNum, 1
-	ExtBootSignature = 2  // BS_BootSig, 1: 0x29 when the next three are present
+	extDriveNumber   = 0  // BS_DrvNum, 1
+	extBootSignature = 2  // BS_BootSig, 1: 0x29 when the next three are present
 	ExtVolumeID      = 3  // BS_VolID, 4
-	ExtVolumeLabel   = 7  // BS_VolLab, 11
-	ExtFSType        = 18 // BS_FilSysType, 8
+	extVolumeLabel   = 7  // BS_VolLab, 11
+	extFSType        = 18 // BS_FilSysType, 8
 )
 
-// extBootSignature in the extended boot record says BS_VolID, BS_VolLab
-// and BS_FilSysType are present.
-const extBootSignature = 0x29
+// extBootRecordPresent, as BS_BootSig, says BS_VolID, BS_VolLab and
+// BS_FilSysType are present.
+const extBootRecordPresent = 0x29
 
 // BPB is the BIOS parameter block of a FAT boot sector, with the extended
 // fields of FAT12/16 or FAT32 as the type requires. Each field lies at the
-// Offset (or, in the extended boot record, Ext) constant of its name.
+// offset (or, in the extended boot record, ext) constant of its name.
 type BPB struct {
 	OEMName           string
 	BytesPerSector    uint16
@@ -140,17 +140,17 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 		return nil, nil, fmt.Errorf("fat: boot sector of %d bytes", len(s))
 	}
 	b := &BPB{
-		OEMName:           strings.TrimRight(string(s[OffsetOEMName:OffsetOEMName+8]), " \x00"),
+		OEMName:           strings.TrimRight(string(s[offsetOEMName:offsetOEMName+8]), " \x00"),
 		BytesPerSector:    le.Uint16(s[OffsetBytesPerSector:]),
 		SectorsPerCluster: s[OffsetSectorsPerCluster],
 		ReservedSectors:   le.Uint16(s[OffsetReservedSectors:]),
 		NumFATs:           s[OffsetNumFATs],
 		RootEntries:       le.Uint16(s[OffsetRootEntries:]),
 		TotalSectors16:    le.Uint16(s[OffsetTotalSectors16:]),
-		Media:             s[OffsetMedia],
+		Media:             s[offsetMedia],
 		FATSize16:         le.Uint16(s[OffsetFATSize16:]),
-		SectorsPerTrack:   le.Uint16(s[OffsetSectorsPerTrack:]),
-		Heads:             le.Uint16(s[OffsetHeads:]),
+		SectorsPerTrack:   le.Uint16(s[offsetSectorsPerTrack:]),
+		Heads:             le.Uint16(s[offsetHeads:]),
 		HiddenSectors:     le.Uint32(s[OffsetHiddenSectors:]),
 		TotalSectors32:    le.Uint32(s[OffsetTotalSectors32:]),
 	}
@@ -176,17 +176,17 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 		// FAT32: the Linux kernel (fs/fat/inode.c) decides the type by the
 		// 16-bit FAT size being 0, whatever the cluster count.
 		b.FATSize32 = le.Uint32(s[OffsetFATSize32:])
-		b.ExtFlags = le.Uint16(s[OffsetExtFlags:])
+		b.ExtFlags = le.Uint16(s[offsetExtFlags:])
 		b.RootCluster = le.Uint32(s[OffsetRootCluster:])
-		b.FSInfoSector = le.Uint16(s[OffsetFSInfoSector:])
-		b.BackupBoot = le.Uint16(s[OffsetBackupBoot:])
+		b.FSInfoSector = le.Uint16(s[offsetFSInfoSector:])
+		b.BackupBoot = le.Uint16(s[offsetBackupBoot:])
 		ext = s[OffsetExtBoot32:]
 	}
-	if ext[ExtBootSignature] == extBootSignature {
-		b.DriveNumber = ext[ExtDriveNumber]
+	if ext[extBootSignature] == extBootRecordPresent {
+		b.DriveNumber = ext[extDriveNumber]
 		b.VolumeID = le.Uint32(ext[ExtVolumeID:])
-		b.VolumeLabel = strings.TrimRight(string(ext[ExtVolumeLabel:ExtVolumeLabel+11]), " \x00")
-		b.FSType = string(ext[ExtFSType : ExtFSType+8])
+		b.VolumeLabel = strings.TrimRight(string(ext[extVolumeLabel:extVolumeLabel+11]), " \x00")
+		b.FSType = string(ext[extFSType : extFSType+8])
 	}
 	g := &geometry{sectorSize: bps, clusterSize: bps * spc, totalSectors: b.TotalSectors()}
 	fatSz := int64(b.FATSize())

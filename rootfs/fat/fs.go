@@ -270,13 +270,13 @@ const (
 // one place they are written down (fatgen103, "FAT Directory Structure";
 // the spec's names in the comments, with the field's size in bytes). The
 // reader here decodes entries with them; efi stamps times and cluster
-// numbers into the entries go-diskfs wrote. Long-name slots overlay other
+// numbers into the entries go-diskfs wrote with the exported ones. Long-name slots overlay other
 // fields (LDIR_*) and are decoded in readDir.
 const (
 	DirEntrySize              = 32
 	OffsetDirName             = 0  // DIR_Name, 11: 8 + 3 characters, space padded
 	OffsetDirAttr             = 11 // DIR_Attr, 1
-	OffsetDirNTRes            = 12 // DIR_NTRes, 1: Windows NT lowercase bits
+	offsetDirNTRes            = 12 // DIR_NTRes, 1: Windows NT lowercase bits
 	OffsetDirCreateTimeTenth  = 13 // DIR_CrtTimeTenth, 1
 	OffsetDirCreateTime       = 14 // DIR_CrtTime, 2
 	OffsetDirCreateDate       = 16 // DIR_CrtDate, 2
@@ -285,7 +285,7 @@ const (
 	OffsetDirWriteTime        = 22 // DIR_WrtTime, 2
 	OffsetDirWriteDate        = 24 // DIR_WrtDate, 2
 	OffsetDirFirstClusterLow  = 26 // DIR_FstClusLO, 2
-	OffsetDirFileSize         = 28 // DIR_FileSize, 4
+	offsetDirFileSize         = 28 // DIR_FileSize, 4
 )
 
 // Markers in the first byte of DIR_Name.
@@ -386,7 +386,7 @@ func (f *FS) parseDir(d dirRef) ([]entry, error) {
 			lfnNext--
 			continue
 		}
-		ent := entry{attr: attr, short: shortName(e), size: le.Uint32(e[OffsetDirFileSize:]),
+		ent := entry{attr: attr, short: shortName(e), size: le.Uint32(e[offsetDirFileSize:]),
 			mtime: fatTime(le.Uint16(e[OffsetDirWriteDate:]), le.Uint16(e[OffsetDirWriteTime:]))}
 		ent.cluster = uint32(le.Uint16(e[OffsetDirFirstClusterLow:]))
 		if f.g.fatType == 32 {
@@ -442,10 +442,10 @@ func shortName(e []byte) string {
 	}
 	base := strings.TrimRight(cp437(raw[:8]), " ")
 	ext := strings.TrimRight(cp437(raw[8:11]), " ")
-	if e[OffsetDirNTRes]&0x08 != 0 {
+	if e[offsetDirNTRes]&0x08 != 0 {
 		base = strings.ToLower(base)
 	}
-	if e[OffsetDirNTRes]&0x10 != 0 {
+	if e[offsetDirNTRes]&0x10 != 0 {
 		ext = strings.ToLower(ext)
 	}
 	if ext == "" {
