@@ -18,15 +18,15 @@ func GPTPartitionGUIDs(r io.ReaderAt, size int64) (map[int][16]byte, error) {
 	}
 	// readGPT checked the header these offsets come from.
 	h := make([]byte, SectorSize)
-	if n, _ := r.ReadAt(h, SectorSize); n < SectorSize {
+	if n, _ := r.ReadAt(h, gptHeaderLBA*SectorSize); n < SectorSize {
 		return nil, ErrBadGPT
 	}
-	entriesLBA := binary.LittleEndian.Uint64(h[72:])
-	esize := int64(binary.LittleEndian.Uint32(h[84:]))
+	entriesLBA := binary.LittleEndian.Uint64(h[gptHdrEntriesLBA:])
+	esize := int64(binary.LittleEndian.Uint32(h[gptHdrEntrySize:]))
 	out := make(map[int][16]byte, len(parts))
 	for _, p := range parts {
 		var g [16]byte
-		off := int64(entriesLBA)*SectorSize + int64(p.Index-1)*esize + 16
+		off := int64(entriesLBA)*SectorSize + int64(p.Index-1)*esize + gptEntGUID
 		if n, _ := r.ReadAt(g[:], off); n < len(g) {
 			return nil, ErrBadGPT
 		}
