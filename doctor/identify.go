@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // Code names what a boot sector's code is. doctor identifies the code by
@@ -187,33 +188,16 @@ func (c Code) describe() string {
 	return "unknown boot code"
 }
 
-// fatBPB returns "FAT12", "FAT16" or "FAT32" when b is a FAT boot sector
-// with a sane BIOS parameter block (Microsoft's FAT specification: jump,
-// bytes per sector a power of two 512..4096, sectors per cluster a power of
-// two, at least one reserved sector, one or two FATs, the type string at
-// 0x36 or 0x52), else "".
+// fatBPB returns "FAT12", "FAT16" or "FAT32" when b (a sector) is a FAT
+// boot sector, else "": rootfs/fat's Probe (a consistent BIOS parameter
+// block and an x86 jump or "FAT" type string), the reader doctor opens FAT
+// filesystems with, so identifying and reading agree.
 func fatBPB(b []byte) string {
-	if len(b) < sectorSize || !(b[0] == 0xeb && b[2] == 0x90 || b[0] == 0xe9) {
+	p, ok := fat.Probe(bytes.NewReader(b), 0)
+	if !ok {
 		return ""
 	}
-	bps := binary.LittleEndian.Uint16(b[0x0b:])
-	spc := b[0x0d]
-	reserved := binary.LittleEndian.Uint16(b[0x0e:])
-	fats := b[0x10]
-	if bps < 512 || bps > 4096 || bps&(bps-1) != 0 || spc == 0 || spc&(spc-1) != 0 || reserved == 0 || fats == 0 || fats > 2 {
-		return ""
-	}
-	switch {
-	case strings.HasPrefix(string(b[0x52:0x5a]), "FAT32"):
-		return "FAT32"
-	case strings.HasPrefix(string(b[0x36:0x3e]), "FAT12"):
-		return "FAT12"
-	case strings.HasPrefix(string(b[0x36:0x3e]), "FAT16"):
-		return "FAT16"
-	case strings.HasPrefix(string(b[0x36:0x3e]), "FAT"):
-		return "FAT"
-	}
-	return ""
+	return fmt.Sprintf("FAT%d", p.Type)
 }
 
 // iso9660 reports a primary volume descriptor ("CD001" at byte 32769,
