@@ -154,14 +154,7 @@ func (d *diag) listPartitions() {
 		d.parts = append([]PartitionInfo(nil), d.rep.Partitions...)
 		return
 	}
-	d.parts = nil
-	for _, p := range t.Partitions {
-		pi := PartitionInfo{Index: p.Index, Type: p.Type, Bootable: p.Bootable, Start: p.Start, Sectors: p.Sectors, Logical: p.Logical}
-		if t.Scheme == disk.SchemeGPT {
-			pi.GPTType = gptTypeName(p.TypeGUID)
-		}
-		d.parts = append(d.parts, pi)
-	}
+	d.parts = partitionInfos(t.Partitions, t.Scheme == disk.SchemeGPT)
 	if t.Scheme != disk.SchemeGPT {
 		return
 	}
@@ -176,19 +169,31 @@ func (d *diag) listPartitions() {
 	}
 }
 
-// GPT partition types doctor names (UEFI spec; GRUB's BIOS boot partition
-// is 21686148-6449-6E6F-744E-656564454649, "Hah!IdontNeedEFI").
-func gptTypeName(g [16]byte) string {
-	switch s := disk.GUIDString(g); s {
-	case "C12A7328-F81F-11D2-BA4B-00A0C93EC93B":
-		return "EFI System"
-	case "21686148-6449-6E6F-744E-656564454649":
-		return "BIOS boot"
-	case "0FC63DAF-8483-4772-8E79-3D69D8477DE4":
-		return "Linux filesystem"
-	default:
-		return s
+// partitionInfos turns the disk package's partitions into the report's.
+func partitionInfos(ps []disk.Partition, gpt bool) []PartitionInfo {
+	var out []PartitionInfo
+	for _, p := range ps {
+		pi := PartitionInfo{Index: p.Index, Type: p.Type, Bootable: p.Bootable, Start: p.Start, Sectors: p.Sectors, Logical: p.Logical}
+		if gpt {
+			pi.GPTType = gptTypeName(p.TypeGUID)
+		}
+		out = append(out, pi)
 	}
+	return out
+}
+
+// gptTypeName names the GPT partition types doctor knows (the disk
+// package's GUIDs), else gives the GUID as sfdisk prints it.
+func gptTypeName(g [16]byte) string {
+	switch g {
+	case disk.GUIDEFISystem:
+		return "EFI System"
+	case disk.GUIDBIOSBoot:
+		return "BIOS boot"
+	case disk.GUIDLinuxFilesystem:
+		return "Linux filesystem"
+	}
+	return disk.GUIDString(g)
 }
 
 // partitionByIndex finds a partition by its Linux number.

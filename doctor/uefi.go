@@ -127,6 +127,9 @@ func (d *diag) readGPT() (parts []disk.Partition, ok bool) {
 		Title:    "the primary GPT is invalid; firmware uses the backup",
 		Evidence: fmt.Sprintf("sector 1: %v; the backup GPT in sector %d is valid (%d partition entries): UEFI firmware boots from it (OVMF also rewrites the primary), Linux says \"Primary GPT is invalid, using alternate GPT.\"", err, d.size/sectorSize-1, len(backup)),
 		Fix:      "rewrite the primary from the backup: sgdisk -e IMG (or gdisk's recovery menu: b, w)"})
+	// The report lists the partitions the firmware sees.
+	d.parts = partitionInfos(backup, true)
+	d.rep.Partitions = d.parts
 	return backup, true
 }
 

@@ -294,6 +294,10 @@ func TestUEFIBrokenGPT(t *testing.T) {
 				if !strings.Contains(f.Fix, "sgdisk -e") {
 					t.Errorf("fix %q does not say sgdisk -e", f.Fix)
 				}
+				// The report lists the backup's partitions, as sfdisk does.
+				if len(rep.Partitions) != 1 || rep.Partitions[0].Start != 2048 || rep.Partitions[0].GPTType != "EFI System" {
+					t.Errorf("partitions %+v, want the ESP at sector 2048 (sfdisk:\n%s)", rep.Partitions, out)
+				}
 			}
 			if rep.ExitCode() != c.exit {
 				t.Errorf("exit %d, want %d:\n%s", rep.ExitCode(), c.exit, dump(rep))
