@@ -30,7 +30,7 @@ func ReadBackupGPT(r io.ReaderAt, size int64) ([]Partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup header at sector %d: %w", last, err)
 	}
-	if my := binary.LittleEndian.Uint64(h[24:]); my != uint64(last) {
+	if my := binary.LittleEndian.Uint64(h[gptHdrMyLBA:]); my != uint64(last) {
 		return nil, fmt.Errorf("%w: backup header at sector %d says it is at sector %d", ErrBadGPT, last, my)
 	}
 	return ps, nil
