@@ -130,6 +130,7 @@ func prepare(app *cli.App) {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version: module version and VCS revision"}
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, "minidisk", c.App.Version) }
 	cli.FlagStringer = flagHelp
+	cli.HelpPrinter = printHelp
 	// urfave/cli would print ExitCoder messages itself and call os.Exit;
 	// report prints them once.
 	app.ExitErrHandler = func(*cli.Context, error) {}
