@@ -230,6 +230,50 @@ const (
 	gptEntName  = 56
 )
 
+// Field is where one fixed-size field of an on-disk structure lies: its
+// byte offset from the start of the structure and its size in bytes.
+type Field struct{ Offset, Size int }
+
+// GPTHeaderLayout is the layout of the GPT header (UEFI 2.10 §5.3.2, table 5-5),
+// each field named as the spec names it; its fields end at byte 92, the
+// HeaderSize WriteGPT writes. readGPT and WriteGPT read and write at the
+// same offsets (the gptHdr* constants). For a view that shows the bytes
+// (explain); read-only.
+var GPTHeaderLayout = struct {
+	Signature, Revision, HeaderSize, HeaderCRC32, MyLBA, AlternateLBA,
+	FirstUsableLBA, LastUsableLBA, DiskGUID, PartitionEntryLBA,
+	NumberOfPartitionEntries, SizeOfPartitionEntry, PartitionEntryArrayCRC32 Field
+}{
+	Signature:                Field{0, len(gptSignature)},
+	Revision:                 Field{gptHdrRevision, 4},
+	HeaderSize:               Field{gptHdrSize, 4},
+	HeaderCRC32:              Field{gptHdrCRC, 4},
+	MyLBA:                    Field{gptHdrMyLBA, 8},
+	AlternateLBA:             Field{gptHdrAlternateLBA, 8},
+	FirstUsableLBA:           Field{gptHdrFirstUsable, 8},
+	LastUsableLBA:            Field{gptHdrLastUsable, 8},
+	DiskGUID:                 Field{gptHdrDiskGUID, 16},
+	PartitionEntryLBA:        Field{gptHdrEntriesLBA, 8},
+	NumberOfPartitionEntries: Field{gptHdrEntryCount, 4},
+	SizeOfPartitionEntry:     Field{gptHdrEntrySize, 4},
+	PartitionEntryArrayCRC32: Field{gptHdrEntriesCRC, 4},
+}
+
+// GPTEntryLayout is the layout of a GPT partition entry (UEFI 2.10 §5.3.3, table
+// 5-6), named as the spec names its fields; they end at byte 128, the
+// SizeOfPartitionEntry WriteGPT writes. readGPT and WriteGPT use the same
+// offsets (the gptEnt* constants). Read-only.
+var GPTEntryLayout = struct {
+	PartitionTypeGUID, UniquePartitionGUID, StartingLBA, EndingLBA, Attributes, PartitionName Field
+}{
+	PartitionTypeGUID:   Field{gptEntType, 16},
+	UniquePartitionGUID: Field{gptEntGUID, 16},
+	StartingLBA:         Field{gptEntFirst, 8},
+	EndingLBA:           Field{gptEntLast, 8},
+	Attributes:          Field{gptEntAttrs, 8},
+	PartitionName:       Field{gptEntName, 2 * gptNameUnits},
+}
+
 // readGPT reads the primary GPT (header at LBA 1). The header and entry
 // array CRC32s must match, as in every GPT reader, so random bytes after a
 // protective MBR are not taken for partitions.
@@ -238,7 +282,7 @@ func readGPT(r io.ReaderAt, size int64) ([]Partition, error) {
 	if n, _ := r.ReadAt(h, gptHeaderLBA*SectorSize); n < SectorSize {
 		return nil, fmt.Errorf("%w: the image ends before the GPT header at sector 1", ErrBadGPT)
 	}
-	if string(h[:8]) != gptSignature {
+	if string(h[:len(gptSignature)]) != gptSignature {
 		return nil, fmt.Errorf("%w: no \"EFI PART\" signature at sector 1", ErrBadGPT)
 	}
 	hsize := binary.LittleEndian.Uint32(h[gptHdrSize:])

@@ -20,9 +20,6 @@ const (
 	// alignSectors puts the ESP at 1 MiB and keeps its end on a 1 MiB
 	// boundary, as parted and sfdisk do (no read-modify-write on 4K media).
 	alignSectors = 2048
-	// gptTailSectors is the backup partition array (128 entries × 128 bytes
-	// = 32 sectors) plus the backup header, at the end of the disk.
-	gptTailSectors = 33
 	// minFAT32Clusters: a FAT with fewer clusters is FAT12/16 by definition
 	// (Microsoft FAT spec, "FAT type determination"), and fsck.vfat and
 	// firmware would read this FAT32 layout as FAT16.
@@ -63,11 +60,12 @@ func PlanImage(size int64) (Layout, error) {
 	if size%sectorSize != 0 {
 		return Layout{}, fmt.Errorf("image size %d is not a multiple of %d-byte sectors", size, sectorSize)
 	}
-	total := uint64(size / sectorSize)
-	if total < alignSectors+gptTailSectors+alignSectors {
+	// disk.WriteGPT lays the GPT out: the backup array and header take the
+	// disk's last sectors, partitions end at or before lastUsable.
+	_, lastUsable, ok := disk.GPTUsable(uint64(size / sectorSize))
+	if !ok || lastUsable+1 < 2*alignSectors {
 		return Layout{}, fmt.Errorf("image size %d is too small for a GPT disk with an ESP (minimum %s)", size, humanSize(MinImageSize()))
 	}
-	lastUsable := total - gptTailSectors - 1
 	end := (lastUsable+1)/alignSectors*alignSectors - 1
 	l := Layout{DiskSize: size, Start: alignSectors, End: end}
 	sectors := end - alignSectors + 1
@@ -89,11 +87,11 @@ func PlanImage(size int64) (Layout, error) {
 // MinImageSize is the smallest image (in whole MiB) PlanImage accepts.
 func MinImageSize() int64 {
 	for mib := int64(1); ; mib++ {
-		total := uint64(mib << 20 / sectorSize)
-		if total < 2*alignSectors+gptTailSectors {
+		_, lastUsable, ok := disk.GPTUsable(uint64(mib << 20 / sectorSize))
+		if !ok || lastUsable+1 < 2*alignSectors {
 			continue
 		}
-		end := (total-gptTailSectors)/alignSectors*alignSectors - 1
+		end := (lastUsable+1)/alignSectors*alignSectors - 1
 		if fat16Geometry(end-alignSectors+1).clusters >= minFAT16Clusters {
 			return mib << 20
 		}

@@ -13,32 +13,7 @@ import (
 	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
-// GPT header and entry offsets (UEFI 2.10 §5.3.2, §5.3.3); disk.ReadPartitions
-// validates the same structures (signature, CRC32s) before explain shows them.
 const (
-	gptSignatureOff = 0
-	gptRevisionOff  = 8
-	gptHeaderSize   = 12
-	gptHeaderCRC    = 16
-	gptMyLBA        = 24
-	gptAlternateLBA = 32
-	gptFirstUsable  = 40
-	gptLastUsable   = 48
-	gptDiskGUID     = 56
-	gptEntriesLBA   = 72
-	gptNumEntries   = 80
-	gptEntrySize    = 84
-	gptEntriesCRC   = 88
-	gptHeaderBytes  = 92
-
-	gptEntTypeGUID = 0
-	gptEntUniqGUID = 16
-	gptEntFirstLBA = 32
-	gptEntLastLBA  = 40
-	gptEntAttrs    = 48
-	gptEntName     = 56
-	gptEntNameLen  = 72
-
 	bootX64Path = "EFI/BOOT/BOOTX64.EFI"
 	// maxEFIRead bounds the loader read into memory to list its sections.
 	maxEFIRead = 256 << 20
@@ -97,39 +72,44 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	pm.Fields = append(pm.Fields, f)
 	step(Step{Stage: "protective MBR", Reads: "sector 0 (bytes 0..511)", Offset: 0, Size: 512, Does: "tells the firmware and old tools that a GPT follows"}, pm)
 
-	// 2. The GPT header at LBA 1.
+	// 2. The GPT header at LBA 1, its fields at disk's offsets (the ones
+	// readGPT checks and WriteGPT writes); the defined ones end with the
+	// entry array's CRC32 (92 bytes), an entry's with its name (128).
+	hdr, ent := &disk.GPTHeaderLayout, &disk.GPTEntryLayout
+	gptHeaderBytes := int64(hdr.PartitionEntryArrayCRC32.Offset + hdr.PartitionEntryArrayCRC32.Size)
+	entryBytes := ent.PartitionName.Offset + ent.PartitionName.Size
 	h := make([]byte, disk.SectorSize)
 	if err := d.readFull(h, disk.SectorSize); err != nil {
 		return nil, fmt.Errorf("%s: GPT header: %w", d.name, err)
 	}
 	hb := int64(disk.SectorSize)
 	hs := Section{ID: "gpt.header", Title: "the GPT header (sector 1)", Offset: hb, Size: gptHeaderBytes, Dump: true, bytes: h[:gptHeaderBytes]}
-	f = field("gpt.signature", "Signature", h, hb, gptSignatureOff, 8, "\"EFI PART\"")
+	f = field("gpt.signature", "Signature", h, hb, hdr.Signature.Offset, hdr.Signature.Size, "\"EFI PART\"")
 	f.Text = string(h[:8])
 	hs.Fields = append(hs.Fields, f)
-	f = field("gpt.revision", "Revision", h, hb, gptRevisionOff, 4, "1.0 (0x00010000)")
+	f = field("gpt.revision", "Revision", h, hb, hdr.Revision.Offset, hdr.Revision.Size, "1.0 (0x00010000)")
 	f.Text = fmt.Sprintf("0x%08X", f.Value)
 	hs.Fields = append(hs.Fields, f,
-		field("gpt.header_size", "HeaderSize", h, hb, gptHeaderSize, 4, "bytes of the header the CRC covers"))
-	f = field("gpt.header_crc32", "HeaderCRC32", h, hb, gptHeaderCRC, 4, "CRC32 of the header with this field zero: checked before anything is trusted")
+		field("gpt.header_size", "HeaderSize", h, hb, hdr.HeaderSize.Offset, hdr.HeaderSize.Size, "bytes of the header the CRC covers"))
+	f = field("gpt.header_crc32", "HeaderCRC32", h, hb, hdr.HeaderCRC32.Offset, hdr.HeaderCRC32.Size, "CRC32 of the header with this field zero: checked before anything is trusted")
 	f.Text = fmt.Sprintf("0x%08X", f.Value)
 	hs.Fields = append(hs.Fields, f,
-		field("gpt.my_lba", "MyLBA", h, hb, gptMyLBA, 8, "where this header is: sector 1"),
-		field("gpt.alternate_lba", "AlternateLBA", h, hb, gptAlternateLBA, 8, "the backup header: the disk's last sector"),
-		field("gpt.first_usable_lba", "FirstUsableLBA", h, hb, gptFirstUsable, 8, "first sector a partition may use (after the entry array)"),
-		field("gpt.last_usable_lba", "LastUsableLBA", h, hb, gptLastUsable, 8, "last sector a partition may use (before the backup array)"))
+		field("gpt.my_lba", "MyLBA", h, hb, hdr.MyLBA.Offset, hdr.MyLBA.Size, "where this header is: sector 1"),
+		field("gpt.alternate_lba", "AlternateLBA", h, hb, hdr.AlternateLBA.Offset, hdr.AlternateLBA.Size, "the backup header: the disk's last sector"),
+		field("gpt.first_usable_lba", "FirstUsableLBA", h, hb, hdr.FirstUsableLBA.Offset, hdr.FirstUsableLBA.Size, "first sector a partition may use (after the entry array)"),
+		field("gpt.last_usable_lba", "LastUsableLBA", h, hb, hdr.LastUsableLBA.Offset, hdr.LastUsableLBA.Size, "last sector a partition may use (before the backup array)"))
 	var guid [16]byte
-	copy(guid[:], h[gptDiskGUID:])
-	f = field("gpt.disk_guid", "DiskGUID", h, hb, gptDiskGUID, 16, "the disk's GUID (sfdisk's label-id); stored mixed-endian: the first three groups little-endian")
+	copy(guid[:], h[hdr.DiskGUID.Offset:])
+	f = field("gpt.disk_guid", "DiskGUID", h, hb, hdr.DiskGUID.Offset, hdr.DiskGUID.Size, "the disk's GUID (sfdisk's label-id); stored mixed-endian: the first three groups little-endian")
 	f.Text = disk.GUIDString(guid)
 	hs.Fields = append(hs.Fields, f)
-	entriesLBA := binary.LittleEndian.Uint64(h[gptEntriesLBA:])
-	esize := int64(binary.LittleEndian.Uint32(h[gptEntrySize:]))
+	entriesLBA := binary.LittleEndian.Uint64(h[hdr.PartitionEntryLBA.Offset:])
+	esize := int64(binary.LittleEndian.Uint32(h[hdr.SizeOfPartitionEntry.Offset:]))
 	hs.Fields = append(hs.Fields,
-		field("gpt.entries_lba", "PartitionEntryLBA", h, hb, gptEntriesLBA, 8, fmt.Sprintf("the entry array starts at sector %d (byte %d)", entriesLBA, entriesLBA*disk.SectorSize)),
-		field("gpt.num_entries", "NumberOfPartitionEntries", h, hb, gptNumEntries, 4, "slots in the array (128 by convention)"),
-		field("gpt.entry_size", "SizeOfPartitionEntry", h, hb, gptEntrySize, 4, "bytes per entry"))
-	f = field("gpt.entries_crc32", "PartitionEntryArrayCRC32", h, hb, gptEntriesCRC, 4, "CRC32 of the whole entry array")
+		field("gpt.entries_lba", "PartitionEntryLBA", h, hb, hdr.PartitionEntryLBA.Offset, hdr.PartitionEntryLBA.Size, fmt.Sprintf("the entry array starts at sector %d (byte %d)", entriesLBA, entriesLBA*disk.SectorSize)),
+		field("gpt.num_entries", "NumberOfPartitionEntries", h, hb, hdr.NumberOfPartitionEntries.Offset, hdr.NumberOfPartitionEntries.Size, "slots in the array (128 by convention)"),
+		field("gpt.entry_size", "SizeOfPartitionEntry", h, hb, hdr.SizeOfPartitionEntry.Offset, hdr.SizeOfPartitionEntry.Size, "bytes per entry"))
+	f = field("gpt.entries_crc32", "PartitionEntryArrayCRC32", h, hb, hdr.PartitionEntryArrayCRC32.Offset, hdr.PartitionEntryArrayCRC32.Size, "CRC32 of the whole entry array")
 	f.Text = fmt.Sprintf("0x%08X", f.Value)
 	hs.Fields = append(hs.Fields, f)
 	step(Step{Stage: "firmware reads the GPT", Reads: fmt.Sprintf("the header in sector 1 (bytes 512..%d) and the entry array from sector %d", 512+gptHeaderBytes-1, entriesLBA),
@@ -148,26 +128,26 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 		return v, nil
 	}
 	eoff := int64(entriesLBA)*disk.SectorSize + int64(esp.Index-1)*esize
-	eb := make([]byte, gptEntName+gptEntNameLen)
+	eb := make([]byte, entryBytes)
 	if err := d.readFull(eb, eoff); err != nil {
 		return nil, fmt.Errorf("%s: GPT entry %d: %w", d.name, esp.Index, err)
 	}
 	es := Section{ID: "gpt.esp", Title: fmt.Sprintf("GPT entry %d, the ESP (bytes %d..%d)", esp.Index, eoff, eoff+int64(len(eb))-1), Offset: eoff, Size: int64(len(eb)), Dump: true, bytes: eb}
-	copy(guid[:], eb[gptEntTypeGUID:])
-	f = field("gpt.esp.type_guid", "PartitionTypeGUID", eb, eoff, gptEntTypeGUID, 16, "EFI System Partition: the firmware boots from a partition of this type")
+	copy(guid[:], eb[ent.PartitionTypeGUID.Offset:])
+	f = field("gpt.esp.type_guid", "PartitionTypeGUID", eb, eoff, ent.PartitionTypeGUID.Offset, ent.PartitionTypeGUID.Size, "EFI System Partition: the firmware boots from a partition of this type")
 	f.Text = disk.GUIDString(guid)
 	es.Fields = append(es.Fields, f)
-	copy(guid[:], eb[gptEntUniqGUID:])
-	f = field("gpt.esp.unique_guid", "UniquePartitionGUID", eb, eoff, gptEntUniqGUID, 16, "this partition's own GUID (PARTUUID=)")
+	copy(guid[:], eb[ent.UniquePartitionGUID.Offset:])
+	f = field("gpt.esp.unique_guid", "UniquePartitionGUID", eb, eoff, ent.UniquePartitionGUID.Offset, ent.UniquePartitionGUID.Size, "this partition's own GUID (PARTUUID=)")
 	f.Text = disk.GUIDString(guid)
 	es.Fields = append(es.Fields, f,
-		field("gpt.esp.first_lba", "StartingLBA", eb, eoff, gptEntFirstLBA, 8, fmt.Sprintf("first sector: byte %d", esp.Start*disk.SectorSize)),
-		field("gpt.esp.last_lba", "EndingLBA", eb, eoff, gptEntLastLBA, 8, fmt.Sprintf("last sector (inclusive): %d sectors", esp.Sectors)))
-	f = field("gpt.esp.attributes", "Attributes", eb, eoff, gptEntAttrs, 8, "bit 0 required, bit 2 legacy BIOS bootable")
+		field("gpt.esp.first_lba", "StartingLBA", eb, eoff, ent.StartingLBA.Offset, ent.StartingLBA.Size, fmt.Sprintf("first sector: byte %d", esp.Start*disk.SectorSize)),
+		field("gpt.esp.last_lba", "EndingLBA", eb, eoff, ent.EndingLBA.Offset, ent.EndingLBA.Size, fmt.Sprintf("last sector (inclusive): %d sectors", esp.Sectors)))
+	f = field("gpt.esp.attributes", "Attributes", eb, eoff, ent.Attributes.Offset, ent.Attributes.Size, "bit 0 required, bit 2 legacy BIOS bootable")
 	f.Text = fmt.Sprintf("0x%X", f.Value)
 	es.Fields = append(es.Fields, f)
-	f = field("gpt.esp.name", "PartitionName", eb, eoff, gptEntName, gptEntNameLen, "UTF-16LE, for people")
-	f.Text = utf16Name(eb[gptEntName:])
+	f = field("gpt.esp.name", "PartitionName", eb, eoff, ent.PartitionName.Offset, ent.PartitionName.Size, "UTF-16LE, for people")
+	f.Text = utf16Name(eb[ent.PartitionName.Offset:])
 	es.Fields = append(es.Fields, f)
 	step(Step{Stage: "firmware finds the ESP", Reads: fmt.Sprintf("GPT entry %d (bytes %d..%d)", esp.Index, eoff, eoff+esize-1), Offset: eoff, Size: esize,
 		Does: fmt.Sprintf("partition %d, sectors %d..%d", esp.Index, esp.Start, esp.End())}, es)
