@@ -8,20 +8,6 @@ import (
 	"github.com/minidisk/minidisk/grub"
 )
 
-// Stage1.5/stage2 header offsets (GRUB 0.97 stage2/asm.S, stage2/shared.h
-// STAGE2_*), relative to the stage's second sector; the blocklist is at the
-// end of its first sector (stage2/start.S, BOOTSEC_LISTSIZE 8).
-const (
-	s2VersionOff    = 0x06
-	s2InstallPart   = 0x08
-	s2SavedEntry    = 0x0C
-	s2IDOff         = 0x10
-	s2ForceLBAOff   = 0x11
-	s2VersionStrOff = 0x12
-	s2HeaderDump    = 0x70 // main+0x70: the strings end, code resumes
-	blocklistOff    = disk.SectorSize - 8
-)
-
 // firstPartitionStart is the lowest start sector of a used MBR entry, or
 // the image's sector count when there is none.
 func (d *Disk) firstPartitionStart() uint64 {
@@ -73,17 +59,21 @@ func (d *Disk) explainGap() (*View, error) {
 	bl := Section{ID: "gap.sector1", Title: fmt.Sprintf("sector %d (byte %d): the %s's first sector — a loader and its blocklist", sec, base, info.Kind),
 		Offset: base + 0x1F0, Size: 16, Dump: true, bytes: two[0x1F0:0x200]}
 	bl.Notes = append(bl.Notes, fmt.Sprintf("stage1 loaded this sector to 0x%04X; its code reads each blocklist entry {start LBA u32, count u16, segment u16}, from 0x1F8 downwards until a zero count", st1.Stage2Address))
+	// The entries at grub's layout (ParseStage15's): the first is the
+	// sector's last 8 bytes, the next 8 below it.
+	be := &grub.BlocklistEntryLayout
+	entrySize := be.Segment.Offset + be.Segment.Size
 	for i, r := range info.Blocklist {
-		o := blocklistOff - 8*i
+		o := disk.SectorSize - entrySize*(i+1)
 		id := fmt.Sprintf("gap.blocklist%d", i)
-		f := field(id+".start", fmt.Sprintf("blocklist[%d].start", i), two, base, o, 4, fmt.Sprintf("first LBA of this run: byte %d", int64(r.Start)*disk.SectorSize))
+		f := field(id+".start", fmt.Sprintf("blocklist[%d].start", i), two, base, o+be.Start.Offset, be.Start.Size, fmt.Sprintf("first LBA of this run: byte %d", int64(r.Start)*disk.SectorSize))
 		f.Refs = []string{"mbr.grub.stage2_sector"}
 		bl.Fields = append(bl.Fields, f)
-		f = field(id+".count", fmt.Sprintf("blocklist[%d].count", i), two, base, o+4, 2,
+		f = field(id+".count", fmt.Sprintf("blocklist[%d].count", i), two, base, o+be.Count.Offset, be.Count.Size,
 			fmt.Sprintf("sectors %d..%d (bytes %d..%d) — setup wrote the stage's remaining size here", r.Start, uint64(r.Start)+uint64(r.Count)-1, int64(r.Start)*disk.SectorSize, (int64(r.Start)+int64(r.Count))*disk.SectorSize-1))
 		f.Patched = true
 		bl.Fields = append(bl.Fields, f)
-		f = field(id+".segment", fmt.Sprintf("blocklist[%d].segment", i), two, base, o+6, 2, fmt.Sprintf("loaded at segment 0x%04X = address 0x%X", r.Segment, int(r.Segment)*16))
+		f = field(id+".segment", fmt.Sprintf("blocklist[%d].segment", i), two, base, o+be.Segment.Offset, be.Segment.Size, fmt.Sprintf("loaded at segment 0x%04X = address 0x%X", r.Segment, int(r.Segment)*16))
 		f.Text = fmt.Sprintf("0x%04X", r.Segment)
 		bl.Fields = append(bl.Fields, f)
 	}
@@ -94,30 +84,34 @@ func (d *Disk) explainGap() (*View, error) {
 
 	hb := base + disk.SectorSize
 	h := two[disk.SectorSize:]
-	hdr := Section{ID: "gap.header", Title: fmt.Sprintf("sector %d (byte %d): the stage header", sec+1, hb), Offset: hb, Size: s2HeaderDump, Dump: true, bytes: h[:s2HeaderDump]}
-	f := field("gap.version", "version", h, hb, s2VersionOff, 2, "COMPAT_VERSION 3.2, as in stage1")
+	// The header at grub's offsets, the ones ParseStage15 reads; code
+	// resumes where its strings end.
+	sh := &grub.StageHeaderLayout
+	headerEnd := sh.Strings.Offset + sh.Strings.Size
+	hdr := Section{ID: "gap.header", Title: fmt.Sprintf("sector %d (byte %d): the stage header", sec+1, hb), Offset: hb, Size: int64(headerEnd), Dump: true, bytes: h[:headerEnd]}
+	f := field("gap.version", "version", h, hb, sh.Version.Offset, sh.Version.Size, "COMPAT_VERSION 3.2, as in stage1")
 	f.Text = fmt.Sprintf("%d.%d", info.VersionMajor, info.VersionMinor)
 	hdr.Fields = append(hdr.Fields, f)
-	f = field("gap.install_partition", "install_partition", h, hb, s2InstallPart, 4,
+	f = field("gap.install_partition", "install_partition", h, hb, sh.InstallPartition.Offset, sh.InstallPartition.Size,
 		fmt.Sprintf("bits 16..23 = %d: %s", (info.InstallPartition>>16)&0xFF, partWords((info.InstallPartition>>16)&0xFF)))
 	if info.ID != 0 {
 		f.Meaning += "; a stage1.5 does not use it — the stage2 device below says where stage2 is"
 	}
 	f.Text = fmt.Sprintf("0x%08X", info.InstallPartition)
 	hdr.Fields = append(hdr.Fields, f)
-	hdr.Fields = append(hdr.Fields, field("gap.saved_entry", "saved_entryno", h, hb, s2SavedEntry, 4, "the menu entry `savedefault` stored (0)"))
-	f = field("gap.stage_id", "stage id", h, hb, s2IDOff, 1, fmt.Sprintf("%d = %s", info.ID, info.Kind))
+	hdr.Fields = append(hdr.Fields, field("gap.saved_entry", "saved_entryno", h, hb, sh.SavedEntry.Offset, sh.SavedEntry.Size, "the menu entry `savedefault` stored (0)"))
+	f = field("gap.stage_id", "stage id", h, hb, sh.StageID.Offset, sh.StageID.Size, fmt.Sprintf("%d = %s", info.ID, info.Kind))
 	f.Text = info.Kind
 	hdr.Fields = append(hdr.Fields, f)
-	hdr.Fields = append(hdr.Fields, field("gap.force_lba", "force_lba", h, hb, s2ForceLBAOff, 1, "0: LBA when the BIOS has it"))
-	vs := s2VersionStrOff
-	nul := bytes.IndexByte(h[vs:s2HeaderDump], 0)
+	hdr.Fields = append(hdr.Fields, field("gap.force_lba", "force_lba", h, hb, sh.ForceLBA.Offset, sh.ForceLBA.Size, "0: LBA when the BIOS has it"))
+	vs := sh.Strings.Offset
+	nul := bytes.IndexByte(h[vs:headerEnd], 0)
 	if nul >= 0 {
 		f = field("gap.version_string", "version string", h, hb, vs, nul+1, "GRUB's version, NUL-terminated")
 		f.Text = info.VersionString
 		hdr.Fields = append(hdr.Fields, f)
 		o := vs + nul + 1
-		if info.ID != 0 && o+4 <= s2HeaderDump {
+		if info.ID != 0 && o+4 <= headerEnd {
 			f = field("gap.stage2_device", "stage2 device", h, hb, o, 4,
 				fmt.Sprintf("where stage2 is: drive byte 0x%02X (%s), partition %d → %s", info.Stage2Device>>24, driveWords(byte(info.Stage2Device>>24)), (info.Stage2Device>>16)&0xFF, grub.PartitionName(byte(info.Stage2Device>>24), info.Stage2Device)))
 			f.Text = fmt.Sprintf("0x%08X", info.Stage2Device)
@@ -125,9 +119,9 @@ func (d *Disk) explainGap() (*View, error) {
 			f.Patched = true // setup writes the partition GRUB's root command named
 			hdr.Fields = append(hdr.Fields, f)
 			o += 4
-			end := bytes.IndexByte(h[o:s2HeaderDump], 0)
+			end := bytes.IndexByte(h[o:headerEnd], 0)
 			if end < 0 {
-				end = s2HeaderDump - o
+				end = headerEnd - o
 			}
 			f = field("gap.stage2_path", "stage2 path", h, hb, o, end+1,
 				fmt.Sprintf("the file this %s reads from the ext2 filesystem and runs at 0x8000; setup appended the config file, \"%s\", which stage2 reads as its menu", info.Kind, info.ConfigPath))
@@ -137,10 +131,10 @@ func (d *Disk) explainGap() (*View, error) {
 			}
 			f.Patched = true
 			hdr.Fields = append(hdr.Fields, f)
-		} else if info.ID == 0 && o < s2HeaderDump {
-			end := bytes.IndexByte(h[o:s2HeaderDump], 0)
+		} else if info.ID == 0 && o < headerEnd {
+			end := bytes.IndexByte(h[o:headerEnd], 0)
 			if end < 0 {
-				end = s2HeaderDump - o
+				end = headerEnd - o
 			}
 			f = field("gap.config_file", "config_file", h, hb, o, end+1, "the menu stage2 reads")
 			f.Text = info.ConfigPath

@@ -9,22 +9,6 @@ import (
 	"github.com/minidisk/minidisk/grub"
 )
 
-// GRUB Legacy 0.97 stage1 field offsets in the MBR (stage1/stage1.h
-// STAGE1_*; measured in the GRUB shell's setup, see grub/parse.go, which
-// decodes the same fields).
-const (
-	s1JumpOff       = 0x00 // "jmp after_BPB; nop": EB 48 90
-	s1BPBOff        = 0x03 // STAGE1_BPBSTART
-	s1BPBEnd        = 0x3E // STAGE1_BPBEND
-	s1VersionOff    = 0x3E // STAGE1_VER_MAJ_OFFS
-	s1BootDriveOff  = 0x40 // STAGE1_BOOT_DRIVE
-	s1ForceLBAOff   = 0x41 // STAGE1_FORCE_LBA
-	s1Stage2AddrOff = 0x42 // STAGE1_STAGE2_ADDRESS
-	s1Stage2SectOff = 0x44 // STAGE1_STAGE2_SECTOR
-	s1Stage2SegOff  = 0x48 // STAGE1_STAGE2_SEGMENT
-	s1DriveCheckOff = 0x4B // STAGE1_BOOT_DRIVE_CHECK
-)
-
 func (d *Disk) explainMBR() (*View, error) {
 	s := d.sector0
 	v := &View{Image: d.name, What: "mbr", Title: "sector 0 (bytes 0..511): the master boot record the BIOS loads at 0x7C00"}
@@ -87,16 +71,17 @@ func (d *Disk) bootCodeSection() Section {
 		sec.Notes = append(sec.Notes, err.Error())
 	}
 	sec.Notes = append(sec.Notes, "GRUB's stage1 (the 512-byte file /boot/grub/stage1) copied over bytes 0..439 by setup (hd0); setup keeps the BPB area and the partition table, and patches the fields marked *")
-	f := field("mbr.grub.jump", "jmp after the BPB", s, 0, s1JumpOff, 3, "EB 48 90: jmp short to 0x4A, over the BIOS parameter block; nop")
+	l := &grub.Stage1Layout // the offsets ParseStage1 reads and Install patches
+	f := field("mbr.grub.jump", "jmp after the BPB", s, 0, l.Jump.Offset, l.Jump.Size, "EB 48 90: jmp short to 0x4A, over the BIOS parameter block; nop")
 	f.Text = hexBytes(s[0:3])
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.bpb", "BPB area", s, 0, s1BPBOff, s1BPBEnd-s1BPBOff, "bytes 0x03..0x3D: where a FAT boot sector keeps its BIOS parameter block; setup keeps the old sector's bytes here (zeros on a fresh disk)")
-	f.Text = fmt.Sprintf("%d bytes", s1BPBEnd-s1BPBOff)
+	f = field("mbr.grub.bpb", "BPB area", s, 0, l.BPB.Offset, l.BPB.Size, "bytes 0x03..0x3D: where a FAT boot sector keeps its BIOS parameter block; setup keeps the old sector's bytes here (zeros on a fresh disk)")
+	f.Text = fmt.Sprintf("%d bytes", l.BPB.Size)
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.version", "stage1 version", s, 0, s1VersionOff, 2, "COMPAT_VERSION major.minor: GRUB 0.97 writes 3.2 and stage2 refuses other versions")
+	f = field("mbr.grub.version", "stage1 version", s, 0, l.Version.Offset, l.Version.Size, "COMPAT_VERSION major.minor: GRUB 0.97 writes 3.2 and stage2 refuses other versions")
 	f.Text = fmt.Sprintf("%d.%d", st1.VersionMajor, st1.VersionMinor)
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.boot_drive", "boot_drive", s, 0, s1BootDriveOff, 1, "")
+	f = field("mbr.grub.boot_drive", "boot_drive", s, 0, l.BootDrive.Offset, l.BootDrive.Size, "")
 	f.Text = fmt.Sprintf("0x%02X", st1.BootDrive)
 	if st1.BootDrive == 0xFF {
 		f.Meaning = "0xFF: use the drive number the BIOS passes in DL (the disk it booted from)"
@@ -104,9 +89,9 @@ func (d *Disk) bootCodeSection() Section {
 		f.Meaning = fmt.Sprintf("0x%02X: always read from BIOS drive 0x%02X, whatever the BIOS booted", st1.BootDrive, st1.BootDrive)
 	}
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.force_lba", "force_lba", s, 0, s1ForceLBAOff, 1, "0: use LBA reads (INT 13h AH=42h) when the BIOS offers them, else CHS; non-zero: LBA always")
+	f = field("mbr.grub.force_lba", "force_lba", s, 0, l.ForceLBA.Offset, l.ForceLBA.Size, "0: use LBA reads (INT 13h AH=42h) when the BIOS offers them, else CHS; non-zero: LBA always")
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.stage2_address", "stage2_address", s, 0, s1Stage2AddrOff, 2, "")
+	f = field("mbr.grub.stage2_address", "stage2_address", s, 0, l.Stage2Address.Offset, l.Stage2Address.Size, "")
 	f.Text, f.Patched = fmt.Sprintf("0x%04X", st1.Stage2Address), true
 	switch st1.Stage2Address {
 	case 0x2000:
@@ -117,17 +102,17 @@ func (d *Disk) bootCodeSection() Section {
 		f.Meaning = "memory address of the next stage: neither 0x2000 (stage1.5) nor 0x8000 (stage2), GRUB will crash"
 	}
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.stage2_sector", "stage2_sector", s, 0, s1Stage2SectOff, 4,
+	f = field("mbr.grub.stage2_sector", "stage2_sector", s, 0, l.Stage2Sector.Offset, l.Stage2Sector.Size,
 		fmt.Sprintf("LBA of the next stage's first sector: stage1 reads sector %d (bytes %d..%d) to address 0x%04X", st1.Stage2Sector, int64(st1.Stage2Sector)*disk.SectorSize, int64(st1.Stage2Sector)*disk.SectorSize+disk.SectorSize-1, st1.Stage2Address))
 	f.Patched = true
 	f.Refs = []string{"gap.sector1"}
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.stage2_segment", "stage2_segment", s, 0, s1Stage2SegOff, 2,
+	f = field("mbr.grub.stage2_segment", "stage2_segment", s, 0, l.Stage2Segment.Offset, l.Stage2Segment.Size,
 		fmt.Sprintf("segment of the next stage's loader: 0x%04X × 16 = 0x%X", st1.Stage2Segment, int(st1.Stage2Segment)*16))
 	f.Text, f.Patched = fmt.Sprintf("0x%04X", st1.Stage2Segment), true
 	sec.Fields = append(sec.Fields, f)
-	f = field("mbr.grub.drive_check", "boot drive check", s, 0, s1DriveCheckOff, 2, "")
-	f.Text = hexBytes(s[s1DriveCheckOff : s1DriveCheckOff+2])
+	f = field("mbr.grub.drive_check", "boot drive check", s, 0, l.BootDriveCheck.Offset, l.BootDriveCheck.Size, "")
+	f.Text = hexBytes(s[l.BootDriveCheck.Offset : l.BootDriveCheck.Offset+l.BootDriveCheck.Size])
 	if st1.DriveCheckNOPed {
 		f.Meaning, f.Patched = "90 90: two NOPs — setup removed the \"is DL a hard disk?\" jump, as it does for a hard-disk install", true
 	} else {

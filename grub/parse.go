@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
 // Stage 1 fields (GRUB 0.97 stage1/stage1.h: STAGE1_*), offsets in the MBR.
@@ -52,6 +54,65 @@ const (
 	stage2VersionStrOff = 0x12 // STAGE2_VER_STR_OFFS: "0.97\0", then config_file
 	stage2StringEnd     = 0x70 // main+0x70: code resumes; config_file must end before it
 )
+
+// The blocklist entry's fields (stage2/start.S: .long start, .word count,
+// .word segment), relative to the entry.
+const (
+	blocklistStartOff   = 0
+	blocklistCountOff   = 4
+	blocklistSegmentOff = 6
+)
+
+// Stage1Layout is where GRUB Legacy stage1's fields lie in the MBR, at the
+// offsets ParseStage1 reads and Install patches (the stage1* constants).
+// For a view that shows the bytes (explain); read-only.
+var Stage1Layout = struct {
+	Jump           disk.Field // "jmp after_BPB; nop": EB 48 90
+	BPB            disk.Field // STAGE1_BPBSTART..STAGE1_BPBEND: kept from the old sector
+	Version        disk.Field // COMPAT_VERSION major, minor
+	BootDrive      disk.Field
+	ForceLBA       disk.Field
+	Stage2Address  disk.Field
+	Stage2Sector   disk.Field
+	Stage2Segment  disk.Field
+	BootDriveCheck disk.Field // a 2-byte jump, NOPed for hard disks
+}{
+	Jump:           disk.Field{Offset: 0, Size: stage1BPBStart},
+	BPB:            disk.Field{Offset: stage1BPBStart, Size: stage1BPBEnd - stage1BPBStart},
+	Version:        disk.Field{Offset: stage1VersionOff, Size: 2},
+	BootDrive:      disk.Field{Offset: stage1BootDriveOff, Size: 1},
+	ForceLBA:       disk.Field{Offset: stage1ForceLBAOff, Size: 1},
+	Stage2Address:  disk.Field{Offset: stage1Stage2AddrOff, Size: 2},
+	Stage2Sector:   disk.Field{Offset: stage1Stage2SectOff, Size: 4},
+	Stage2Segment:  disk.Field{Offset: stage1Stage2SegOff, Size: 2},
+	BootDriveCheck: disk.Field{Offset: stage1DriveCheckOff, Size: 2},
+}
+
+// StageHeaderLayout is where the header of a stage1.5 or stage2 lies in
+// its second sector, at the offsets ParseStage15 reads and Install patches
+// (the stage2* constants). Strings holds the NUL-terminated version string,
+// then a stage2's config_file or a stage1.5's stage2 device (4 bytes) and
+// path; code resumes at its end. Read-only.
+var StageHeaderLayout = struct {
+	Version, InstallPartition, SavedEntry, StageID, ForceLBA, Strings disk.Field
+}{
+	Version:          disk.Field{Offset: stage2VersionOff, Size: 2},
+	InstallPartition: disk.Field{Offset: stage2InstallPart, Size: 4},
+	SavedEntry:       disk.Field{Offset: stage2SavedEntryOff, Size: 4},
+	StageID:          disk.Field{Offset: stage2IDOff, Size: 1},
+	ForceLBA:         disk.Field{Offset: stage2ForceLBAOff, Size: 1},
+	Strings:          disk.Field{Offset: stage2VersionStrOff, Size: stage2StringEnd - stage2VersionStrOff},
+}
+
+// BlocklistEntryLayout is one entry of the blocklist that ends a stage's
+// first sector (BOOTSEC_LISTSIZE, 8 bytes: Segment's end): the first entry
+// is the sector's last 8 bytes, each further one 8 bytes below, as
+// ParseStage15 reads them. Read-only.
+var BlocklistEntryLayout = struct{ Start, Count, Segment disk.Field }{
+	Start:   disk.Field{Offset: blocklistStartOff, Size: 4},
+	Count:   disk.Field{Offset: blocklistCountOff, Size: 2},
+	Segment: disk.Field{Offset: blocklistSegmentOff, Size: 2},
+}
 
 var stageIDNames = []string{"stage2", "ffs_stage1_5", "e2fs_stage1_5", "fat_stage1_5", "minix_stage1_5", "reiserfs_stage1_5", "vstafs_stage1_5", "jfs_stage1_5", "xfs_stage1_5", "iso9660_stage1_5", "ufs2_stage1_5"}
 
@@ -182,9 +243,9 @@ func parseBlocklist(first []byte) []BlockRun {
 	var runs []BlockRun
 	for off := blocklistFirstOff; off >= 0 && len(runs) < maxBlocklistEntries; off -= blocklistEntrySize {
 		r := BlockRun{
-			Start:   binary.LittleEndian.Uint32(first[off:]),
-			Count:   binary.LittleEndian.Uint16(first[off+4:]),
-			Segment: binary.LittleEndian.Uint16(first[off+6:]),
+			Start:   binary.LittleEndian.Uint32(first[off+blocklistStartOff:]),
+			Count:   binary.LittleEndian.Uint16(first[off+blocklistCountOff:]),
+			Segment: binary.LittleEndian.Uint16(first[off+blocklistSegmentOff:]),
 		}
 		if r.Count == 0 {
 			break
