@@ -58,13 +58,13 @@ func TestHostKernelConfig(t *testing.T) {
 }
 
 // TestSameBytes: equal streams, a difference in the last byte of a second
-// 128 KiB piece, one stream a byte longer, both empty.
+// 32 KiB piece, one stream a byte longer, both empty.
 func TestSameBytes(t *testing.T) {
 	a := bytes.Repeat([]byte("minidisk"), 40000) // 320,000 bytes: three pieces
 	last := bytes.Clone(a)
 	last[len(last)-1] ^= 1
 	second := bytes.Clone(a)
-	second[2*128<<10-1] ^= 1
+	second[2*32<<10-1] ^= 1
 	for _, c := range []struct {
 		name string
 		a, b []byte
@@ -72,7 +72,7 @@ func TestSameBytes(t *testing.T) {
 	}{
 		{"equal", a, bytes.Clone(a), true},
 		{"last byte differs", a, last, false},
-		{"end of the second piece differs", a, second, false},
+		{"end of the second 32 KiB piece differs", a, second, false},
 		{"b one byte longer", a, append(bytes.Clone(a), 0), false},
 		{"a one byte longer", append(bytes.Clone(a), 0), a, false},
 		{"empty", nil, nil, true},

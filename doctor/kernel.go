@@ -190,9 +190,9 @@ func (d *diag) hostKernelConfig(ra io.ReaderAt, size int64, info *kernel.Info) s
 }
 
 // sameBytes reports whether a and b hold the same bytes, reading both in
-// 128 KiB pieces.
+// 32 KiB pieces (small buffers: fresh memory costs more than read calls).
 func sameBytes(a, b io.Reader) (bool, error) {
-	const piece = 128 << 10
+	const piece = 32 << 10
 	ba, bb := make([]byte, piece), make([]byte, piece)
 	for {
 		na, ea := io.ReadFull(a, ba)
