@@ -1,10 +1,8 @@
 package initramfs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -37,6 +35,10 @@ type Plan struct {
 	// Config is where the kernel's configuration came from ("" when none
 	// was read): the embedded IKCONFIG or a config-RELEASE file beside it.
 	Config string
+
+	configRead bool          // config() has looked beside the kernel
+	cfgBeside  kernel.Config // what it found
+	configSrc  string
 }
 
 // KernelError is a kernel that cannot boot the image, even with an
@@ -258,36 +260,20 @@ func (p *Plan) fromImage() error {
 	return nil
 }
 
-// config returns the kernel's configuration: a config-RELEASE or config
-// file beside the kernel when there is one, else nil. The embedded IKCONFIG would need the payload decompressed, so
-// it is read only by fromImage through kernel.InspectFile.
-func (p *Plan) config() (map[string]string, string) {
-	if p.Release == "" {
-		return nil, ""
-	}
-	// config-RELEASE is Debian's name (/boot/config-6.1.0-57-cloud-amd64);
-	// "config" is what `minidisk kernel` keeps beside its bzImage.
-	var data []byte
-	var f string
-	for _, name := range []string{"config-" + p.Release, "config"} {
-		f = filepath.Join(filepath.Dir(p.Kernel), name)
-		var err error
-		if data, err = os.ReadFile(f); err == nil && bytes.Contains(data, []byte("\nCONFIG_")) {
-			break
-		}
-		data = nil
-	}
-	if data == nil {
-		return nil, ""
-	}
-	cfg := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if ok && strings.HasPrefix(k, "CONFIG_") {
-			cfg[strings.TrimPrefix(k, "CONFIG_")] = strings.Trim(v, `"`)
+// config returns the kernel's configuration from the file beside it, by
+// kernel.ConfigBeside's rule (Debian's config-RELEASE, or the "config"
+// minidisk's kernel cache keeps beside a bzImage), read and parsed once
+// per Plan; nil when there is none. The embedded IKCONFIG would need the
+// payload decompressed, so it is read only by fromImage through
+// kernel.InspectFile.
+func (p *Plan) config() (kernel.Config, string) {
+	if !p.configRead {
+		p.configRead = true
+		if cfg, src, err := kernel.ConfigBeside(p.Kernel); err == nil && cfg != nil {
+			p.cfgBeside, p.configSrc = cfg, src
 		}
 	}
-	return cfg, f
+	return p.cfgBeside, p.configSrc
 }
 
 // ForKernel builds the initramfs a modular kernel needs to mount an ext2

@@ -13,7 +13,7 @@ import (
 // which then overlap with each other and with the writing. Order, and so the
 // output, stays the same; memory stays bounded by prefetchBudget.
 const (
-	prefetchMaxFile = 256 << 10 // larger files are streamed by the writer itself
+	prefetchMaxFile = 64 << 10 // larger files are streamed by the writer itself, through one reused buffer
 	prefetchBudget  = 8 << 20   // bytes read ahead at most
 	prefetchMaxJobs = 1024      // files read ahead at most
 	prefetchWorkers = 4
