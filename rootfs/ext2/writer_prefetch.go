@@ -14,8 +14,8 @@ import (
 // output, stays the same; memory stays bounded by prefetchBudget.
 const (
 	prefetchMaxFile = 64 << 10 // larger files are streamed by the writer itself, through one reused buffer
-	prefetchBudget  = 8 << 20   // bytes read ahead at most
-	prefetchMaxJobs = 1024      // files read ahead at most
+	prefetchBudget  = 8 << 20  // bytes read ahead at most
+	prefetchMaxJobs = 1024     // files read ahead at most
 	prefetchWorkers = 4
 )
 
