@@ -101,11 +101,14 @@ func mergeConfig(config []byte, settings []Setting) []byte {
 
 // readConfig returns the symbols assigned in a .config.
 func readConfig(config []byte) map[string]string {
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(config))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		if s, ok := parseConfigLine(sc.Text()); ok {
+	// One string for the whole file; names and values are substrings of
+	// it (a Debian config has ~10,000 lines: no allocation per line).
+	text := string(config)
+	m := make(map[string]string, strings.Count(text, "\nCONFIG_")+1)
+	for text != "" {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		if s, ok := parseConfigLine(line); ok {
 			m[s.Name] = s.Value
 		}
 	}

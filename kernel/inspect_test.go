@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -168,4 +169,44 @@ func FuzzInspect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadConfig: the lines of a .config that carry a setting, and those
+// that do not (comments, blanks, a CRLF file, no final newline).
+func TestReadConfig(t *testing.T) {
+	text := "#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_EXT2_FS=y\r\n" +
+		"# CONFIG_MODULES is not set\nCONFIG_LOCALVERSION=\"-mini\"\n\n# CONFIG_ X is not set\n" +
+		"CONFIG_NR_CPUS=8\nCONFIG_=y\nNOT_CONFIG=y\nCONFIG_LAST=m"
+	want := map[string]string{"EXT2_FS": "y", "MODULES": "n", "LOCALVERSION": `"-mini"`, "NR_CPUS": "8", "LAST": "m"}
+	got := readConfig([]byte(text))
+	if len(got) != len(want) {
+		t.Errorf("readConfig: %d settings %v, want %d %v", len(got), got, len(want), want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("readConfig: %s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// TestReadConfigFileSeesChanges: a second read of an unchanged file gives
+// the same settings; a rewritten file (other size) is read again.
+func TestReadConfigFileSeesChanges(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(p, []byte("CONFIG_EXT2_FS=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cfg, err := ReadConfigFile(p)
+		if err != nil || cfg.State("EXT2_FS") != "y" {
+			t.Fatalf("ReadConfigFile = %v, %v", cfg, err)
+		}
+	}
+	if err := os.WriteFile(p, []byte("CONFIG_EXT2_FS=m\nCONFIG_EXT4_FS=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ReadConfigFile(p)
+	if err != nil || cfg.State("EXT2_FS") != "m" || cfg.State("EXT4_FS") != "y" {
+		t.Fatalf("after rewriting: ReadConfigFile = %v, %v", cfg, err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Config is a kernel's .config: symbol (without CONFIG_) → value.
@@ -24,8 +25,19 @@ func (c Config) State(sym string) string {
 }
 
 // ReadConfigFile reads a .config file (a distribution's
-// /boot/config-RELEASE).
+// /boot/config-RELEASE). The Config is shared with later calls for the
+// same unchanged file (same size and modification time): create reads a
+// kernel's config to decide on an initramfs and again when doctor checks
+// the image. Callers must not modify it.
 func ReadConfigFile(path string) (Config, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	key := configFileKey{path, fi.Size(), fi.ModTime().UnixNano()}
+	if cfg, ok := configFiles.Load(key); ok {
+		return cfg.(Config), nil
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -34,7 +46,17 @@ func ReadConfigFile(path string) (Config, error) {
 	if len(cfg) == 0 {
 		return nil, fmt.Errorf("%s: no CONFIG_ lines: not a kernel config", path)
 	}
+	configFiles.Store(key, cfg)
 	return cfg, nil
+}
+
+// configFiles holds the configs ReadConfigFile parsed, by file identity.
+var configFiles sync.Map // configFileKey -> Config
+
+type configFileKey struct {
+	path    string
+	size    int64
+	modTime int64
 }
 
 // ConfigFor returns a kernel's config and where it came from, cheapest
