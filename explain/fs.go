@@ -10,35 +10,7 @@ import (
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
-// Superblock field offsets (include/linux/ext2_fs.h; the same ones
-// ext2.Superblock decodes, in its field comments).
 const (
-	sbInodesCount     = 0x00
-	sbBlocksCount     = 0x04
-	sbRBlocksCount    = 0x08
-	sbFreeBlocks      = 0x0C
-	sbFreeInodes      = 0x10
-	sbFirstDataBlock  = 0x14
-	sbLogBlockSize    = 0x18
-	sbBlocksPerGroup  = 0x20
-	sbInodesPerGroup  = 0x28
-	sbMagic           = 0x38
-	sbRevLevel        = 0x4C
-	sbFirstIno        = 0x54
-	sbInodeSize       = 0x58
-	sbFeatureCompat   = 0x5C
-	sbFeatureIncompat = 0x60
-	sbFeatureROCompat = 0x64
-	sbUUID            = 0x68
-	sbVolumeName      = 0x78
-
-	gdBlockBitmap = 0x00
-	gdInodeBitmap = 0x04
-	gdInodeTable  = 0x08
-	gdFreeBlocks  = 0x0C
-	gdFreeInodes  = 0x0E
-	gdUsedDirs    = 0x10
-
 	// maxGroupsShown bounds the descriptors explained one by one (a 4 GiB
 	// filesystem of 1 KiB blocks has 512 groups); the rest are summarised.
 	maxGroupsShown = 32
@@ -170,39 +142,40 @@ func (d *Disk) explainFS() (*View, error) {
 	s := Section{ID: "fs.superblock", Title: fmt.Sprintf("superblock (bytes %d..%d: 1024 bytes into the filesystem, whatever the block size)", sbOff, sbOff+ext2.SuperblockSize-1),
 		Offset: sbOff, Size: ext2.SuperblockSize, Dump: true, bytes: raw[:0x70]}
 	add := func(f Field) { s.Fields = append(s.Fields, f) }
-	add(field("fs.inodes_count", "s_inodes_count", raw, sbOff, sbInodesCount, 4, fmt.Sprintf("%d groups × %d inodes per group", g.groups, sb.InodesPerGroup)))
-	f0 := field("fs.blocks_count", "s_blocks_count", raw, sbOff, sbBlocksCount, 4, d.blocksWhy(g))
+	sl := &ext2.SuperblockLayout // the offsets Superblock.Unmarshal decodes
+	add(field("fs.inodes_count", "s_inodes_count", raw, sbOff, sl.InodesCount.Offset, sl.InodesCount.Size, fmt.Sprintf("%d groups × %d inodes per group", g.groups, sb.InodesPerGroup)))
+	f0 := field("fs.blocks_count", "s_blocks_count", raw, sbOff, sl.BlocksCount.Offset, sl.BlocksCount.Size, d.blocksWhy(g))
 	if g.part > 0 {
 		f0.Refs = []string{fmt.Sprintf("mbr.p%d.sectors", g.part), "fs.log_block_size"}
 	}
 	add(f0)
-	add(field("fs.r_blocks_count", "s_r_blocks_count", raw, sbOff, sbRBlocksCount, 4, "blocks reserved for root (mke2fs -m, 5% by default)"))
-	add(field("fs.free_blocks", "s_free_blocks_count", raw, sbOff, sbFreeBlocks, 4, "free blocks when last written"))
-	add(field("fs.free_inodes", "s_free_inodes_count", raw, sbOff, sbFreeInodes, 4, "free inodes when last written"))
+	add(field("fs.r_blocks_count", "s_r_blocks_count", raw, sbOff, sl.RBlocksCount.Offset, sl.RBlocksCount.Size, "blocks reserved for root (mke2fs -m, 5% by default)"))
+	add(field("fs.free_blocks", "s_free_blocks_count", raw, sbOff, sl.FreeBlocksCount.Offset, sl.FreeBlocksCount.Size, "free blocks when last written"))
+	add(field("fs.free_inodes", "s_free_inodes_count", raw, sbOff, sl.FreeInodesCount.Offset, sl.FreeInodesCount.Size, "free inodes when last written"))
 	fdb := "0: with blocks of 2 KiB or more the superblock lies inside block 0"
 	if sb.FirstDataBlock == 1 {
 		fdb = "1: with 1 KiB blocks, block 0 is the boot block (bytes 0..1023, left for a boot sector) and the superblock is block 1"
 	}
-	add(field("fs.first_data_block", "s_first_data_block", raw, sbOff, sbFirstDataBlock, 4, fdb))
-	f := field("fs.log_block_size", "s_log_block_size", raw, sbOff, sbLogBlockSize, 4, fmt.Sprintf("block size = 1024 << %d = %d bytes (%d sectors)", sb.LogBlockSize, g.bs, g.bs/disk.SectorSize))
+	add(field("fs.first_data_block", "s_first_data_block", raw, sbOff, sl.FirstDataBlock.Offset, sl.FirstDataBlock.Size, fdb))
+	f := field("fs.log_block_size", "s_log_block_size", raw, sbOff, sl.LogBlockSize.Offset, sl.LogBlockSize.Size, fmt.Sprintf("block size = 1024 << %d = %d bytes (%d sectors)", sb.LogBlockSize, g.bs, g.bs/disk.SectorSize))
 	add(f)
-	add(field("fs.blocks_per_group", "s_blocks_per_group", raw, sbOff, sbBlocksPerGroup, 4, fmt.Sprintf("one block bitmap block holds %d bits = 8 × block size, so a group spans at most %d blocks", 8*g.bs, 8*g.bs)))
-	add(field("fs.inodes_per_group", "s_inodes_per_group", raw, sbOff, sbInodesPerGroup, 4, fmt.Sprintf("each group's inode table: %d × %d bytes = %d blocks", sb.InodesPerGroup, sb.InodeSizeOrDefault(), g.inodeTableBlocks())))
-	f = field("fs.magic", "s_magic", raw, sbOff, sbMagic, 2, "EF53: an ext2/3/4 filesystem (what GRUB, the kernel, doctor and file(1) look for at byte 1080)")
+	add(field("fs.blocks_per_group", "s_blocks_per_group", raw, sbOff, sl.BlocksPerGroup.Offset, sl.BlocksPerGroup.Size, fmt.Sprintf("one block bitmap block holds %d bits = 8 × block size, so a group spans at most %d blocks", 8*g.bs, 8*g.bs)))
+	add(field("fs.inodes_per_group", "s_inodes_per_group", raw, sbOff, sl.InodesPerGroup.Offset, sl.InodesPerGroup.Size, fmt.Sprintf("each group's inode table: %d × %d bytes = %d blocks", sb.InodesPerGroup, sb.InodeSizeOrDefault(), g.inodeTableBlocks())))
+	f = field("fs.magic", "s_magic", raw, sbOff, sl.Magic.Offset, sl.Magic.Size, "EF53: an ext2/3/4 filesystem (what GRUB, the kernel, doctor and file(1) look for at byte 1080)")
 	f.Text = fmt.Sprintf("0x%04X", sb.Magic)
 	add(f)
-	add(field("fs.rev_level", "s_rev_level", raw, sbOff, sbRevLevel, 4, "1 = dynamic revision: inode size and features are in the superblock"))
-	add(field("fs.first_ino", "s_first_ino", raw, sbOff, sbFirstIno, 4, "first inode for files: 1..10 are reserved (2 = root directory, 11 = lost+found)"))
+	add(field("fs.rev_level", "s_rev_level", raw, sbOff, sl.RevLevel.Offset, sl.RevLevel.Size, "1 = dynamic revision: inode size and features are in the superblock"))
+	add(field("fs.first_ino", "s_first_ino", raw, sbOff, sl.FirstIno.Offset, sl.FirstIno.Size, "first inode for files: 1..10 are reserved (2 = root directory, 11 = lost+found)"))
 	isz := "bytes per inode"
 	if sb.InodeSizeOrDefault() == ext2.GoodOldInodeSize {
 		isz = "128: the only size stock GRUB Legacy 0.97 reads (mke2fs -I 128)"
 	} else {
 		isz = fmt.Sprintf("%d: stock GRUB Legacy 0.97 reads only 128-byte inodes and will fail", sb.InodeSizeOrDefault())
 	}
-	add(field("fs.inode_size", "s_inode_size", raw, sbOff, sbInodeSize, 2, isz))
+	add(field("fs.inode_size", "s_inode_size", raw, sbOff, sl.InodeSize.Offset, sl.InodeSize.Size, isz))
 	for _, ft := range []struct {
 		id, name string
-		off      int
+		at       disk.Field
 		v        uint32
 		table    []struct {
 			bit  uint32
@@ -210,11 +183,11 @@ func (d *Disk) explainFS() (*View, error) {
 		}
 		why string
 	}{
-		{"fs.feature_compat", "s_feature_compat", sbFeatureCompat, sb.FeatureCompat, compatNames, "a reader may ignore these"},
-		{"fs.feature_incompat", "s_feature_incompat", sbFeatureIncompat, sb.FeatureIncompat, incompatNames, "a reader that lacks one must not mount; GRUB 0.97 knows filetype only"},
-		{"fs.feature_ro_compat", "s_feature_ro_compat", sbFeatureROCompat, sb.FeatureROCompat, roCompatNames, "a reader that lacks one may only read"},
+		{"fs.feature_compat", "s_feature_compat", sl.FeatureCompat, sb.FeatureCompat, compatNames, "a reader may ignore these"},
+		{"fs.feature_incompat", "s_feature_incompat", sl.FeatureIncompat, sb.FeatureIncompat, incompatNames, "a reader that lacks one must not mount; GRUB 0.97 knows filetype only"},
+		{"fs.feature_ro_compat", "s_feature_ro_compat", sl.FeatureROCompat, sb.FeatureROCompat, roCompatNames, "a reader that lacks one may only read"},
 	} {
-		f = field(ft.id, ft.name, raw, sbOff, ft.off, 4, "")
+		f = field(ft.id, ft.name, raw, sbOff, ft.at.Offset, ft.at.Size, "")
 		names := featureNames(ft.v, ft.table)
 		f.Text = fmt.Sprintf("0x%04X", ft.v)
 		if len(names) == 0 {
@@ -224,7 +197,7 @@ func (d *Disk) explainFS() (*View, error) {
 		}
 		add(f)
 	}
-	f = field("fs.uuid", "s_uuid", raw, sbOff, sbUUID, 16, "the filesystem's UUID (root=UUID=... needs an initramfs; the 2007 recipe uses root=/dev/sda1)")
+	f = field("fs.uuid", "s_uuid", raw, sbOff, sl.UUID.Offset, sl.UUID.Size, "the filesystem's UUID (root=UUID=... needs an initramfs; the 2007 recipe uses root=/dev/sda1)")
 	f.Text = uuidString(sb.UUID)
 	add(f)
 	s.Notes = append(s.Notes, fmt.Sprintf("%d blocks of %d bytes in %d groups; features: %s", sb.BlocksCount, g.bs, g.groups, strings.Join(Features(sb), " ")))
@@ -252,14 +225,15 @@ func (d *Disk) explainFS() (*View, error) {
 			}
 		}
 		dr := g.descRaw[o : o+ext2.GroupDescSize]
+		gl := &ext2.GroupDescLayout // the offsets GroupDesc.Unmarshal decodes
 		gb := g.descBase + o
 		gs.Fields = append(gs.Fields,
-			field(id+".block_bitmap", "bg_block_bitmap", dr, gb, gdBlockBitmap, 4, fmt.Sprintf("block %d (%s): one bit per block of this group, 1 = used", gd.BlockBitmap, g.blockWhere(uint64(gd.BlockBitmap)))),
-			field(id+".inode_bitmap", "bg_inode_bitmap", dr, gb, gdInodeBitmap, 4, fmt.Sprintf("block %d (%s): one bit per inode of this group", gd.InodeBitmap, g.blockWhere(uint64(gd.InodeBitmap)))),
-			field(id+".inode_table", "bg_inode_table", dr, gb, gdInodeTable, 4, fmt.Sprintf("blocks %d..%d (%d blocks, %s): inodes %d..%d", gd.InodeTable, uint64(gd.InodeTable)+itb-1, itb, g.blockWhere(uint64(gd.InodeTable)), uint64(i)*uint64(sb.InodesPerGroup)+1, uint64(i+1)*uint64(sb.InodesPerGroup))),
-			field(id+".free_blocks", "bg_free_blocks_count", dr, gb, gdFreeBlocks, 2, "free blocks in this group"),
-			field(id+".free_inodes", "bg_free_inodes_count", dr, gb, gdFreeInodes, 2, "free inodes in this group"),
-			field(id+".used_dirs", "bg_used_dirs_count", dr, gb, gdUsedDirs, 2, "directories in this group"),
+			field(id+".block_bitmap", "bg_block_bitmap", dr, gb, gl.BlockBitmap.Offset, gl.BlockBitmap.Size, fmt.Sprintf("block %d (%s): one bit per block of this group, 1 = used", gd.BlockBitmap, g.blockWhere(uint64(gd.BlockBitmap)))),
+			field(id+".inode_bitmap", "bg_inode_bitmap", dr, gb, gl.InodeBitmap.Offset, gl.InodeBitmap.Size, fmt.Sprintf("block %d (%s): one bit per inode of this group", gd.InodeBitmap, g.blockWhere(uint64(gd.InodeBitmap)))),
+			field(id+".inode_table", "bg_inode_table", dr, gb, gl.InodeTable.Offset, gl.InodeTable.Size, fmt.Sprintf("blocks %d..%d (%d blocks, %s): inodes %d..%d", gd.InodeTable, uint64(gd.InodeTable)+itb-1, itb, g.blockWhere(uint64(gd.InodeTable)), uint64(i)*uint64(sb.InodesPerGroup)+1, uint64(i+1)*uint64(sb.InodesPerGroup))),
+			field(id+".free_blocks", "bg_free_blocks_count", dr, gb, gl.FreeBlocksCount.Offset, gl.FreeBlocksCount.Size, "free blocks in this group"),
+			field(id+".free_inodes", "bg_free_inodes_count", dr, gb, gl.FreeInodesCount.Offset, gl.FreeInodesCount.Size, "free inodes in this group"),
+			field(id+".used_dirs", "bg_used_dirs_count", dr, gb, gl.UsedDirsCount.Offset, gl.UsedDirsCount.Size, "directories in this group"),
 		)
 		gs.Fields[2].Refs = []string{"fs.inodes_per_group", "fs.inode_size"}
 		v.Sections = append(v.Sections, gs)

@@ -10,17 +10,7 @@ import (
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
 
-// Inode field offsets (include/linux/ext2_fs.h struct ext2_inode; the
-// fields ext2.Inode decodes).
 const (
-	inMode       = 0x00
-	inSize       = 0x04
-	inLinksCount = 0x1A
-	inBlocks     = 0x1C
-	inFlags      = 0x20
-	inBlock      = 0x28 // i_block[15], 4 bytes each
-	inSizeHigh   = 0x6C
-
 	maxSymlinkHops   = 40 // the kernel's MAXSYMLINKS
 	maxPtrsShown     = 8  // pointers of an indirect block shown one by one
 	maxPathSteps     = 64 // components walked (after symlinks), a bound for hostile images
@@ -92,20 +82,22 @@ func (d *Disk) inodeSection(g *fsGeometry, ino uint32, name string, final bool) 
 	s := Section{ID: id, Title: fmt.Sprintf("inode %d (%s): bytes %d..%d", ino, name, off, off+ext2.GoodOldInodeSize-1), Offset: off, Size: ext2.GoodOldInodeSize, Dump: true, bytes: raw}
 	s.Notes = append(s.Notes, fmt.Sprintf("group = (%d − 1) / %d = %d, index = (%d − 1) mod %d = %d; group %d's inode table starts at block %d, so the inode is at byte %d + %d × %d + %d × %d = %d (sector %d + %d bytes)",
 		ino, sb.InodesPerGroup, group, ino, sb.InodesPerGroup, idx, group, table, g.base, table, g.bs, idx, isz, off, off/disk.SectorSize, off%disk.SectorSize))
-	f := field(id+".mode", "i_mode", raw, off, inMode, 2, modeWords(in.Mode))
+	il := &ext2.InodeLayout // the offsets Inode.Unmarshal decodes
+	ib := il.Block.Offset
+	f := field(id+".mode", "i_mode", raw, off, il.Mode.Offset, il.Mode.Size, modeWords(in.Mode))
 	f.Text = fmt.Sprintf("0%o", in.Mode)
 	f.Refs = []string{fmt.Sprintf("fs.g%d.inode_table", group)}
 	s.Fields = append(s.Fields, f)
-	s.Fields = append(s.Fields, field(id+".size", "i_size", raw, off, inSize, 4, "file size in bytes (low 32 bits)"))
-	s.Fields = append(s.Fields, field(id+".links", "i_links_count", raw, off, inLinksCount, 2, "directory entries naming this inode"))
-	s.Fields = append(s.Fields, field(id+".blocks", "i_blocks", raw, off, inBlocks, 4, fmt.Sprintf("512-byte sectors allocated, indirect blocks included: %d = %d blocks of %d bytes", in.BlocksLo, uint64(in.BlocksLo)*512/uint64(g.bs), g.bs)))
-	f = field(id+".flags", "i_flags", raw, off, inFlags, 4, "0 or dir_index only for GRUB Legacy; 0x80000 (extents) would be ext4's mapping")
+	s.Fields = append(s.Fields, field(id+".size", "i_size", raw, off, il.SizeLo.Offset, il.SizeLo.Size, "file size in bytes (low 32 bits)"))
+	s.Fields = append(s.Fields, field(id+".links", "i_links_count", raw, off, il.LinksCount.Offset, il.LinksCount.Size, "directory entries naming this inode"))
+	s.Fields = append(s.Fields, field(id+".blocks", "i_blocks", raw, off, il.BlocksLo.Offset, il.BlocksLo.Size, fmt.Sprintf("512-byte sectors allocated, indirect blocks included: %d = %d blocks of %d bytes", in.BlocksLo, uint64(in.BlocksLo)*512/uint64(g.bs), g.bs)))
+	f = field(id+".flags", "i_flags", raw, off, il.Flags.Offset, il.Flags.Size, "0 or dir_index only for GRUB Legacy; 0x80000 (extents) would be ext4's mapping")
 	f.Text = fmt.Sprintf("0x%X", in.Flags)
 	s.Fields = append(s.Fields, f)
 	fast := in.FileFormat() == ext2.ModeLink && in.Blocks512() == 0
 	if fast {
-		f = field(id+".target", "i_block (symlink target)", raw, off, inBlock, 60, "a fast symlink: the target is stored in i_block itself, no data block")
-		f.Text = cString(raw[inBlock : inBlock+60])
+		f = field(id+".target", "i_block (symlink target)", raw, off, ib, il.Block.Size, "a fast symlink: the target is stored in i_block itself, no data block")
+		f.Text = cString(raw[ib : ib+il.Block.Size])
 		s.Fields = append(s.Fields, f)
 		return s, &in, nil
 	}
@@ -115,8 +107,8 @@ func (d *Disk) inodeSection(g *fsGeometry, ino uint32, name string, final bool) 
 	if in.Flags&(ext2.InodeFlagExtents|ext2.InodeFlagInline) != 0 {
 		// ext4: i_block is an extent tree (header magic F30A) or inline
 		// data, not the 15 block pointers GRUB Legacy and ext2 follow.
-		f = field(id+".i_block", "i_block", raw, off, inBlock, 60, "ext4 extent tree or inline data (i_flags say which): not block pointers — GRUB Legacy 0.97 cannot read this file")
-		f.Text = hexBytes(raw[inBlock : inBlock+12])
+		f = field(id+".i_block", "i_block", raw, off, ib, il.Block.Size, "ext4 extent tree or inline data (i_flags say which): not block pointers — GRUB Legacy 0.97 cannot read this file")
+		f.Text = hexBytes(raw[ib : ib+12])
 		s.Fields = append(s.Fields, f)
 		return s, &in, nil
 	}
@@ -151,7 +143,7 @@ func (d *Disk) inodeSection(g *fsGeometry, ino uint32, name string, final bool) 
 		} else {
 			meaning += fmt.Sprintf(" → block %d (%s)", p, g.blockWhere(uint64(p)))
 		}
-		f = field(fmt.Sprintf("%s.block%d", id, k), name, raw, off, inBlock+4*k, 4, meaning)
+		f = field(fmt.Sprintf("%s.block%d", id, k), name, raw, off, ib+4*k, 4, meaning)
 		if p != 0 {
 			if k >= ext2.NDirBlocks {
 				f.Refs = []string{fmt.Sprintf("path.indirect%d", p)}

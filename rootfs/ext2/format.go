@@ -38,6 +38,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/minidisk/minidisk/disk"
 )
 
 // Fixed locations and sizes.
@@ -177,6 +179,108 @@ const (
 var ErrShort = errors.New("ext2: buffer too short")
 
 var le = binary.LittleEndian
+
+// Byte offsets of the group descriptor's fields (include/linux/ext2_fs.h
+// struct ext2_group_desc), the ones Marshal and Unmarshal use.
+const (
+	bgBlockBitmap = 0x00 // bg_block_bitmap, 4
+	bgInodeBitmap = 0x04 // bg_inode_bitmap, 4
+	bgInodeTable  = 0x08 // bg_inode_table, 4
+	bgFreeBlocks  = 0x0C // bg_free_blocks_count, 2
+	bgFreeInodes  = 0x0E // bg_free_inodes_count, 2
+	bgUsedDirs    = 0x10 // bg_used_dirs_count, 2
+	bgFlags       = 0x12 // bg_flags (ext4; ext2: bg_pad), 2
+	bgReserved    = 0x14 // bg_reserved (ext4: bitmap checksums, itable_unused, checksum), 12
+)
+
+// Byte offsets of the 128-byte base inode's fields (include/linux/ext2_fs.h
+// struct ext2_inode, Linux's osd1/osd2), the ones Inode's Marshal and
+// Unmarshal use; the ext4 extra fields follow at GoodOldInodeSize.
+const (
+	iMode         = 0x00 // i_mode, 2
+	iUID          = 0x02 // i_uid, 2
+	iSize         = 0x04 // i_size, 4
+	iAtime        = 0x08 // i_atime, 4
+	iCtime        = 0x0C // i_ctime, 4
+	iMtime        = 0x10 // i_mtime, 4
+	iDtime        = 0x14 // i_dtime, 4
+	iGID          = 0x18 // i_gid, 2
+	iLinksCount   = 0x1A // i_links_count, 2
+	iBlocks       = 0x1C // i_blocks, 4
+	iFlags        = 0x20 // i_flags, 4
+	iOSD1         = 0x24 // l_i_version, 4
+	iBlock        = 0x28 // i_block[NBlocks], 4 each
+	iGeneration   = 0x64 // i_generation, 4
+	iFileACL      = 0x68 // i_file_acl, 4
+	iSizeHigh     = 0x6C // i_size_high (i_dir_acl in rev 0), 4
+	iFaddr        = 0x70 // i_faddr, 4
+	iBlocksHigh   = 0x74 // l_i_blocks_hi, 2
+	iFileACLHigh  = 0x76 // l_i_file_acl_high, 2
+	iUIDHigh      = 0x78 // l_i_uid_high, 2
+	iGIDHigh      = 0x7A // l_i_gid_high, 2
+	iChecksumLo   = 0x7C // l_i_checksum_lo, 2
+	iOSD2Reserved = 0x7E // l_i_reserved, 2
+)
+
+// SuperblockLayout is where the superblock fields a view shows lie, from
+// the superblock's start (include/linux/ext2_fs.h struct ext2_super_block),
+// named as Superblock's fields: the offsets at which Superblock's
+// Unmarshal decodes them (its fields are laid out in on-disk order; a test
+// checks each entry against it). For a view that shows the bytes
+// (explain); read-only.
+var SuperblockLayout = struct {
+	InodesCount, BlocksCount, RBlocksCount, FreeBlocksCount, FreeInodesCount,
+	FirstDataBlock, LogBlockSize, BlocksPerGroup, InodesPerGroup, Magic,
+	RevLevel, FirstIno, InodeSize, FeatureCompat, FeatureIncompat,
+	FeatureROCompat, UUID disk.Field
+}{
+	InodesCount:     disk.Field{Offset: 0x00, Size: 4},
+	BlocksCount:     disk.Field{Offset: 0x04, Size: 4},
+	RBlocksCount:    disk.Field{Offset: 0x08, Size: 4},
+	FreeBlocksCount: disk.Field{Offset: 0x0C, Size: 4},
+	FreeInodesCount: disk.Field{Offset: 0x10, Size: 4},
+	FirstDataBlock:  disk.Field{Offset: 0x14, Size: 4},
+	LogBlockSize:    disk.Field{Offset: 0x18, Size: 4},
+	BlocksPerGroup:  disk.Field{Offset: 0x20, Size: 4},
+	InodesPerGroup:  disk.Field{Offset: 0x28, Size: 4},
+	Magic:           disk.Field{Offset: 0x38, Size: 2},
+	RevLevel:        disk.Field{Offset: 0x4C, Size: 4},
+	FirstIno:        disk.Field{Offset: 0x54, Size: 4},
+	InodeSize:       disk.Field{Offset: 0x58, Size: 2},
+	FeatureCompat:   disk.Field{Offset: 0x5C, Size: 4},
+	FeatureIncompat: disk.Field{Offset: 0x60, Size: 4},
+	FeatureROCompat: disk.Field{Offset: 0x64, Size: 4},
+	UUID:            disk.Field{Offset: 0x68, Size: 16},
+}
+
+// GroupDescLayout is where a group descriptor's fields lie (the bg*
+// offsets GroupDesc's Marshal and Unmarshal use), named as GroupDesc's
+// fields. Read-only.
+var GroupDescLayout = struct {
+	BlockBitmap, InodeBitmap, InodeTable, FreeBlocksCount, FreeInodesCount, UsedDirsCount, Flags disk.Field
+}{
+	BlockBitmap:     disk.Field{Offset: bgBlockBitmap, Size: 4},
+	InodeBitmap:     disk.Field{Offset: bgInodeBitmap, Size: 4},
+	InodeTable:      disk.Field{Offset: bgInodeTable, Size: 4},
+	FreeBlocksCount: disk.Field{Offset: bgFreeBlocks, Size: 2},
+	FreeInodesCount: disk.Field{Offset: bgFreeInodes, Size: 2},
+	UsedDirsCount:   disk.Field{Offset: bgUsedDirs, Size: 2},
+	Flags:           disk.Field{Offset: bgFlags, Size: 2},
+}
+
+// InodeLayout is where the inode fields a view shows lie (the i* offsets
+// Inode's Marshal and Unmarshal use), named as Inode's fields; Block is
+// the whole i_block array. Read-only.
+var InodeLayout = struct {
+	Mode, SizeLo, LinksCount, BlocksLo, Flags, Block disk.Field
+}{
+	Mode:       disk.Field{Offset: iMode, Size: 2},
+	SizeLo:     disk.Field{Offset: iSize, Size: 4},
+	LinksCount: disk.Field{Offset: iLinksCount, Size: 2},
+	BlocksLo:   disk.Field{Offset: iBlocks, Size: 4},
+	Flags:      disk.Field{Offset: iFlags, Size: 4},
+	Block:      disk.Field{Offset: iBlock, Size: 4 * NBlocks},
+}
 
 // Superblock is the full 1024-byte ext2/ext4 superblock. Fields past the
 // ext2 ones are kept so that a superblock read from a foreign image
@@ -402,14 +506,14 @@ func (g *GroupDesc) Marshal(b []byte) error {
 	if len(b) < GroupDescSize {
 		return fmt.Errorf("group descriptor: %w", ErrShort)
 	}
-	le.PutUint32(b[0:], g.BlockBitmap)
-	le.PutUint32(b[4:], g.InodeBitmap)
-	le.PutUint32(b[8:], g.InodeTable)
-	le.PutUint16(b[12:], g.FreeBlocksCount)
-	le.PutUint16(b[14:], g.FreeInodesCount)
-	le.PutUint16(b[16:], g.UsedDirsCount)
-	le.PutUint16(b[18:], g.Flags)
-	copy(b[20:32], g.Reserved[:])
+	le.PutUint32(b[bgBlockBitmap:], g.BlockBitmap)
+	le.PutUint32(b[bgInodeBitmap:], g.InodeBitmap)
+	le.PutUint32(b[bgInodeTable:], g.InodeTable)
+	le.PutUint16(b[bgFreeBlocks:], g.FreeBlocksCount)
+	le.PutUint16(b[bgFreeInodes:], g.FreeInodesCount)
+	le.PutUint16(b[bgUsedDirs:], g.UsedDirsCount)
+	le.PutUint16(b[bgFlags:], g.Flags)
+	copy(b[bgReserved:GroupDescSize], g.Reserved[:])
 	return nil
 }
 
@@ -418,14 +522,14 @@ func (g *GroupDesc) Unmarshal(b []byte) error {
 	if len(b) < GroupDescSize {
 		return fmt.Errorf("group descriptor: %w", ErrShort)
 	}
-	g.BlockBitmap = le.Uint32(b[0:])
-	g.InodeBitmap = le.Uint32(b[4:])
-	g.InodeTable = le.Uint32(b[8:])
-	g.FreeBlocksCount = le.Uint16(b[12:])
-	g.FreeInodesCount = le.Uint16(b[14:])
-	g.UsedDirsCount = le.Uint16(b[16:])
-	g.Flags = le.Uint16(b[18:])
-	copy(g.Reserved[:], b[20:32])
+	g.BlockBitmap = le.Uint32(b[bgBlockBitmap:])
+	g.InodeBitmap = le.Uint32(b[bgInodeBitmap:])
+	g.InodeTable = le.Uint32(b[bgInodeTable:])
+	g.FreeBlocksCount = le.Uint16(b[bgFreeBlocks:])
+	g.FreeInodesCount = le.Uint16(b[bgFreeInodes:])
+	g.UsedDirsCount = le.Uint16(b[bgUsedDirs:])
+	g.Flags = le.Uint16(b[bgFlags:])
+	copy(g.Reserved[:], b[bgReserved:GroupDescSize])
 	return nil
 }
 
@@ -508,31 +612,31 @@ func (in *Inode) Marshal(b []byte) error {
 	if len(b) < GoodOldInodeSize {
 		return fmt.Errorf("inode: %w (%d < %d)", ErrShort, len(b), GoodOldInodeSize)
 	}
-	le.PutUint16(b[0:], in.Mode)
-	le.PutUint16(b[2:], in.Uid)
-	le.PutUint32(b[4:], in.SizeLo)
-	le.PutUint32(b[8:], in.Atime)
-	le.PutUint32(b[12:], in.Ctime)
-	le.PutUint32(b[16:], in.Mtime)
-	le.PutUint32(b[20:], in.Dtime)
-	le.PutUint16(b[24:], in.Gid)
-	le.PutUint16(b[26:], in.LinksCount)
-	le.PutUint32(b[28:], in.BlocksLo)
-	le.PutUint32(b[32:], in.Flags)
-	le.PutUint32(b[36:], in.Version)
+	le.PutUint16(b[iMode:], in.Mode)
+	le.PutUint16(b[iUID:], in.Uid)
+	le.PutUint32(b[iSize:], in.SizeLo)
+	le.PutUint32(b[iAtime:], in.Atime)
+	le.PutUint32(b[iCtime:], in.Ctime)
+	le.PutUint32(b[iMtime:], in.Mtime)
+	le.PutUint32(b[iDtime:], in.Dtime)
+	le.PutUint16(b[iGID:], in.Gid)
+	le.PutUint16(b[iLinksCount:], in.LinksCount)
+	le.PutUint32(b[iBlocks:], in.BlocksLo)
+	le.PutUint32(b[iFlags:], in.Flags)
+	le.PutUint32(b[iOSD1:], in.Version)
 	for i, v := range in.Block {
-		le.PutUint32(b[40+4*i:], v)
+		le.PutUint32(b[iBlock+4*i:], v)
 	}
-	le.PutUint32(b[100:], in.Generation)
-	le.PutUint32(b[104:], in.FileACL)
-	le.PutUint32(b[108:], in.SizeHigh)
-	le.PutUint32(b[112:], in.Faddr)
-	le.PutUint16(b[116:], in.BlocksHigh)
-	le.PutUint16(b[118:], in.FileACLHi)
-	le.PutUint16(b[120:], in.UidHigh)
-	le.PutUint16(b[122:], in.GidHigh)
-	le.PutUint16(b[124:], in.ChecksumLo)
-	le.PutUint16(b[126:], in.Reserved2)
+	le.PutUint32(b[iGeneration:], in.Generation)
+	le.PutUint32(b[iFileACL:], in.FileACL)
+	le.PutUint32(b[iSizeHigh:], in.SizeHigh)
+	le.PutUint32(b[iFaddr:], in.Faddr)
+	le.PutUint16(b[iBlocksHigh:], in.BlocksHigh)
+	le.PutUint16(b[iFileACLHigh:], in.FileACLHi)
+	le.PutUint16(b[iUIDHigh:], in.UidHigh)
+	le.PutUint16(b[iGIDHigh:], in.GidHigh)
+	le.PutUint16(b[iChecksumLo:], in.ChecksumLo)
+	le.PutUint16(b[iOSD2Reserved:], in.Reserved2)
 	rest := b[GoodOldInodeSize:]
 	clear(rest)
 	if len(rest) < 2 {
@@ -565,31 +669,31 @@ func (in *Inode) Unmarshal(b []byte) error {
 		return fmt.Errorf("inode: %w (%d < %d)", ErrShort, len(b), GoodOldInodeSize)
 	}
 	*in = Inode{}
-	in.Mode = le.Uint16(b[0:])
-	in.Uid = le.Uint16(b[2:])
-	in.SizeLo = le.Uint32(b[4:])
-	in.Atime = le.Uint32(b[8:])
-	in.Ctime = le.Uint32(b[12:])
-	in.Mtime = le.Uint32(b[16:])
-	in.Dtime = le.Uint32(b[20:])
-	in.Gid = le.Uint16(b[24:])
-	in.LinksCount = le.Uint16(b[26:])
-	in.BlocksLo = le.Uint32(b[28:])
-	in.Flags = le.Uint32(b[32:])
-	in.Version = le.Uint32(b[36:])
+	in.Mode = le.Uint16(b[iMode:])
+	in.Uid = le.Uint16(b[iUID:])
+	in.SizeLo = le.Uint32(b[iSize:])
+	in.Atime = le.Uint32(b[iAtime:])
+	in.Ctime = le.Uint32(b[iCtime:])
+	in.Mtime = le.Uint32(b[iMtime:])
+	in.Dtime = le.Uint32(b[iDtime:])
+	in.Gid = le.Uint16(b[iGID:])
+	in.LinksCount = le.Uint16(b[iLinksCount:])
+	in.BlocksLo = le.Uint32(b[iBlocks:])
+	in.Flags = le.Uint32(b[iFlags:])
+	in.Version = le.Uint32(b[iOSD1:])
 	for i := range in.Block {
-		in.Block[i] = le.Uint32(b[40+4*i:])
+		in.Block[i] = le.Uint32(b[iBlock+4*i:])
 	}
-	in.Generation = le.Uint32(b[100:])
-	in.FileACL = le.Uint32(b[104:])
-	in.SizeHigh = le.Uint32(b[108:])
-	in.Faddr = le.Uint32(b[112:])
-	in.BlocksHigh = le.Uint16(b[116:])
-	in.FileACLHi = le.Uint16(b[118:])
-	in.UidHigh = le.Uint16(b[120:])
-	in.GidHigh = le.Uint16(b[122:])
-	in.ChecksumLo = le.Uint16(b[124:])
-	in.Reserved2 = le.Uint16(b[126:])
+	in.Generation = le.Uint32(b[iGeneration:])
+	in.FileACL = le.Uint32(b[iFileACL:])
+	in.SizeHigh = le.Uint32(b[iSizeHigh:])
+	in.Faddr = le.Uint32(b[iFaddr:])
+	in.BlocksHigh = le.Uint16(b[iBlocksHigh:])
+	in.FileACLHi = le.Uint16(b[iFileACLHigh:])
+	in.UidHigh = le.Uint16(b[iUIDHigh:])
+	in.GidHigh = le.Uint16(b[iGIDHigh:])
+	in.ChecksumLo = le.Uint16(b[iChecksumLo:])
+	in.Reserved2 = le.Uint16(b[iOSD2Reserved:])
 	rest := b[GoodOldInodeSize:]
 	if len(rest) < 2 {
 		return nil
