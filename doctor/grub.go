@@ -586,12 +586,41 @@ func (d *diag) grubBuild() (string, string) {
 	if d.fs == nil {
 		return grubBuildUnknown, "stage2 not read"
 	}
-	b, err := d.fs.fs.ReadFile(fsName(defaultStage2))
-	if err != nil || len(b) < 2*sectorSize {
+	found, err := fileContains(d.fs.fs, fsName(defaultStage2), []byte("splashimage"))
+	if err != nil {
 		return grubBuildUnknown, "stage2 not read"
 	}
-	if bytes.Contains(b, []byte("splashimage")) {
+	if found {
 		return grubBuildPatched, fmt.Sprintf("%s has the splashimage command of Debian's 0.97-80 patch set", defaultStage2)
 	}
 	return grubBuildUpstream, fmt.Sprintf("%s has no distribution patch markers", defaultStage2)
+}
+
+// fileContains reports whether the file holds token, reading it in pieces
+// (a stage2 is 100+ KB; nothing needs it whole).
+func fileContains(fsys fs.FS, name string, token []byte) (bool, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, 16<<10)
+	keep := 0 // bytes of the previous piece kept, for a token across pieces
+	for {
+		n, err := f.Read(buf[keep:])
+		if n > 0 {
+			if bytes.Contains(buf[:keep+n], token) {
+				return true, nil
+			}
+			end := keep + n
+			keep = min(len(token)-1, end)
+			copy(buf, buf[end-keep:end])
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }

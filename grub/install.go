@@ -259,23 +259,56 @@ func checkStagesInFS(fsys fs.FS, st *Stages, stage2Path, name string) error {
 		{stage2Path, st.Stage2},
 		{path.Join(dir, E2fsStage15Name), st.E2fsStage15},
 	} {
-		got, err := fs.ReadFile(fsys, strings.TrimPrefix(f.file, "/"))
+		same, err := sameFile(fsys, strings.TrimPrefix(f.file, "/"), f.want, f.file == stage2Path)
 		if err != nil {
 			return fmt.Errorf("%s: %s is not in the filesystem; GRUB's setup needs it there (copy stage1, stage2 and e2fs_stage1_5 into %s)", name, f.file, dir)
 		}
-		if f.file == stage2Path && len(got) == len(f.want) && len(got) > 2*sectorSize {
-			// A stage2 installed by blocklist carries its own patched
-			// blocklist, install partition and config_file in its first
-			// two sectors; the rest must be the same build.
-			if in, err := ParseStage15(got); err == nil && in.ID == stage2IDStage2 && bytes.Equal(got[2*sectorSize:], f.want[2*sectorSize:]) {
-				continue
-			}
-		}
-		if !bytes.Equal(got, f.want) {
+		if !same {
 			return fmt.Errorf("%s: %s in the filesystem differs from %s; stage1.5 would load a stage2 of another build (copy the same GRUB files into the image)", name, f.file, st.Dir)
 		}
 	}
 	return nil
+}
+
+// sameFile reports whether the file holds exactly want, compared as it is
+// read (no copy of the file in memory). With installedStage2, a stage2
+// installed by blocklist also matches: it carries its own patched
+// blocklist, install partition and config_file in its first two sectors,
+// and the rest must be the same build.
+func sameFile(fsys fs.FS, name string, want []byte, installedStage2 bool) (bool, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if fi.Size() != int64(len(want)) {
+		return false, nil
+	}
+	var buf [8 << 10]byte
+	off := 0
+	for off < len(want) {
+		n, err := io.ReadFull(f, buf[:min(len(buf), len(want)-off)])
+		if err != nil {
+			return false, err
+		}
+		got := buf[:n]
+		if off == 0 && installedStage2 && len(want) > 2*sectorSize && !bytes.Equal(got[:2*sectorSize], want[:2*sectorSize]) {
+			in, err := ParseStage15(got)
+			if err != nil || in.ID != stage2IDStage2 {
+				return false, nil
+			}
+			got, off = got[2*sectorSize:], 2*sectorSize
+		}
+		if !bytes.Equal(got, want[off:off+len(got)]) {
+			return false, nil
+		}
+		off += len(got)
+	}
+	return true, nil
 }
 
 // stage1Sector builds sector 0 as install_func does: stage1's code with the
