@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -47,12 +46,12 @@ func ext2UUID(u [16]byte) string {
 
 // readSuperblock reads an ext2-family superblock at base, or nil.
 func (d *diag) readSuperblock(base int64) *ext2.Superblock {
-	b := make([]byte, 1024)
-	if readFull(d.r, b, base+1024) != nil || binary.LittleEndian.Uint16(b[56:]) != 0xEF53 {
+	b := make([]byte, ext2.SuperblockSize)
+	if readFull(d.r, b, base+ext2.SuperblockOffset) != nil {
 		return nil
 	}
 	sb := &ext2.Superblock{}
-	if sb.Unmarshal(b) != nil {
+	if sb.Unmarshal(b) != nil { // also checks s_magic
 		return nil
 	}
 	return sb

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/minidisk/minidisk/grub"
+	"github.com/minidisk/minidisk/rootfs/ext2"
 	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
@@ -223,8 +224,8 @@ func (d *diag) identify() {
 	iso, eltorito := d.iso9660()
 	b.ISO9660 = iso
 	var sb [2]byte
-	_ = readFull(d.r, sb[:], 1080)
-	ext2Magic := binary.LittleEndian.Uint16(sb[:]) == 0xEF53
+	_ = readFull(d.r, sb[:], int64(ext2MagicOffset))
+	ext2Magic := binary.LittleEndian.Uint16(sb[:]) == ext2.Magic
 	fat := fatBPB(d.mbr)
 	switch {
 	case b.MBRCode == CodeIsohybrid:

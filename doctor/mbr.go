@@ -1,11 +1,14 @@
 package doctor
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/rootfs/ext2"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // sectorSize is disk's: partition tables count 512-byte sectors.
@@ -39,18 +42,24 @@ const (
 	contentSwap    content = "Linux swap"
 )
 
+// ext2MagicOffset is where s_magic lies from the start of an ext2-family
+// filesystem (byte 1080): the superblock's offset and s_magic's within it,
+// as rootfs/ext2 reads them.
+var ext2MagicOffset = ext2.SuperblockOffset + ext2.SuperblockLayout.Magic.Offset
+
 // sniff identifies a filesystem by its magic: ext2's s_magic 0xEF53 at byte
-// 1080, a FAT boot sector's "FAT" type string (0x36 for FAT12/16, 0x52 for
-// FAT32) with 55 AA, swap's "SWAPSPACE2" at the end of its first page.
+// 1080; a FAT boot sector as rootfs/fat's Probe tells it (a consistent BIOS
+// parameter block and an x86 jump or "FAT" type string), the reader doctor
+// opens FAT filesystems with, so naming and reading a FAT agree; swap's
+// "SWAPSPACE2" at the end of its first page.
 func (d *diag) sniff(off int64) content {
 	b := make([]byte, 4096)
 	n, _ := d.r.ReadAt(b, off)
 	b = b[:n]
-	if len(b) >= 1082 && binary.LittleEndian.Uint16(b[1080:]) == 0xEF53 {
+	if len(b) >= ext2MagicOffset+2 && binary.LittleEndian.Uint16(b[ext2MagicOffset:]) == ext2.Magic {
 		return contentExt2
 	}
-	if len(b) >= 512 && b[510] == 0x55 && b[511] == 0xAA &&
-		(strings.HasPrefix(string(b[0x36:0x3e]), "FAT") || strings.HasPrefix(string(b[0x52:0x5a]), "FAT")) {
+	if _, ok := fat.Probe(bytes.NewReader(b), 0); ok {
 		return contentFAT
 	}
 	if len(b) >= 4096 && string(b[4086:4096]) == "SWAPSPACE2" {
