@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"sync"
 )
@@ -27,8 +28,13 @@ type seqWriter struct {
 	err   error // first background write error
 	ended bool
 	h     hash.Hash
+	sums  []byte // block numbers and CRC-32Cs of one chunk, for h
 	zero  []byte
 }
+
+// castagnoli is the CRC-32C table (hardware-accelerated where the CPU has
+// it), built on first use, not at every start of minidisk.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 type seqChunk struct {
 	buf   []byte
@@ -116,7 +122,11 @@ func (s *seqWriter) write(c seqChunk) error {
 		}
 		return nil
 	}
-	var num [8]byte
+	// The identity hash takes each non-zero block as its number and its
+	// CRC-32C (SSE4.2: ~20x cheaper than SHA-256 over the bytes), so the
+	// UUID still follows every byte written; it names the filesystem, it
+	// does not protect it.
+	sums, tab := s.sums[:0], castagnoli()
 	for i := 0; i < c.n; i++ {
 		blk := c.buf[i*s.bs : (i+1)*s.bs]
 		if bytes.Equal(blk, s.zero) {
@@ -128,13 +138,14 @@ func (s *seqWriter) write(c seqChunk) error {
 			}
 			continue
 		}
-		le.PutUint64(num[:], c.start+uint64(i))
-		s.h.Write(num[:])
-		s.h.Write(blk)
+		sums = le.AppendUint64(sums, c.start+uint64(i))
+		sums = le.AppendUint32(sums, crc32.Checksum(blk, tab))
 		if run < 0 {
 			run = i
 		}
 	}
+	s.h.Write(sums)
+	s.sums = sums
 	if run >= 0 {
 		return writeRun(run, c.n)
 	}
