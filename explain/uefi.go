@@ -85,7 +85,7 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	hb := int64(disk.SectorSize)
 	hs := Section{ID: "gpt.header", Title: "the GPT header (sector 1)", Offset: hb, Size: gptHeaderBytes, Dump: true, bytes: h[:gptHeaderBytes]}
 	f = field("gpt.signature", "Signature", h, hb, hdr.Signature.Offset, hdr.Signature.Size, "\"EFI PART\"")
-	f.Text = string(h[:8])
+	f.Text = string(h[hdr.Signature.Offset : hdr.Signature.Offset+hdr.Signature.Size])
 	hs.Fields = append(hs.Fields, f)
 	f = field("gpt.revision", "Revision", h, hb, hdr.Revision.Offset, hdr.Revision.Size, "1.0 (0x00010000)")
 	f.Text = fmt.Sprintf("0x%08X", f.Value)

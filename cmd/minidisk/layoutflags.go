@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -109,18 +108,19 @@ func readImageLayout(img string, blockSize int) (*disk.Layout, string, error) {
 }
 
 // ext2Note describes the ext2 filesystem already in the partition, from
-// its superblock (1024 bytes in: s_blocks_count at +4, s_log_block_size at
-// +24, s_magic at +56).
+// its superblock as ext2 decodes it (s_magic, s_blocks_count,
+// s_log_block_size: the first 64 bytes must be there).
 func ext2Note(f *os.File, l *disk.Layout) string {
-	var sb [64]byte
-	if _, err := f.ReadAt(sb[:], l.OffsetBytes()+ext2.SuperblockOffset); err != nil {
+	raw := make([]byte, ext2.SuperblockSize)
+	if n, _ := f.ReadAt(raw, l.OffsetBytes()+ext2.SuperblockOffset); n < 64 {
 		return ""
 	}
-	if binary.LittleEndian.Uint16(sb[56:]) != ext2.Magic {
+	var sb ext2.Superblock
+	if sb.Unmarshal(raw) != nil {
 		return fmt.Sprintf("No ext2 filesystem in partition %d yet: `minidisk mkfs IMG` makes one with %d blocks.", l.Partition.Index, l.AlignedBlocks())
 	}
-	blocks := uint64(binary.LittleEndian.Uint32(sb[4:]))
-	bs := uint64(1024) << min(binary.LittleEndian.Uint32(sb[24:]), 6)
+	blocks := uint64(sb.BlocksCount)
+	bs := uint64(1024) << min(sb.LogBlockSize, 6)
 	capacity := uint64(l.PartitionBytes()) / bs
 	if blocks > capacity {
 		return fmt.Sprintf("The ext2 filesystem in partition %d has %d blocks of %d bytes: %d more than the partition holds (%d). It will fail once files land past the end; `minidisk doctor IMG` shows which.",

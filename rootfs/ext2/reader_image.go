@@ -59,15 +59,18 @@ func FindFilesystem(r io.ReaderAt, imageSize int64, name string) (Location, erro
 // superblock magic 0xEF53 at offset+1024+56.
 func HoldsFilesystem(r io.ReaderAt) func(offset, length int64) bool {
 	return func(offset, length int64) bool {
-		if length > 0 && length < SuperblockOffset+0x3A {
+		if length > 0 && length < magicOffset+2 {
 			return false
 		}
 		return hasMagic(r, offset)
 	}
 }
 
+// magicOffset is s_magic's byte from the filesystem's start.
+var magicOffset = int64(SuperblockOffset + SuperblockLayout.Magic.Offset)
+
 func hasMagic(r io.ReaderAt, offset int64) bool {
 	var magic [2]byte
-	n, _ := r.ReadAt(magic[:], offset+SuperblockOffset+0x38)
+	n, _ := r.ReadAt(magic[:], offset+magicOffset)
 	return n == 2 && binary.LittleEndian.Uint16(magic[:]) == Magic
 }
