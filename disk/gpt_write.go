@@ -102,9 +102,9 @@ func WriteGPT(w io.WriterAt, size int64, t GPT) error {
 
 	pmbr := make([]byte, SectorSize-TableOffset)
 	e := pmbr[:EntrySize]
-	e[4] = TypeGPTProtective
-	binary.LittleEndian.PutUint32(e[8:], gptHeaderLBA)
-	binary.LittleEndian.PutUint32(e[12:], uint32(min(sectors-1, 0xFFFFFFFF)))
+	e[entType] = TypeGPTProtective
+	binary.LittleEndian.PutUint32(e[entStartLBA:], gptHeaderLBA)
+	binary.LittleEndian.PutUint32(e[entSectors:], uint32(min(sectors-1, 0xFFFFFFFF)))
 	pmbr[SignatureBytes-TableOffset], pmbr[SignatureBytes-TableOffset+1] = 0x55, 0xAA
 
 	// The backup side first, then the primary, each array before its

@@ -23,6 +23,30 @@ const (
 	SignatureBytes = 0x1FE // 0x55 0xAA
 )
 
+// Byte offsets of a partition entry's fields, from the entry's start at
+// TableOffset + i × EntrySize: the ones ParseMBR reads and WriteGPT's
+// protective entry is written at.
+const (
+	entStatus   = 0  // 1 byte
+	entStartCHS = 1  // 3 bytes, packed (DecodeCHS)
+	entType     = 4  // 1 byte
+	entEndCHS   = 5  // 3 bytes, packed
+	entStartLBA = 8  // 4 bytes
+	entSectors  = 12 // 4 bytes
+)
+
+// MBREntryLayout is where a partition entry's fields lie (the ent*
+// offsets ParseMBR reads), named as Entry's fields. For a view that shows
+// the bytes (explain); read-only.
+var MBREntryLayout = struct{ Status, StartCHS, Type, EndCHS, StartLBA, Sectors Field }{
+	Status:   Field{entStatus, 1},
+	StartCHS: Field{entStartCHS, 3},
+	Type:     Field{entType, 1},
+	EndCHS:   Field{entEndCHS, 3},
+	StartLBA: Field{entStartLBA, 4},
+	Sectors:  Field{entSectors, 4},
+}
+
 // Entry is one raw MBR partition entry, as stored.
 type Entry struct {
 	Status   byte    // 0x80 = bootable ("active"), 0x00 = not; anything else is invalid
@@ -56,12 +80,12 @@ func ParseMBR(sector []byte) (*MBR, error) {
 	for i := range m.Entries {
 		b := sector[TableOffset+i*EntrySize:]
 		m.Entries[i] = Entry{
-			Status:   b[0],
-			StartCHS: [3]byte{b[1], b[2], b[3]},
-			Type:     b[4],
-			EndCHS:   [3]byte{b[5], b[6], b[7]},
-			StartLBA: binary.LittleEndian.Uint32(b[8:]),
-			Sectors:  binary.LittleEndian.Uint32(b[12:]),
+			Status:   b[entStatus],
+			StartCHS: [3]byte(b[entStartCHS : entStartCHS+3]),
+			Type:     b[entType],
+			EndCHS:   [3]byte(b[entEndCHS : entEndCHS+3]),
+			StartLBA: binary.LittleEndian.Uint32(b[entStartLBA:]),
+			Sectors:  binary.LittleEndian.Uint32(b[entSectors:]),
 		}
 	}
 	return m, nil

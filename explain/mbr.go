@@ -134,7 +134,8 @@ func entrySection(s []byte, i int, e disk.Entry, g disk.Geometry) Section {
 			return sec
 		}
 	}
-	f := field(p+".status", "status", s, 0, off, 1, "")
+	el := &disk.MBREntryLayout // the offsets disk.ParseMBR reads
+	f := field(p+".status", "status", s, 0, off+el.Status.Offset, el.Status.Size, "")
 	f.Text = fmt.Sprintf("0x%02X", e.Status)
 	switch e.Status {
 	case 0x80:
@@ -146,25 +147,25 @@ func entrySection(s []byte, i int, e disk.Entry, g disk.Geometry) Section {
 	}
 	sec.Fields = append(sec.Fields, f)
 	start, end := disk.DecodeCHS(e.StartCHS), disk.DecodeCHS(e.EndCHS)
-	f = field(p+".start_chs", "start CHS", s, 0, off+1, 3, chsMeaning(e.StartCHS, uint64(e.StartLBA), g))
+	f = field(p+".start_chs", "start CHS", s, 0, off+el.StartCHS.Offset, el.StartCHS.Size, chsMeaning(e.StartCHS, uint64(e.StartLBA), g))
 	f.Text = start.String()
 	f.Refs = []string{p + ".start_lba"}
 	sec.Fields = append(sec.Fields, f)
-	f = field(p+".type", "type", s, 0, off+4, 1, typeMeaning(e.Type))
+	f = field(p+".type", "type", s, 0, off+el.Type.Offset, el.Type.Size, typeMeaning(e.Type))
 	f.Text = fmt.Sprintf("%02x", e.Type)
 	sec.Fields = append(sec.Fields, f)
 	last := uint64(e.StartLBA) + uint64(e.Sectors) - 1
 	if e.Sectors == 0 {
 		last = uint64(e.StartLBA)
 	}
-	f = field(p+".end_chs", "end CHS", s, 0, off+5, 3, chsMeaning(e.EndCHS, last, g))
+	f = field(p+".end_chs", "end CHS", s, 0, off+el.EndCHS.Offset, el.EndCHS.Size, chsMeaning(e.EndCHS, last, g))
 	f.Text = end.String()
 	f.Refs = []string{p + ".start_lba", p + ".sectors"}
 	sec.Fields = append(sec.Fields, f)
-	f = field(p+".start_lba", "start LBA", s, 0, off+8, 4,
+	f = field(p+".start_lba", "start LBA", s, 0, off+el.StartLBA.Offset, el.StartLBA.Size,
 		fmt.Sprintf("first sector: byte offset %d × 512 = %d (dd skip=%d, losetup -o %d, mount -o offset=%d)", e.StartLBA, int64(e.StartLBA)*512, e.StartLBA, int64(e.StartLBA)*512, int64(e.StartLBA)*512))
 	sec.Fields = append(sec.Fields, f)
-	f = field(p+".sectors", "sectors", s, 0, off+12, 4,
+	f = field(p+".sectors", "sectors", s, 0, off+el.Sectors.Offset, el.Sectors.Size,
 		fmt.Sprintf("length: %d sectors = %d KiB%s; last sector %d + %d − 1 = %d", e.Sectors, e.Sectors/2, halfKiB(e.Sectors), e.StartLBA, e.Sectors, last))
 	sec.Fields = append(sec.Fields, f)
 	return sec

@@ -67,7 +67,7 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	// 1. The protective MBR.
 	pm := Section{ID: "boot.protective_mbr", Title: "sector 0", Offset: 0, Size: 512}
 	e := d.mbr.Entries[0]
-	f := field("mbr.p1.type", "entry 1 type", d.sector0, 0, disk.TableOffset+4, 1, "ee: a protective entry covering the disk, so MBR-only tools see it as used; UEFI firmware ignores the MBR's code and reads the GPT")
+	f := field("mbr.p1.type", "entry 1 type", d.sector0, 0, disk.TableOffset+disk.MBREntryLayout.Type.Offset, disk.MBREntryLayout.Type.Size, "ee: a protective entry covering the disk, so MBR-only tools see it as used; UEFI firmware ignores the MBR's code and reads the GPT")
 	f.Text = fmt.Sprintf("%02x", e.Type)
 	pm.Fields = append(pm.Fields, f)
 	step(Step{Stage: "protective MBR", Reads: "sector 0 (bytes 0..511)", Offset: 0, Size: 512, Does: "tells the firmware and old tools that a GPT follows"}, pm)

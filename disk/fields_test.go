@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf16"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/internal/testutil"
 )
 
 // tiles checks that the fields of a layout struct, in declaration order,
@@ -117,6 +122,54 @@ func TestGPTLayoutMatchesTheirWriter(t *testing.T) {
 		}
 		if got := string(utf16.Decode(units)); got != want.Name {
 			t.Errorf("entry %d: name %q, want %q", i+1, got, want.Name)
+		}
+	}
+}
+
+// MBREntryLayout tiles the 16-byte entry, and sfdisk's entries (the
+// referee) hold at its offsets what sfdisk was told: status, type, start,
+// size, and the CHS bytes ParseMBR decodes.
+func TestMBREntryLayoutMatchesSfdisk(t *testing.T) {
+	l := disk.MBREntryLayout
+	tiles(t, "MBREntryLayout", l, disk.EntrySize, nil)
+	testutil.RequireTool(t, "sfdisk", "fdisk")
+	img := filepath.Join(t.TempDir(), "mbr.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sfdisk", "-q", "--no-reread", "--no-tell-kernel", img)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=63, size=20000, type=83, bootable\nstart=20480, size=4096, type=c\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := disk.ParseMBR(b[:disk.SectorSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		status, typ    byte
+		start, sectors uint32
+	}{{0x80, 0x83, 63, 20000}, {0, 0x0C, 20480, 4096}} {
+		e := b[disk.TableOffset+i*disk.EntrySize:]
+		at := func(f disk.Field) []byte { return e[f.Offset : f.Offset+f.Size] }
+		if at(l.Status)[0] != want.status || at(l.Type)[0] != want.typ ||
+			binary.LittleEndian.Uint32(at(l.StartLBA)) != want.start || binary.LittleEndian.Uint32(at(l.Sectors)) != want.sectors {
+			t.Errorf("entry %d: status % x type % x start % x sectors % x, want %#x %#x %d %d", i+1,
+				at(l.Status), at(l.Type), at(l.StartLBA), at(l.Sectors), want.status, want.typ, want.start, want.sectors)
+		}
+		got := m.Entries[i]
+		if !bytes.Equal(at(l.StartCHS), got.StartCHS[:]) || !bytes.Equal(at(l.EndCHS), got.EndCHS[:]) {
+			t.Errorf("entry %d: CHS bytes % x, % x; ParseMBR read % x, % x", i+1, at(l.StartCHS), at(l.EndCHS), got.StartCHS, got.EndCHS)
+		}
+		if got.Status != want.status || got.Type != want.typ || got.StartLBA != want.start || got.Sectors != want.sectors {
+			t.Errorf("entry %d: ParseMBR read %+v", i+1, got)
 		}
 	}
 }
