@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/grub"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 	"github.com/minidisk/minidisk/rootfs/fat"
@@ -327,19 +328,20 @@ func (d *diag) grubFloppy() bool {
 // almost always; a real table that fails them is reported by the
 // partition checks anyway.
 func (d *diag) plausibleTable() bool {
+	m, err := disk.ParseMBR(d.mbr)
+	if err != nil {
+		return false
+	}
 	used := 0
-	for i := 0; i < 4; i++ {
-		e := d.mbr[0x1be+16*i:]
-		if e[0] != 0 && e[0] != 0x80 {
+	for _, e := range m.Entries {
+		if e.Status != 0 && e.Status != 0x80 {
 			return false
 		}
-		start := binary.LittleEndian.Uint32(e[8:])
-		n := binary.LittleEndian.Uint32(e[12:])
-		if e[4] == 0 && n == 0 {
+		if e.Type == 0 && e.Sectors == 0 {
 			continue
 		}
 		used++
-		if start == 0 {
+		if e.StartLBA == 0 {
 			return false
 		}
 	}

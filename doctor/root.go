@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/grub"
 )
 
@@ -94,7 +95,7 @@ func (d *diag) resolveRoot(cmdline string) rootArg {
 			break
 		}
 		sig, num, _ := strings.Cut(u, "-")
-		want := fmt.Sprintf("%08x", binary.LittleEndian.Uint32(d.mbr[0x1b8:]))
+		want := fmt.Sprintf("%08x", binary.LittleEndian.Uint32(d.mbr[disk.DiskIDOffset:]))
 		if n, err := strconv.ParseUint(num, 16, 16); err == nil && sig == want {
 			ra.Part = d.partitionByIndex(int(n))
 		}

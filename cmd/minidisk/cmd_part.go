@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
@@ -82,13 +81,13 @@ func keepsFilesystem(img io.ReaderAt, size int64, l *disk.Layout, name string, f
 	if err != nil || force {
 		return nil // no table with a Linux partition: nothing to lose
 	}
-	var sb [64]byte
-	if _, err := img.ReadAt(sb[:], old.OffsetBytes()+ext2.SuperblockOffset); err != nil || binary.LittleEndian.Uint16(sb[0x38:]) != ext2.Magic {
+	sb, _ := superblockAt(img, old.OffsetBytes())
+	if sb == nil {
 		return nil
 	}
-	// s_blocks_count (+4) × 1024 << s_log_block_size (+24): the bytes the
-	// filesystem needs from its start.
-	fsBytes := int64(binary.LittleEndian.Uint32(sb[4:])) * (1024 << min(binary.LittleEndian.Uint32(sb[24:]), 6))
+	// s_blocks_count × 1024 << s_log_block_size: the bytes the filesystem
+	// needs from its start.
+	fsBytes := int64(sb.BlocksCount) * (1024 << min(sb.LogBlockSize, 6))
 	if old.Partition.Start == l.Partition.Start && l.PartitionBytes() >= min(fsBytes, old.PartitionBytes()) {
 		return nil // same start, and room for what the filesystem uses
 	}

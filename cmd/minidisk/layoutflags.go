@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/minidisk/minidisk/disk"
@@ -107,16 +108,31 @@ func readImageLayout(img string, blockSize int) (*disk.Layout, string, error) {
 	return l, ext2Note(f, l), nil
 }
 
-// ext2Note describes the ext2 filesystem already in the partition, from
-// its superblock as ext2 decodes it (s_magic, s_blocks_count,
-// s_log_block_size: the first 64 bytes must be there).
-func ext2Note(f *os.File, l *disk.Layout) string {
+// superblockAt decodes, with ext2's Unmarshal, the superblock of a
+// filesystem starting at byte off of r. readable is false when not even
+// its first 64 bytes (s_blocks_count, s_log_block_size, s_magic: all these
+// notes use) can be read; a shorter read is zero-padded. sb is nil when
+// s_magic is not 0xEF53.
+func superblockAt(r io.ReaderAt, off int64) (sb *ext2.Superblock, readable bool) {
 	raw := make([]byte, ext2.SuperblockSize)
-	if n, _ := f.ReadAt(raw, l.OffsetBytes()+ext2.SuperblockOffset); n < 64 {
+	if n, _ := r.ReadAt(raw, off+ext2.SuperblockOffset); n < 64 {
+		return nil, false
+	}
+	sb = new(ext2.Superblock)
+	if sb.Unmarshal(raw) != nil {
+		return nil, true
+	}
+	return sb, true
+}
+
+// ext2Note describes the ext2 filesystem already in the partition, from
+// its superblock.
+func ext2Note(f *os.File, l *disk.Layout) string {
+	sb, readable := superblockAt(f, l.OffsetBytes())
+	if !readable {
 		return ""
 	}
-	var sb ext2.Superblock
-	if sb.Unmarshal(raw) != nil {
+	if sb == nil {
 		return fmt.Sprintf("No ext2 filesystem in partition %d yet: `minidisk mkfs IMG` makes one with %d blocks.", l.Partition.Index, l.AlignedBlocks())
 	}
 	blocks := uint64(sb.BlocksCount)

@@ -1,7 +1,6 @@
 package ext2
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -206,11 +205,8 @@ func Probe(r io.ReaderAt, off int64) (ProbeResult, bool) {
 	if n, _ := r.ReadAt(b[:], off+SuperblockOffset); n != len(b) {
 		return ProbeResult{}, false
 	}
-	if binary.LittleEndian.Uint16(b[0x38:]) != Magic {
-		return ProbeResult{}, false
-	}
 	var sb Superblock
-	if sb.Unmarshal(b[:]) != nil || sb.Validate() != nil {
+	if sb.Unmarshal(b[:]) != nil || sb.Validate() != nil { // Unmarshal checks s_magic
 		return ProbeResult{}, false
 	}
 	bs := sb.BlockSize()
