@@ -231,12 +231,15 @@ const (
 )
 
 // Field is where one fixed-size field of an on-disk structure lies: its
-// byte offset from the start of the structure and its size in bytes.
+// byte offset from the start of the structure and its size in bytes. The
+// *Layout tables (one per structure: here, in grub and in rootfs/ext2)
+// are made of them, built from the offsets each parser uses, so a view that
+// shows the bytes (explain) needs no copy of its own.
 type Field struct{ Offset, Size int }
 
 // GPTHeaderLayout is the layout of the GPT header (UEFI 2.10 §5.3.2, table 5-5),
-// each field named as the spec names it; its fields end at byte 92, the
-// HeaderSize WriteGPT writes. readGPT and WriteGPT read and write at the
+// each field named as the spec names it; bytes 20..23 are Reserved (zero)
+// and the fields end at byte 92, the HeaderSize WriteGPT writes. readGPT and WriteGPT read and write at the
 // same offsets (the gptHdr* constants). For a view that shows the bytes
 // (explain); read-only.
 var GPTHeaderLayout = struct {
