@@ -59,10 +59,20 @@ func smallImage(tb testing.TB) []byte {
 // the stand-in EFI-stub kernel as BOOTX64.EFI: a seed for the GPT, backup
 // GPT, FAT and PE paths. nil when the tools are missing.
 func smallEFIImage(f *testing.F) []byte {
+	return smallEFIImageWith(f, nil)
+}
+
+// smallEFIImageWith is smallEFIImage with loader as BOOTX64.EFI (nil: the
+// stand-in EFI-stub kernel).
+func smallEFIImageWith(tb testing.TB, loader []byte) []byte {
 	for _, tool := range []string{"sfdisk", "mkfs.vfat", "mcopy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil
 		}
+	}
+	f := tb
+	if loader == nil {
+		loader = fakeEFIKernel(f, makeInitramfs(f, initramfsSpec{}), 0x8664)
 	}
 	dir := f.TempDir()
 	img := filepath.Join(dir, "efi.img")
@@ -71,7 +81,7 @@ func smallEFIImage(f *testing.F) []byte {
 	sfdisk(f, img, "label: gpt\nfirst-lba: 34\nstart=40, size=1960, type=U")
 	run(f, "mkfs.vfat", "-F", "12", "-S", "512", "--offset=40", img, "980")
 	src := filepath.Join(dir, "BOOTX64.EFI")
-	must(f, os.WriteFile(src, fakeEFIKernel(f, makeInitramfs(f, initramfsSpec{}), 0x8664), 0o644))
+	must(f, os.WriteFile(src, loader, 0o644))
 	at := img + "@@" + strconv.Itoa(40*512)
 	run(f, "mmd", "-i", at, "::EFI", "::EFI/BOOT")
 	run(f, "mcopy", "-i", at, src, "::EFI/BOOT/BOOTX64.EFI")

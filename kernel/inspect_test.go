@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -208,5 +209,51 @@ func TestReadConfigFileSeesChanges(t *testing.T) {
 	cfg, err := ReadConfigFile(p)
 	if err != nil || cfg.State("EXT2_FS") != "m" || cfg.State("EXT4_FS") != "y" {
 		t.Fatalf("after rewriting: ReadConfigFile = %v, %v", cfg, err)
+	}
+}
+
+// TestInspectLyingSizeTrailer: the 4-byte decompressed-size trailer after
+// the stream is the image's claim, not a fact. A 100-odd-byte gzip payload
+// claiming 128 MiB must not get a 128 MiB buffer (it did: the buffer was
+// allocated at the trailer's size up front); it still decompresses to
+// exactly what gzip encoded. Measured in bytes allocated, not time.
+func TestInspectLyingSizeTrailer(t *testing.T) {
+	img := fakeBzImage(t, gzipBytes(t, vmlinuxWith), "6.1")
+	binary.LittleEndian.PutUint32(img[len(img)-4:], maxDecompressed)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	info, err := Inspect(bytes.NewReader(img), int64(len(img)))
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(info.image, vmlinuxWith) {
+		t.Fatalf("decompressed %d bytes, want the %d gzip encoded (error %q)", len(info.image), len(vmlinuxWith), info.DecompressError)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Fatalf("Inspect allocated %d bytes for a %d-byte kernel whose trailer claims %d", got, len(img), maxDecompressed)
+	}
+}
+
+// TestInspectTrailerBeyondTrust: a true trailer on a payload that expands
+// more than trailerTrust times (16 MiB of zeros gzip to ~16 KiB) is
+// reached by growing the buffer as the stream fills it, and the stream's
+// end at exactly the trailer's size is still found.
+func TestInspectTrailerBeyondTrust(t *testing.T) {
+	vmlinux := make([]byte, 16<<20)
+	copy(vmlinux, vmlinuxWith)
+	copy(vmlinux[len(vmlinux)-len(vmlinuxWith):], vmlinuxWith)
+	payload := gzipBytes(t, vmlinux)
+	if int64(len(vmlinux)) <= int64(len(payload)+4)*trailerTrust {
+		t.Fatalf("the payload (%d bytes) is not compressed beyond trust", len(payload))
+	}
+	img := fakeBzImage(t, payload, "6.1")
+	binary.LittleEndian.PutUint32(img[len(img)-4:], uint32(len(vmlinux)))
+	info, err := Inspect(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DecompressError != "" || !bytes.Equal(info.image, vmlinux) {
+		t.Fatalf("decompressed %d bytes (error %q), want the %d gzip encoded", len(info.image), info.DecompressError, len(vmlinux))
 	}
 }
