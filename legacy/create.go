@@ -109,6 +109,9 @@ func Create(out string, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	step("GRUB: stage1 into the MBR, e2fs_stage1_5 after it")
+	// The data is written: its way to the disk overlaps with GRUB's
+	// install and the check, and Commit's fsync waits for the rest.
+	f.StartSync()
 	fsys, err := ext2.Open(f.File, l.OffsetBytes(), l.PartitionBytes())
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading back the new filesystem: %w", out, err)

@@ -50,3 +50,38 @@ func TestRefusesNonRegular(t *testing.T) {
 		t.Fatal("wrote to a device")
 	}
 }
+
+// TestStartSyncThenWrite: writeback started in the middle changes nothing
+// a reader sees: writes after it land, the file stays sparse-sized, and
+// the target appears only at Commit.
+func TestStartSyncThenWrite(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "out.img")
+	f, err := Create(target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	if err := f.Truncate(4 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("first"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.StartSync()
+	if _, err := f.WriteAt([]byte("second"), 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Fatalf("target exists before Commit: %v", err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 4<<20 || string(b[:5]) != "first" || string(b[3<<20:3<<20+6]) != "second" {
+		t.Fatalf("after StartSync and Commit: %d bytes, %q ... %q", len(b), b[:5], b[3<<20:3<<20+6])
+	}
+}
