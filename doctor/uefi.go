@@ -347,7 +347,7 @@ func pad(b []byte) []byte {
 // markers: a UKI carries .linux (and .osrel, .cmdline) beside systemd's
 // stub; systemd-boot and the stub mark .sdmagic; GRUB 2's EFI image has its
 // modules in a "mods" section; shim names itself in .sbat; a Linux EFI-stub
-// kernel has the bzImage header ("HdrS" at 0x202).
+// kernel has the bzImage setup header (kernel.ParseSetupHeader).
 func efiLoaderKind(pf *pe.File, data []byte) string {
 	sec := map[string][]byte{}
 	for _, s := range pf.Sections {
@@ -360,6 +360,7 @@ func efiLoaderKind(pf *pe.File, data []byte) string {
 	}
 	_, linux := sec[".linux"]
 	_, mods := sec["mods"]
+	_, notBzImage := kernel.ParseSetupHeader(data)
 	switch {
 	case linux:
 		return "a unified kernel image (UKI: systemd-stub with .linux)"
@@ -369,7 +370,7 @@ func efiLoaderKind(pf *pe.File, data []byte) string {
 		return "systemd-boot"
 	case bytes.Contains(sec[".sbat"], []byte("shim,")):
 		return "shim"
-	case len(data) > 0x206 && string(data[0x202:0x206]) == "HdrS":
+	case notBzImage == nil:
 		return "a Linux EFI-stub kernel"
 	}
 	return "an EFI application doctor does not name"

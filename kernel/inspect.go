@@ -3,7 +3,7 @@ package kernel
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
+	"debug/pe"
 	"errors"
 	"fmt"
 	"io"
@@ -12,19 +12,7 @@ import (
 	"strings"
 )
 
-// Offsets in the x86 boot sector / setup header
-// (Documentation/x86/boot.rst, "The real-mode kernel header").
 const (
-	offSetupSects    = 0x1F1
-	offBootFlag      = 0x1FE // 0xAA55
-	offHeader        = 0x202 // "HdrS"
-	offVersion       = 0x206 // boot protocol version
-	offKernelVersion = 0x20E // pointer to the version string, minus 0x200
-	offLoadFlags     = 0x211
-	offPayloadOffset = 0x248 // protocol >= 2.08, relative to the protected-mode code
-	offPayloadLength = 0x24C
-	headerEnd        = 0x250
-
 	maxDecompressed = 128 << 20 // a 6.x distribution vmlinux is ~60 MB
 	maxConfig       = 4 << 20
 )
@@ -97,36 +85,26 @@ func Inspect(r io.ReaderAt, size int64) (*Info, error) {
 // takes a third of a second, so input validation uses this.
 func InspectHeader(r io.ReaderAt, size int64) (*Info, error) {
 	const hint = "; give --kernel the arch/x86/boot/bzImage file"
-	if size < headerEnd {
-		return nil, fmt.Errorf("not a Linux bzImage (only %d bytes; a bzImage header alone is %d)%s", size, headerEnd, hint)
-	}
-	hdr := make([]byte, headerEnd)
-	if _, err := r.ReadAt(hdr, 0); err != nil {
+	hdr := make([]byte, max(0, min(size, SetupHeaderEnd)))
+	if n, err := r.ReadAt(hdr, 0); n < len(hdr) {
 		return nil, fmt.Errorf("cannot read the boot header: %w", err)
 	}
 	if bytes.HasPrefix(hdr, []byte("\x7fELF")) {
 		return nil, errors.New("an ELF file (vmlinux?), not a bzImage: boot loaders need the compressed arch/x86/boot/bzImage")
 	}
-	if string(hdr[offHeader:offHeader+4]) != "HdrS" {
-		return nil, fmt.Errorf(`not a Linux bzImage (no "HdrS" header at 0x202)%s`, hint)
-	}
-	if hdr[offBootFlag] != 0x55 || hdr[offBootFlag+1] != 0xAA {
-		return nil, fmt.Errorf("not a Linux bzImage (boot flag at 0x1FE is %02X%02X, not 55AA)%s", hdr[offBootFlag], hdr[offBootFlag+1], hint)
+	sh, err := ParseSetupHeader(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, hint)
 	}
 	info := &Info{Size: size}
-	info.Protocol = binary.LittleEndian.Uint16(hdr[offVersion:])
-	info.SetupSects = int(hdr[offSetupSects])
-	if info.SetupSects == 0 { // boot.rst: "if this field is 0, the real value is 4"
-		info.SetupSects = 4
-	}
-	info.LoadFlags = hdr[offLoadFlags]
+	info.Protocol = sh.Protocol
+	info.SetupSects = sh.SetupSects
+	info.LoadFlags = sh.LoadFlags
 	info.LoadedHigh = info.LoadFlags&1 != 0
 	if info.Protocol < 0x0200 {
 		return nil, fmt.Errorf("boot protocol %d.%02d is older than 2.00 (a 1990s zImage)%s", info.Protocol>>8, info.Protocol&0xFF, hint)
 	}
-	if kv := binary.LittleEndian.Uint16(hdr[offKernelVersion:]); kv != 0 {
-		info.Version = readCString(r, int64(kv)+0x200, size, 256)
-	}
+	info.Version = sh.ReadVersion(r, size)
 	info.PEMachine = peMachine(r, size)
 	info.EFIStub = info.PEMachine == 0x8664
 	if info.Protocol < 0x0208 {
@@ -134,9 +112,8 @@ func InspectHeader(r io.ReaderAt, size int64) (*Info, error) {
 		info.DecompressError = "boot protocol before 2.08 does not locate the payload"
 		return info, nil
 	}
-	pmStart := int64(info.SetupSects+1) * 512
-	info.PayloadOffset = pmStart + int64(binary.LittleEndian.Uint32(hdr[offPayloadOffset:]))
-	info.PayloadLength = int64(binary.LittleEndian.Uint32(hdr[offPayloadLength:]))
+	info.PayloadOffset = sh.ProtectedModeOffset() + int64(sh.PayloadOffset)
+	info.PayloadLength = int64(sh.PayloadLength)
 	if info.PayloadLength == 0 || info.PayloadOffset+info.PayloadLength > size {
 		info.Compression = "unknown"
 		info.DecompressError = fmt.Sprintf("payload (offset %d, length %d) lies outside the %d-byte file: truncated?", info.PayloadOffset, info.PayloadLength, size)
@@ -172,21 +149,20 @@ func readCString(r io.ReaderAt, off, size int64, max int) string {
 }
 
 // peMachine returns the COFF machine of an "MZ" file with a PE header (the
-// EFI stub puts both in front of the boot sector's fields), or 0.
+// EFI stub puts both in front of the boot sector's fields), or 0. debug/pe
+// reads the MZ header's pointer to the PE header: efi/uki owns this
+// project's PE parser, but it imports kernel for the setup header, so
+// kernel cannot import it.
 func peMachine(r io.ReaderAt, size int64) uint16 {
-	b := make([]byte, 0x40)
-	if _, err := r.ReadAt(b, 0); err != nil || b[0] != 'M' || b[1] != 'Z' {
+	mz := make([]byte, 2)
+	if _, err := r.ReadAt(mz, 0); err != nil || string(mz) != "MZ" {
 		return 0
 	}
-	pe := int64(binary.LittleEndian.Uint32(b[0x3C:]))
-	if pe <= 0 || pe+6 > size {
+	f, err := pe.NewFile(io.NewSectionReader(r, 0, size))
+	if err != nil {
 		return 0
 	}
-	h := make([]byte, 6)
-	if _, err := r.ReadAt(h, pe); err != nil || string(h[:4]) != "PE\x00\x00" {
-		return 0
-	}
-	return binary.LittleEndian.Uint16(h[4:])
+	return f.Machine
 }
 
 func compressionOf(m []byte) string {

@@ -23,15 +23,15 @@ func fakeBzImage(t testing.TB, payload []byte, version string) []byte {
 	const setupSects = 3
 	pm := (setupSects + 1) * 512
 	img := make([]byte, pm+64+len(payload)+4)
-	img[offSetupSects] = setupSects
-	img[offBootFlag], img[offBootFlag+1] = 0x55, 0xAA
-	copy(img[offHeader:], "HdrS")
-	binary.LittleEndian.PutUint16(img[offVersion:], 0x020F)
-	img[offLoadFlags] = 1
+	img[OffSetupSects] = setupSects
+	img[OffBootFlag], img[OffBootFlag+1] = 0x55, 0xAA
+	copy(img[OffHeader:], "HdrS")
+	binary.LittleEndian.PutUint16(img[OffVersion:], 0x020F)
+	img[OffLoadFlags] = 1
 	copy(img[0x300:], version+"\x00")
-	binary.LittleEndian.PutUint16(img[offKernelVersion:], 0x300-0x200)
-	binary.LittleEndian.PutUint32(img[offPayloadOffset:], 64)
-	binary.LittleEndian.PutUint32(img[offPayloadLength:], uint32(len(payload)+4))
+	binary.LittleEndian.PutUint16(img[OffKernelVersion:], 0x300-0x200)
+	binary.LittleEndian.PutUint32(img[OffPayloadOffset:], 64)
+	binary.LittleEndian.PutUint32(img[OffPayloadLength:], uint32(len(payload)+4))
 	copy(img[pm+64:], payload)
 	return img
 }
@@ -93,9 +93,9 @@ func TestInspectZstdPayloadWithEmbeddedConfig(t *testing.T) {
 func TestInspectRejects(t *testing.T) {
 	good := fakeBzImage(t, gzipBytes(t, vmlinuxWith), "6.1")
 	noHdrS := append([]byte(nil), good...)
-	copy(noHdrS[offHeader:], "XXXX")
+	copy(noHdrS[OffHeader:], "XXXX")
 	noFlag := append([]byte(nil), good...)
-	noFlag[offBootFlag] = 0
+	noFlag[OffBootFlag] = 0
 	elf := append([]byte("\x7fELF"), make([]byte, 1000)...)
 	for name, c := range map[string]struct {
 		data []byte
