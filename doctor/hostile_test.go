@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -136,5 +138,66 @@ func TestLyingKernelSizeTrailer(t *testing.T) {
 	// image's size leaves room for that and none for the 128 MiB claim.
 	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*len(img)); got > limit {
 		t.Fatalf("Diagnose allocated %d bytes on a %d-byte image (limit %d): the size trailer's claim was trusted", got, len(img), limit)
+	}
+}
+
+// newcHeader is a newc (070701) header and NUL-terminated name, padded to 4.
+func newcHeader(name string, mode uint32, size int64) []byte {
+	h := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, len(name)+1, 0) + name + "\x00"
+	for len(h)%4 != 0 {
+		h += "\x00"
+	}
+	return []byte(h)
+}
+
+// gzipZerosBomb is a gzip'd newc archive whose first entry is size bytes
+// of zeros, then an executable /init. Deflate's blocks for a further MiB of
+// zeros are the same bytes each time (the window is all zeros), so a GiB
+// costs one MiB's compression and ~1 MiB of stream.
+func gzipZerosBomb(t *testing.T, size int64) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	mib := make([]byte, 1<<20)
+	zw.Write(newcHeader("zeros", 0o100644, size))
+	zw.Write(mib)
+	zw.Flush()
+	var chunk []byte
+	for i := 0; i < 2; i++ { // the second MiB's blocks repeat from then on
+		mark := buf.Len()
+		zw.Write(mib)
+		zw.Flush()
+		if i == 1 && !bytes.Equal(buf.Bytes()[mark:], chunk) {
+			t.Fatal("deflate's blocks for a MiB of zeros differ between MiBs")
+		}
+		chunk = append([]byte(nil), buf.Bytes()[mark:]...)
+	}
+	for i := int64(3); i < size>>20; i++ {
+		buf.Write(chunk)
+	}
+	zw.Write(newcHeader("init", 0o100755, 10))
+	zw.Write([]byte("#!/bin/sh\n\x00\x00"))
+	zw.Write(newcHeader("TRAILER!!!", 0, 0))
+	zw.Close()
+	return buf.Bytes()
+}
+
+// TestBuiltinInitramfsBomb: the EFI-stub kernel's built-in initramfs is a
+// gzip'd archive whose first entry is 1 GiB of zeros, about 1 MiB of
+// stream (and a few KiB once the kernel payload compresses it again).
+// Reading /init behind it meant inflating the whole GiB; doctor now stops
+// at 16 times the kernel file's size (64 MiB at least) and says why. The
+// assertion is on what doctor reports, not on time: before the bound it
+// found /init, after it it reports the bomb.
+func TestBuiltinInitramfsBomb(t *testing.T) {
+	initramfs := gzipZerosBomb(t, 1<<30)
+	loader := fakeEFIKernel(t, initramfs, 0x8664)
+	img := smallEFIImageWith(t, loader)
+	if img == nil {
+		testutil.Missing(t, "sfdisk, mkfs.vfat or mcopy not installed (apt-get install fdisk dosfstools mtools)")
+	}
+	rep := Diagnose(bytes.NewReader(img), int64(len(img)), Options{Name: "bomb.img"})
+	f := rep.Has(IDUEFIInitramfsMissing)
+	if f == nil || !strings.Contains(f.Evidence, "decompression bomb") || rep.Has(IDUEFIInitOK) != nil {
+		t.Fatalf("the %d-byte kernel's 1 GiB initramfs entry was not stopped:\n%s", len(loader), dump(rep))
 	}
 }

@@ -222,7 +222,7 @@ func readInitrd(fsys fs.FS, p string) (map[string]*rootfs.Header, map[string][]b
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
-	cr := cpio.NewReader(r)
+	cr := cpio.NewReader(newArchiveBudget(len(raw)).reader(r))
 	entries := map[string]*rootfs.Header{}
 	data := map[string][]byte{}
 	for {

@@ -212,11 +212,16 @@ func (d *diag) checkEFIKernel(data []byte) {
 			Title: "the built-in initramfs was not checked", Evidence: why})
 		return
 	}
-	entries, init, ok := findInitramfs(vm)
+	budget := newArchiveBudget(len(data))
+	entries, init, ok := findInitramfs(vm, budget)
 	if !ok {
+		bomb := ""
+		if budget.exhausted() {
+			bomb = fmt.Sprintf(" (doctor stopped after decompressing %d bytes, %d times the %d-byte file: a decompression bomb)", budget.total, archiveExpansion, len(data))
+		}
 		d.add(Finding{ID: IDUEFIInitramfsMissing, Area: AreaUEFI, Severity: Warning,
 			Title:    "no built-in initramfs found in the kernel",
-			Evidence: fmt.Sprintf("%s: no gzip'd or plain newc cpio archive in the %d-byte decompressed kernel; without one (and no root= on a disk) the kernel panics \"VFS: Unable to mount root fs\"", info.Version, len(vm)),
+			Evidence: fmt.Sprintf("%s: no gzip'd or plain newc cpio archive in the %d-byte decompressed kernel%s; without one (and no root= on a disk) the kernel panics \"VFS: Unable to mount root fs\"", info.Version, len(vm), bomb),
 			Fix:      "build with CONFIG_INITRAMFS_SOURCE=initramfs.cpio.gz (`minidisk efi` does)"})
 		return
 	}
@@ -267,16 +272,17 @@ func decompressPayload(info *kernel.Info) (vm []byte, why string) {
 // findInitramfs looks for the built-in initramfs (the .init.ramfs
 // section: a gzip'd or plain newc archive) and returns its entries and the
 // first bytes of /init.
-func findInitramfs(vm []byte) (map[string]*rootfs.Header, []byte, bool) {
+// All tries share one decompression budget.
+func findInitramfs(vm []byte, budget *archiveBudget) (map[string]*rootfs.Header, []byte, bool) {
 	tries := 0
 	for _, magic := range [][]byte{{0x1f, 0x8b, 0x08}, []byte("070701"), []byte("070702")} {
-		for off := 0; tries < maxInitramfsTries; {
+		for off := 0; tries < maxInitramfsTries && !budget.exhausted(); {
 			i := bytes.Index(vm[off:], magic)
 			if i < 0 {
 				break
 			}
 			tries++
-			if m, init, ok := readArchive(vm[off+i:]); ok {
+			if m, init, ok := readArchive(vm[off+i:], budget); ok {
 				return m, init, true
 			}
 			off += i + 1
@@ -285,16 +291,21 @@ func findInitramfs(vm []byte) (map[string]*rootfs.Header, []byte, bool) {
 	return nil, nil, false
 }
 
-func readArchive(b []byte) (map[string]*rootfs.Header, []byte, bool) {
+// readArchive reads the entries of a (compressed) newc archive within the
+// budget; an archive that runs out of it is not readable.
+func readArchive(b []byte, budget *archiveBudget) (map[string]*rootfs.Header, []byte, bool) {
 	r, _, err := cpio.Decompress(bytes.NewReader(b))
 	if err != nil {
 		return nil, nil, false
 	}
-	cr := cpio.NewReader(r)
+	cr := cpio.NewReader(budget.reader(r))
 	m := map[string]*rootfs.Header{}
 	var init []byte
 	for len(m) < maxInitramfsEntries {
 		h, err := cr.Next()
+		if errors.Is(err, errArchiveBomb) {
+			return nil, nil, false
+		}
 		if err != nil {
 			break
 		}

@@ -160,7 +160,7 @@ func (d *diag) checkUKIInitrd(pf *uki.File, data []byte, release, cmdline string
 			Title: "the UKI's .initrd cannot be read", Evidence: err.Error(), Fix: "rebuild the UKI"})
 		return
 	}
-	entries, init, readable := readArchive(b)
+	entries, init, readable := readArchive(b, newArchiveBudget(len(b)))
 	if !readable {
 		d.add(Finding{ID: IDUEFIUKIInitrdUnreadable, Area: AreaUEFI, Severity: Error,
 			Title:    "the UKI's .initrd is not a readable cpio archive",
