@@ -10,7 +10,7 @@ want=(
   linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc
 )
 if [ "${1:-test}" = test ]; then
-  want+=(chromium binutils sbsigntool)
+  want+=(chromium binutils sbsigntool file) # file: the bzImage header oracle
   want+=(tidy libxml2-utils) # explain --html: HTML validators
   # doctor's corpus: images made by other boot loaders and partitioners
   want+=(gdisk parted syslinux extlinux isolinux syslinux-common xorriso mbr)
