@@ -201,3 +201,28 @@ func TestBuiltinInitramfsBomb(t *testing.T) {
 		t.Fatalf("the %d-byte kernel's 1 GiB initramfs entry was not stopped:\n%s", len(loader), dump(rep))
 	}
 }
+
+// TestAbsurdBlockCountAllocation: s_blocks_count 2^32-1 on a 32 MiB
+// partition of 1 KiB blocks: 524288 block groups, whose 16 MiB descriptor
+// table still fits the partition, so it is read (doctor reports the
+// filesystem running past its partition). The table is read through one
+// reused 64 KiB piece: doctor allocates less than the image has bytes (it
+// allocated 1.7 times as much before).
+func TestAbsurdBlockCountAllocation(t *testing.T) {
+	path := makeLegacy(t, legacySpec{noGRUB: true, size: 32 << 20})
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], 0xFFFFFFFF)
+	patch(t, path, 63*512+1024+4, b[:]...) // s_blocks_count
+	img, err := os.ReadFile(path)
+	must(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep := Diagnose(bytes.NewReader(img), int64(len(img)), Options{Name: "blocks.img"})
+	runtime.ReadMemStats(&after)
+	if rep.Has("fs-unreadable") == nil && rep.Has("fs-beyond-partition") == nil {
+		t.Fatalf("no filesystem error:\n%s", dump(rep))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > uint64(len(img)) {
+		t.Fatalf("Diagnose allocated %d bytes on a %d-byte image", got, len(img))
+	}
+}

@@ -130,9 +130,13 @@ func (fr *Reader) readGroupDescs() error {
 	const chunk = 64 << 10
 	start := (int64(fr.sb.FirstDataBlock) + 1) * int64(fr.bs)
 	contig := firstMeta * uint64(fr.bs)
+	var piece []byte // reused: parseDescs copies what it needs
 	for done := uint64(0); done < contig; {
 		n := min(contig-done, chunk)
-		b := make([]byte, n)
+		if piece == nil {
+			piece = make([]byte, n)
+		}
+		b := piece[:n]
 		if err := fr.readAt(b, start+int64(done), "group descriptors"); err != nil {
 			return err
 		}
