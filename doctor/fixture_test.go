@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 )
 
 // Fixtures are made the way a user makes them by hand: truncate, sfdisk,
@@ -264,15 +265,15 @@ func fakeKernel(t testing.TB, ext2, ata bool) []byte {
 	const setupSects = 3
 	pm := (setupSects + 1) * 512
 	img := make([]byte, pm+64+len(payload)+4)
-	img[0x1F1] = setupSects
-	img[0x1FE], img[0x1FF] = 0x55, 0xAA
-	copy(img[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(img[0x206:], 0x020F)
-	img[0x211] = 1
+	img[kernel.OffSetupSects] = setupSects
+	img[kernel.OffBootFlag], img[kernel.OffBootFlag+1] = 0x55, 0xAA
+	copy(img[kernel.OffHeader:], "HdrS")
+	binary.LittleEndian.PutUint16(img[kernel.OffVersion:], 0x020F)
+	img[kernel.OffLoadFlags] = 1
 	copy(img[0x300:], "6.1.0-fake (doctor@test) #1\x00")
-	binary.LittleEndian.PutUint16(img[0x20E:], 0x300-0x200)
-	binary.LittleEndian.PutUint32(img[0x248:], 64)
-	binary.LittleEndian.PutUint32(img[0x24C:], uint32(len(payload)+4))
+	binary.LittleEndian.PutUint16(img[kernel.OffKernelVersion:], 0x300-0x200)
+	binary.LittleEndian.PutUint32(img[kernel.OffPayloadOffset:], 64)
+	binary.LittleEndian.PutUint32(img[kernel.OffPayloadLength:], uint32(len(payload)+4))
 	copy(img[pm+64:], payload)
 	return img
 }

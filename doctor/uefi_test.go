@@ -16,6 +16,7 @@ import (
 
 	"github.com/minidisk/minidisk/efi"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
 )
@@ -77,15 +78,15 @@ func fakeEFIKernel(t testing.TB, initramfs []byte, machine uint16) []byte {
 	le.PutUint16(img[oh:], 0x20B)  // PE32+
 	le.PutUint16(img[oh+68:], 10)  // Subsystem: EFI application
 	le.PutUint32(img[oh+108:], 16) // NumberOfRvaAndSizes
-	img[0x1F1] = setupSects
-	img[0x1FE], img[0x1FF] = 0x55, 0xAA
-	copy(img[0x202:], "HdrS")
-	le.PutUint16(img[0x206:], 0x020F)
-	img[0x211] = 1
+	img[kernel.OffSetupSects] = setupSects
+	img[kernel.OffBootFlag], img[kernel.OffBootFlag+1] = 0x55, 0xAA
+	copy(img[kernel.OffHeader:], "HdrS")
+	le.PutUint16(img[kernel.OffVersion:], 0x020F)
+	img[kernel.OffLoadFlags] = 1
 	copy(img[0x300:], "6.1.0-fake-efi (doctor@test) #1\x00")
-	le.PutUint16(img[0x20E:], 0x300-0x200)
-	le.PutUint32(img[0x248:], 64)
-	le.PutUint32(img[0x24C:], uint32(len(payload)+4))
+	le.PutUint16(img[kernel.OffKernelVersion:], 0x300-0x200)
+	le.PutUint32(img[kernel.OffPayloadOffset:], 64)
+	le.PutUint32(img[kernel.OffPayloadLength:], uint32(len(payload)+4))
 	copy(img[pm+64:], payload)
 	return img
 }

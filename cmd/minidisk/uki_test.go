@@ -11,6 +11,7 @@ import (
 	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/internal/debpkg"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 )
 
 // fakeEFIKernel writes the headers of an x86-64 EFI-stub bzImage (MZ, PE32+
@@ -28,10 +29,10 @@ func fakeEFIKernel(t *testing.T, dir string) string {
 	binary.LittleEndian.PutUint32(b[0x58+36:], 0x200)
 	binary.LittleEndian.PutUint32(b[0x58+60:], 0x200)
 	binary.LittleEndian.PutUint16(b[0x58+68:], uki.SubsystemEFIApplication)
-	b[0x1FE], b[0x1FF] = 0x55, 0xAA
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], 0x020F)
-	binary.LittleEndian.PutUint32(b[0x238:], 64)
+	b[kernel.OffBootFlag], b[kernel.OffBootFlag+1] = 0x55, 0xAA
+	copy(b[kernel.OffHeader:], "HdrS")
+	binary.LittleEndian.PutUint16(b[kernel.OffVersion:], 0x020F)
+	binary.LittleEndian.PutUint32(b[kernel.OffCmdlineSize:], 64)
 	p := filepath.Join(dir, "vmlinuz")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)

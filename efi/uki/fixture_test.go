@@ -10,6 +10,7 @@ import (
 
 	"github.com/minidisk/minidisk/internal/debpkg"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel"
 )
 
 // stubSpec describes a synthetic PE32+ image for tests that need a stub
@@ -102,13 +103,13 @@ func fakeKernel(t testing.TB, n int, cmdlineSize uint32) string {
 	binary.LittleEndian.PutUint32(o[36:], 0x200)
 	binary.LittleEndian.PutUint32(o[60:], 0x200)
 	binary.LittleEndian.PutUint16(o[68:], SubsystemEFIApplication)
-	b[0x1F1] = 4
-	b[0x1FE], b[0x1FF] = 0x55, 0xAA
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], 0x020F)
-	binary.LittleEndian.PutUint16(b[0x20E:], 0x300)
+	b[kernel.OffSetupSects] = 4
+	b[kernel.OffBootFlag], b[kernel.OffBootFlag+1] = 0x55, 0xAA
+	copy(b[kernel.OffHeader:], "HdrS")
+	binary.LittleEndian.PutUint16(b[kernel.OffVersion:], 0x020F)
+	binary.LittleEndian.PutUint16(b[kernel.OffKernelVersion:], 0x300)
 	copy(b[0x500:], "6.1.0-test (t@t) #1 SMP\x00")
-	binary.LittleEndian.PutUint32(b[0x238:], cmdlineSize)
+	binary.LittleEndian.PutUint32(b[kernel.OffCmdlineSize:], cmdlineSize)
 	for i := 0x1000; i < n; i++ {
 		b[i] = byte(i * 7 / 3)
 	}
