@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,7 +61,9 @@ func TestUKIImages(t *testing.T) {
 	pf, err := uki.Parse(bytes.NewReader(notEFI), int64(len(notEFI)))
 	must(t, err)
 	lx, _ := pf.Section(".linux")
-	pe := lx.Offset + binary.LittleEndian.Uint32(notEFI[lx.Offset+0x3C:])
+	kf, err := uki.Parse(io.NewSectionReader(bytes.NewReader(notEFI), int64(lx.Offset), lx.Size()), lx.Size())
+	must(t, err)
+	pe := int64(lx.Offset) + kf.PEOffset
 	binary.LittleEndian.PutUint16(notEFI[pe+4:], 0x14c)
 
 	cases := []struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -61,7 +62,11 @@ func TestUKIBadInput(t *testing.T) {
 	}
 	stub, _ := os.ReadFile(src.Path)
 	arm := append([]byte(nil), stub...)
-	pe := binary.LittleEndian.Uint32(arm[0x3C:])
+	spf, err := uki.Parse(bytes.NewReader(arm), int64(len(arm)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe := spf.PEOffset
 	binary.LittleEndian.PutUint16(arm[pe+4:], 0xAA64)
 	armStub := filepath.Join(in, "linuxaa64.efi.stub")
 	os.WriteFile(armStub, arm, 0o644)

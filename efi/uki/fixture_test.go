@@ -37,7 +37,7 @@ func makeStub(t testing.TB, s stubSpec) []byte {
 	hdr := int(s.sizeOfHeaders)
 	b := make([]byte, hdr+len(names)*0x200)
 	copy(b, "MZ")
-	binary.LittleEndian.PutUint32(b[0x3C:], 0x80)
+	binary.LittleEndian.PutUint32(b[dosLfanew:], 0x80)
 	copy(b[0x80:], "PE\x00\x00")
 	c := b[0x84:]
 	binary.LittleEndian.PutUint16(c[0:], s.machine)
@@ -93,7 +93,7 @@ func fakeKernel(t testing.TB, n int, cmdlineSize uint32) string {
 	t.Helper()
 	b := make([]byte, n)
 	copy(b, "MZ")
-	binary.LittleEndian.PutUint32(b[0x3C:], 0x40)
+	binary.LittleEndian.PutUint32(b[dosLfanew:], 0x40)
 	copy(b[0x40:], "PE\x00\x00")
 	binary.LittleEndian.PutUint16(b[0x44:], MachineAMD64)
 	binary.LittleEndian.PutUint16(b[0x44+16:], 0xF0)

@@ -101,7 +101,7 @@ func timeDateStamp(t *testing.T, p string) uint32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pe := binary.LittleEndian.Uint32(b[0x3C:])
+	pe := binary.LittleEndian.Uint32(b[dosLfanew:])
 	return binary.LittleEndian.Uint32(b[pe+8:])
 }
 
