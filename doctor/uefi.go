@@ -193,7 +193,7 @@ func (d *diag) checkPE(data []byte) bool {
 	}
 	d.add(Finding{ID: IDUEFIBootX64OK, Area: AreaUEFI, Severity: OK,
 		Title:    bootX64Path + " is an x86-64 EFI application",
-		Evidence: fmt.Sprintf("%d bytes, PE32+ machine %#04x, subsystem %d", len(data), pf.Machine, sub)})
+		Evidence: fmt.Sprintf("%d bytes, PE32+ machine %#04x, subsystem %d: %s", len(data), pf.Machine, sub, efiLoaderKind(pf, data))})
 	return true
 }
 

@@ -242,7 +242,7 @@ func TestUEFISmallFATESP(t *testing.T) {
 			}
 			want(t, rep, c.id, c.sev, c.ev...)
 			if c.exit == 0 {
-				want(t, rep, IDUEFIBootX64OK, OK)
+				want(t, rep, IDUEFIBootX64OK, OK, "a Linux EFI-stub kernel")
 			}
 			if rep.ExitCode() != c.exit {
 				t.Errorf("exit %d, want %d:\n%s", rep.ExitCode(), c.exit, dump(rep))

@@ -78,6 +78,7 @@ func TestUKIImages(t *testing.T) {
 		{"good lists sections", makeUKI(t, stub, good, "console=ttyS0"), IDUEFIUKI, Info, []string{"systemd-stub", ".linux 0x", ".initrd 0x", ".cmdline 0x"}, 0},
 		{"good kernel", makeUKI(t, stub, good, "console=ttyS0"), IDUEFIUKILinuxOK, OK, []string{"6.1.0-fake-efi"}, 0},
 		{"good init", makeUKI(t, stub, good, "console=ttyS0"), IDUEFIInitOK, OK, []string{".initrd"}, 0},
+		{"named a UKI", makeUKI(t, stub, good, "console=ttyS0"), IDUEFIBootX64OK, OK, []string{"a unified kernel image"}, 0},
 		{"initrd without /init", makeUKI(t, stub, makeInitramfs(t, initramfsSpec{noInit: true}), "console=ttyS0"), IDUEFIInitMissing, Error, []string{"no /init"}, 1},
 		{"initrd not executable", makeUKI(t, stub, makeInitramfs(t, initramfsSpec{initMode: 0o644}), "console=ttyS0"), IDUEFIInitNotExecutable, Error, []string{"0644"}, 1},
 		{".linux not an EFI kernel", notEFI, IDUEFIUKILinuxNotEFI, Error, []string{"0x014c"}, 1},
