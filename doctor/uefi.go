@@ -3,7 +3,6 @@ package doctor
 import (
 	"bytes"
 	"debug/elf"
-	"debug/pe"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/minidisk/minidisk/disk"
+	"github.com/minidisk/minidisk/efi/uki"
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
@@ -19,11 +19,9 @@ import (
 )
 
 // UEFI facts: the removable-media boot path for x86-64 (UEFI 2.10
-// §3.5.1.1), PE/COFF machine and subsystem numbers (PE format spec).
+// §3.5.1.1); PE/COFF's machine and subsystem numbers are efi/uki's.
 const (
 	bootX64Path         = "/EFI/BOOT/BOOTX64.EFI"
-	peMachineAMD64      = 0x8664
-	peSubsystemEFIApp   = 10
 	maxEFIBytes         = 256 << 20
 	maxInitramfsEntries = 100000
 	maxInitramfsTries   = 64 // gzip streams tried as the built-in initramfs
@@ -89,7 +87,8 @@ func (d *diag) checkUEFI() {
 			Fix:      "copy the EFI-stub kernel (bzImage) to EFI/BOOT/BOOTX64.EFI on the ESP (mcopy -i ESP bzImage ::EFI/BOOT/BOOTX64.EFI)"})
 		return
 	}
-	if !d.checkPE(data) || d.checkUKI(data) {
+	pf, ok := d.checkPE(data)
+	if !ok || d.checkUKI(pf, data) {
 		return
 	}
 	d.checkEFIKernel(data)
@@ -160,41 +159,35 @@ func readBootX64(esfs *fat.FS) ([]byte, error) {
 }
 
 // checkPE checks that the loader is an x86-64 EFI application.
-func (d *diag) checkPE(data []byte) bool {
-	pf, err := pe.NewFile(bytes.NewReader(data))
+func (d *diag) checkPE(data []byte) (*uki.File, bool) {
+	// uki.Parse is the project's PE reader (defensive, fuzzed): the same
+	// one that reads a UKI's sections below.
+	pf, err := uki.Parse(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		d.add(Finding{ID: IDUEFIBootX64NotPE, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not a PE/COFF executable",
 			Evidence: fmt.Sprintf("%d bytes, starts % x: %v; the firmware refuses it (\"Unsupported\" / \"Load Error\")", len(data), data[:min(len(data), 4)], err),
 			Fix:      "use a kernel built with CONFIG_EFI_STUB=y (its bzImage is a PE/COFF EFI application)"})
-		return false
+		return nil, false
 	}
-	defer pf.Close()
-	if pf.Machine != peMachineAMD64 {
+	if pf.Machine != uki.MachineAMD64 {
 		d.add(Finding{ID: IDUEFIBootX64WrongArch, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not an x86-64 program",
-			Evidence: fmt.Sprintf("COFF machine %#04x, x86-64 firmware runs %#04x (AMD64)", pf.Machine, peMachineAMD64),
+			Evidence: fmt.Sprintf("COFF machine %#04x, x86-64 firmware runs %#04x (AMD64)", pf.Machine, uki.MachineAMD64),
 			Fix:      "build the kernel for x86_64 with CONFIG_EFI_STUB=y"})
-		return false
+		return nil, false
 	}
-	sub := uint16(0)
-	switch oh := pf.OptionalHeader.(type) {
-	case *pe.OptionalHeader64:
-		sub = oh.Subsystem
-	case *pe.OptionalHeader32:
-		sub = oh.Subsystem
-	}
-	if sub != peSubsystemEFIApp {
+	if pf.Subsystem != uki.SubsystemEFIApplication {
 		d.add(Finding{ID: IDUEFIBootX64NotEFIApp, Area: AreaUEFI, Severity: Error,
 			Title:    bootX64Path + " is not an EFI application",
-			Evidence: fmt.Sprintf("PE subsystem %d, an EFI application is %d", sub, peSubsystemEFIApp),
+			Evidence: fmt.Sprintf("PE subsystem %d, an EFI application is %d", pf.Subsystem, uki.SubsystemEFIApplication),
 			Fix:      "install an EFI application (an EFI-stub kernel, or a boot loader's EFI binary)"})
-		return false
+		return nil, false
 	}
 	d.add(Finding{ID: IDUEFIBootX64OK, Area: AreaUEFI, Severity: OK,
 		Title:    bootX64Path + " is an x86-64 EFI application",
-		Evidence: fmt.Sprintf("%d bytes, PE32+ machine %#04x, subsystem %d: %s", len(data), pf.Machine, sub, efiLoaderKind(pf, data))})
-	return true
+		Evidence: fmt.Sprintf("%d bytes, PE32+ machine %#04x, subsystem %d: %s", len(data), pf.Machine, pf.Subsystem, efiLoaderKind(pf, data))})
+	return pf, true
 }
 
 // checkEFIKernel inspects an EFI-stub kernel and its built-in initramfs.
@@ -359,27 +352,20 @@ func pad(b []byte) []byte {
 // stub; systemd-boot and the stub mark .sdmagic; GRUB 2's EFI image has its
 // modules in a "mods" section; shim names itself in .sbat; a Linux EFI-stub
 // kernel has the bzImage setup header (kernel.ParseSetupHeader).
-func efiLoaderKind(pf *pe.File, data []byte) string {
-	sec := map[string][]byte{}
-	for _, s := range pf.Sections {
-		if s.Name == ".sdmagic" || s.Name == ".sbat" {
-			b, _ := s.Data()
-			sec[s.Name] = b
-		} else {
-			sec[s.Name] = nil
-		}
-	}
-	_, linux := sec[".linux"]
-	_, mods := sec["mods"]
+func efiLoaderKind(pf *uki.File, data []byte) string {
+	_, linux := pf.Section(".linux")
+	_, mods := pf.Section("mods")
+	sdmagic, _ := pf.ReadSection(".sdmagic", 4096)
+	sbat, _ := pf.ReadSection(".sbat", 64<<10)
 	_, notBzImage := kernel.ParseSetupHeader(data)
 	switch {
 	case linux:
 		return "a unified kernel image (UKI: systemd-stub with .linux)"
 	case mods:
 		return "GRUB 2's EFI image (grub-mkimage -O x86_64-efi)"
-	case bytes.Contains(sec[".sdmagic"], []byte("systemd-boot")):
+	case bytes.Contains(sdmagic, []byte("systemd-boot")):
 		return "systemd-boot"
-	case bytes.Contains(sec[".sbat"], []byte("shim,")):
+	case bytes.Contains(sbat, []byte("shim,")):
 		return "shim"
 	case notBzImage == nil:
 		return "a Linux EFI-stub kernel"

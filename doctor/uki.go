@@ -18,9 +18,8 @@ const maxCmdlineSection = 64 << 10
 
 // checkUKI diagnoses BOOTX64.EFI when it is a UKI and reports whether it
 // was one (false: not a UKI, the caller goes on with its own checks).
-func (d *diag) checkUKI(data []byte) bool {
-	pf, err := uki.Parse(bytes.NewReader(data), int64(len(data)))
-	if err != nil || !pf.IsUKI() {
+func (d *diag) checkUKI(pf *uki.File, data []byte) bool {
+	if !pf.IsUKI() {
 		return false
 	}
 	var secs []string
