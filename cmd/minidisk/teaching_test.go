@@ -130,9 +130,19 @@ func TestTeachingTextAgainstTodaysTools(t *testing.T) {
 				return
 			}
 			loop := strings.TrimSpace(string(dev))
-			defer exec.Command("losetup", "-d", loop).Run()
+			// Detach exactly once: a second `losetup -d` of the same name
+			// after the first would detach whatever another process (the
+			// doctor corpus, run in parallel) has attached there since.
+			attached := true
+			detach := func() {
+				if attached {
+					attached = false
+					exec.Command("losetup", "-d", loop).Run()
+				}
+			}
+			defer detach()
 			testutil.Run(t, mke2fs, "-q", "-F", "-t", "ext2", "-b", "1024", loop)
-			exec.Command("losetup", "-d", loop).Run()
+			detach()
 			if got := blockCount(t, loopImg, p.Offset); got != p.Naive {
 				t.Errorf("losetup -o %d + mke2fs made %d blocks; plan says %d", p.Offset, got, p.Naive)
 			}

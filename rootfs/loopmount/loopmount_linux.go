@@ -119,25 +119,42 @@ func Unmount(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	n, isLoop := loopNumber(src)
+	// What the device is attached to while it is still ours (mounted):
+	// after the unmount another process may attach the same loopN, and
+	// that one must not be detached.
+	ours := ""
+	if isLoop {
+		ours = backing(n)
+	}
 	if err := unix.Unmount(abs, 0); err != nil {
 		return "", fmt.Errorf("%s: umount: %w", dir, err)
 	}
-	n, ok := loopNumber(src)
-	if !ok {
+	if !isLoop {
 		return src, nil
 	}
 	// Autoclear detaches asynchronously after the last close; detach
-	// explicitly if the device still has a backing file.
+	// explicitly if the device still has our backing file.
 	for i := 0; i < 50; i++ {
-		if !Attached(n) {
+		if ours == "" || backing(n) != ours {
 			return src, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := losetup.New(n, os.O_RDONLY).Detach(); err != nil && Attached(n) {
+	if err := losetup.New(n, os.O_RDONLY).Detach(); err != nil && backing(n) == ours {
 		return src, fmt.Errorf("%s: unmounted, but detaching %s failed: %w (run `losetup -d %s`)", dir, src, err, src)
 	}
 	return src, nil
+}
+
+// backing is /dev/loopN's backing file and offset ("" when detached).
+func backing(n uint64) string {
+	f, err := os.ReadFile(fmt.Sprintf("/sys/block/loop%d/loop/backing_file", n))
+	if err != nil {
+		return ""
+	}
+	off, _ := os.ReadFile(fmt.Sprintf("/sys/block/loop%d/loop/offset", n))
+	return strings.TrimSpace(string(f)) + "@" + strings.TrimSpace(string(off))
 }
 
 // Attached reports whether /dev/loopN has a backing file.
