@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -58,7 +60,7 @@ func writeManPage(w io.Writer, app *cli.App) error {
 	}
 	walk("minidisk", app.Commands)
 	b.WriteString(".SH EXIT STATUS\n" + manText(exitStatusText))
-	for _, name := range sortedKeys(exitStatusOverride) {
+	for _, name := range slices.Sorted(maps.Keys(exitStatusOverride)) {
 		fmt.Fprintf(&b, ".PP\n\\fBminidisk %s\\fR: %s", roff(name), manText(exitStatusOverride[name]))
 	}
 	b.WriteString(".SH ENVIRONMENT\n.TP\n.B SOURCE_DATE_EPOCH\ntimestamps written into images (default: the Unix epoch); same inputs, same bytes.\n")
@@ -124,17 +126,4 @@ func roff(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
