@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/testutil"
 )
 
@@ -84,12 +85,33 @@ func FuzzPartitionTable(f *testing.F) {
 		}
 		d := &diag{r: zeroTail(b), size: size, rep: &Report{DiskSectors: uint64(size) / 512}, mbr: b}
 		d.checkPartitions()
-		// Every partition reported is one of the sector's four entries, as
-		// stored (a wrong index or start would send the later checks to
-		// the wrong sectors).
+		// Every primary partition reported is one of the sector's four
+		// entries, as stored (a wrong index or start would send the later
+		// checks to the wrong sectors). Logical ones (5..) come from EBRs
+		// inside an extended entry: numbered in order, starting at or
+		// after that entry's first sector (the EBR itself may be sector 0
+		// when the extended entry starts there).
+		nextLogical := 5
 		for _, p := range d.rep.Partitions {
+			if p.Logical {
+				if p.Index != nextLogical {
+					t.Fatalf("logical partition numbered %d, want %d", p.Index, nextLogical)
+				}
+				nextLogical++
+				inside := false
+				for i := range 4 {
+					e := b[0x1BE+16*i:]
+					if disk.IsExtended(e[4]) && binary.LittleEndian.Uint32(e[12:]) != 0 && p.Start >= uint64(binary.LittleEndian.Uint32(e[8:])) {
+						inside = true
+					}
+				}
+				if !inside {
+					t.Fatalf("logical partition %+v without an extended entry before it in % x", p, b[0x1BE:0x1FE])
+				}
+				continue
+			}
 			if p.Index < 1 || p.Index > 4 {
-				t.Fatalf("partition index %d outside 1..4", p.Index)
+				t.Fatalf("primary partition index %d outside 1..4", p.Index)
 			}
 			e := b[0x1BE+16*(p.Index-1):]
 			if p.Type != e[4] || p.Start != uint64(binary.LittleEndian.Uint32(e[8:])) || p.Sectors != uint64(binary.LittleEndian.Uint32(e[12:])) {
