@@ -92,7 +92,7 @@ func fat16Geometry(sectors uint64) fatGeometry {
 		return fatGeometry{}
 	}
 	clusters := (sectors - fat16Reserved - fat16RootDir - 2*spf) / spc
-	if spf*256 < clusters+2 || clusters >= minFAT32Clusters {
+	if spf*256 < clusters+2 || clusters >= fat.MinFAT32Clusters {
 		return fatGeometry{}
 	}
 	return fatGeometry{sectorsPerFAT: uint32(spf), clusters: uint32(clusters), clusterBytes: int64(spc * sectorSize)}

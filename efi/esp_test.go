@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // TestESPSizes: images at the sizes the issue names, images whose ESP is
@@ -59,7 +60,7 @@ func TestESPSizes(t *testing.T) {
 			t.Fatalf("fsck.fat -v names no cluster count:\n%s", out)
 		}
 		n, _ := strconv.Atoi(string(m[1]))
-		if (n >= minFAT32Clusters) != (ii.FAT == FAT32) || uint32(n) != ii.Clusters {
+		if (n >= fat.MinFAT32Clusters) != (ii.FAT == FAT32) || uint32(n) != ii.Clusters {
 			t.Errorf("%s: fsck.fat counts %d clusters, we planned %d as %s", humanSize(size), n, ii.Clusters, ii.FAT)
 		}
 		got := filepath.Join(t.TempDir(), "BOOTX64.EFI")

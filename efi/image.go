@@ -13,6 +13,7 @@ import (
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/atomicfile"
 	"github.com/minidisk/minidisk/kernel"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 const (
@@ -20,12 +21,6 @@ const (
 	// alignSectors puts the ESP at 1 MiB and keeps its end on a 1 MiB
 	// boundary, as parted and sfdisk do (no read-modify-write on 4K media).
 	alignSectors = 2048
-	// minFAT32Clusters: a FAT with fewer clusters is FAT12/16 by definition
-	// (Microsoft FAT spec, "FAT type determination"), and fsck.vfat and
-	// firmware would read this FAT32 layout as FAT16.
-	minFAT32Clusters = 65525
-	// minFAT16Clusters: below it the same rule makes a FAT12.
-	minFAT16Clusters = 4085
 	// EFIPath is the removable-media boot path for x86-64 (UEFI 2.10 §3.5.1.1).
 	EFIPath = "/EFI/BOOT/BOOTX64.EFI"
 	// volumeLabel is the ESP's FAT label.
@@ -69,18 +64,18 @@ func PlanImage(size int64) (Layout, error) {
 	end := (lastUsable+1)/alignSectors*alignSectors - 1
 	l := Layout{DiskSize: size, Start: alignSectors, End: end}
 	sectors := end - alignSectors + 1
-	if g := fat32Geometry(sectors); g.clusters >= minFAT32Clusters {
+	if g := fat32Geometry(sectors); g.clusters >= fat.MinFAT32Clusters {
 		l.FAT, l.Clusters, l.ClusterBytes = FAT32, g.clusters, g.clusterBytes
-		l.FATWhy = fmt.Sprintf("%d clusters of %d bytes, at least the %d FAT32 needs", g.clusters, g.clusterBytes, minFAT32Clusters)
+		l.FATWhy = fmt.Sprintf("%d clusters of %d bytes, at least the %d FAT32 needs", g.clusters, g.clusterBytes, fat.MinFAT32Clusters)
 		return l, nil
 	}
 	g := fat16Geometry(sectors)
-	if g.clusters < minFAT16Clusters {
-		return l, fmt.Errorf("image size %s gives an ESP of %d FAT16 clusters, fewer than the %d FAT16 needs (give --size %s or more)", humanSize(size), g.clusters, minFAT16Clusters, humanSize(MinImageSize()))
+	if g.clusters < fat.MinFAT16Clusters {
+		return l, fmt.Errorf("image size %s gives an ESP of %d FAT16 clusters, fewer than the %d FAT16 needs (give --size %s or more)", humanSize(size), g.clusters, fat.MinFAT16Clusters, humanSize(MinImageSize()))
 	}
 	l.FAT, l.Clusters, l.ClusterBytes = FAT16, g.clusters, g.clusterBytes
 	l.FATWhy = fmt.Sprintf("%d clusters of %d bytes; FAT32 would have %d, fewer than the %d it needs (firmware refuses such a FAT32)",
-		g.clusters, g.clusterBytes, fat32Geometry(sectors).clusters, minFAT32Clusters)
+		g.clusters, g.clusterBytes, fat32Geometry(sectors).clusters, fat.MinFAT32Clusters)
 	return l, nil
 }
 
@@ -92,7 +87,7 @@ func MinImageSize() int64 {
 			continue
 		}
 		end := (lastUsable+1)/alignSectors*alignSectors - 1
-		if fat16Geometry(end-alignSectors+1).clusters >= minFAT16Clusters {
+		if fat16Geometry(end-alignSectors+1).clusters >= fat.MinFAT16Clusters {
 			return mib << 20
 		}
 	}

@@ -47,7 +47,8 @@ const (
 
 	// FAT32 only.
 	OffsetFATSize32    = 0x24 // BPB_FATSz32, 4
-	offsetExtFlags     = 0x28 // BPB_ExtFlags, 2
+	OffsetExtFlags     = 0x28 // BPB_ExtFlags, 2
+	OffsetFSVersion    = 0x2A // BPB_FSVer, 2: 0.0 is the only version defined
 	OffsetRootCluster  = 0x2C // BPB_RootClus, 4
 	offsetFSInfoSector = 0x30 // BPB_FSInfo, 2
 	offsetBackupBoot   = 0x32 // BPB_BkBootSec, 2
@@ -62,6 +63,16 @@ const (
 	ExtVolumeID      = 3  // BS_VolID, 4
 	extVolumeLabel   = 7  // BS_VolLab, 11
 	extFSType        = 18 // BS_FilSysType, 8
+)
+
+// The FAT type follows from the count of data clusters alone (fatgen103,
+// "FAT Type Determination": below 4085 FAT12, below 65525 FAT16, else
+// FAT32). Linux decides FAT32 by BPB_FATSz16 being 0 instead, whatever the
+// count, so it mounts a "FAT32" below MinFAT32Clusters that UEFI firmware
+// refuses (EDK2's FatOpenDevice: EFI_VOLUME_CORRUPTED).
+const (
+	MinFAT16Clusters = 4085
+	MinFAT32Clusters = 65525
 )
 
 // extBootRecordPresent, as BS_BootSig, says BS_VolID, BS_VolLab and
@@ -88,6 +99,7 @@ type BPB struct {
 	// FAT32 only.
 	FATSize32    uint32
 	ExtFlags     uint16 // bit 7 set = only FAT (bits 0..3) is active
+	FSVersion    uint16 // major in the high byte; 0.0 is the only one defined
 	RootCluster  uint32
 	FSInfoSector uint16
 	BackupBoot   uint16
@@ -122,16 +134,19 @@ func (b *BPB) SerialString() string {
 
 // geometry is what the layout arithmetic derives from a BPB.
 type geometry struct {
-	fatType      int    // 12, 16 or 32
-	sectorSize   int64  // bytes
-	clusterSize  int64  // bytes
-	fatStart     int64  // byte offset of the active FAT
-	fatBytes     int64  // bytes of one FAT
-	rootStart    int64  // FAT12/16: byte offset of the fixed root directory
-	rootEntries  int64  // FAT12/16
-	dataStart    int64  // byte offset of cluster 2
-	clusters     uint32 // data clusters: valid cluster numbers are 2..clusters+1
-	totalSectors uint32
+	fatType     int    // 12, 16 or 32
+	sectorSize  int64  // bytes
+	clusterSize int64  // bytes
+	fatStart    int64  // byte offset of the active FAT
+	fatBytes    int64  // bytes of one FAT
+	rootStart   int64  // FAT12/16: byte offset of the fixed root directory
+	rootEntries int64  // FAT12/16
+	dataStart   int64  // byte offset of cluster 2
+	clusters    uint32 // data clusters: valid cluster numbers are 2..clusters+1
+	// countOfClusters is fatgen103's CountofClusters: data sectors over
+	// sectors per cluster, before clusters is capped to the FAT's entries.
+	countOfClusters uint32
+	totalSectors    uint32
 }
 
 // parseBPB decodes and validates sector 0 (at least 512 bytes).
@@ -176,7 +191,8 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 		// FAT32: the Linux kernel (fs/fat/inode.c) decides the type by the
 		// 16-bit FAT size being 0, whatever the cluster count.
 		b.FATSize32 = le.Uint32(s[OffsetFATSize32:])
-		b.ExtFlags = le.Uint16(s[offsetExtFlags:])
+		b.ExtFlags = le.Uint16(s[OffsetExtFlags:])
+		b.FSVersion = le.Uint16(s[OffsetFSVersion:])
 		b.RootCluster = le.Uint32(s[OffsetRootCluster:])
 		b.FSInfoSector = le.Uint16(s[offsetFSInfoSector:])
 		b.BackupBoot = le.Uint16(s[offsetBackupBoot:])
@@ -199,13 +215,14 @@ func parseBPB(s []byte) (*BPB, *geometry, error) {
 		return nil, nil, fmt.Errorf("fat: reserved, FAT and root directory sectors (%d) fill all %d sectors", meta, g.totalSectors)
 	}
 	g.clusters = uint32((int64(g.totalSectors) - meta) / spc)
+	g.countOfClusters = g.clusters
 	switch {
 	case b.FATSize16 == 0:
 		g.fatType = 32
 		if b.RootEntries != 0 {
 			return nil, nil, fmt.Errorf("fat: FAT32 with %d fixed root entries", b.RootEntries)
 		}
-	case g.clusters < 4085:
+	case g.clusters < MinFAT16Clusters:
 		g.fatType = 12
 	default:
 		g.fatType = 16

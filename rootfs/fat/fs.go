@@ -80,6 +80,12 @@ func (f *FS) ClusterSize() int { return int(f.g.clusterSize) }
 // Clusters is the number of data clusters (valid numbers 2..Clusters()+1).
 func (f *FS) Clusters() uint32 { return f.g.clusters }
 
+// CountOfClusters is the FAT specification's count of data clusters, from
+// the BPB alone: the number firmware compares with MinFAT16Clusters and
+// MinFAT32Clusters. It exceeds Clusters when the FAT has fewer entries than
+// the data area has clusters.
+func (f *FS) CountOfClusters() uint32 { return f.g.countOfClusters }
+
 // Label is the volume label: the root directory's volume-ID entry, which
 // Windows and mlabel keep current, else the BPB's copy.
 func (f *FS) Label() string {
