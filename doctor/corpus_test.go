@@ -114,7 +114,9 @@ type corpusImage struct {
 const corpusMarker = "MINIDISK-BOOTED"
 
 // corpusFail are console messages after which the boot cannot succeed.
-var corpusFail = regexp.MustCompile(`Kernel panic|grub rescue>|grub> |\nboot: |Boot error|Missing operating system|Missing OS|Multiple active|Error [0-9]+:|Could not find kernel|Failed to load|No bootable device|not a bootable disk|isolinux.bin missing`)
+// OVMF reaches "Start PXE over IPv4" only after the disk's boot option
+// failed.
+var corpusFail = regexp.MustCompile(`Start PXE over IPv4|Kernel panic|grub rescue>|grub> |\nboot: |Boot error|Missing operating system|Missing OS|Multiple active|Error [0-9]+:|Could not find kernel|Failed to load|No bootable device|not a bootable disk|isolinux.bin missing`)
 
 var corpus = []corpusImage{
 	{name: "grub2-mbr-ext2", loader: LoaderGRUB2, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
@@ -207,6 +209,17 @@ mmd -i $OUT@@$((2048*512)) ::EFI ::EFI/BOOT; mcopy -i $OUT@@$((2048*512)) $W/BOO
 	{name: "uefi-fat16-esp-grub2-efi", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 16 1`},
 	{name: "uefi-fat12-esp-grub2-efi", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 8M $OUT; espgrub $OUT 12 1`},
 	{name: "uefi-fat16-esp-no-bootx64", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 16 0`},
+	// FATs Linux mounts and EDK2's FatOpenDevice refuses: a FAT32 of fewer
+	// than 65,525 clusters (FAT16 by the specification's count; mkfs.vfat
+	// -F 32 makes one on an ESP under about 33 MiB, but mtools cannot
+	// write to it, so the BPB's total sectors are cut to 65,000 clusters
+	// after the files are copied), FAT mirroring switched off, FAT32
+	// version 1.0.
+	{name: "uefi-fat32-esp-under-65525-clusters", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1
+b=$((2048*512)); rs=$(od -An -tu2 -j $((b+0x0E)) -N2 $OUT); fz=$(od -An -tu4 -j $((b+0x24)) -N4 $OUT)
+le $(( rs + 2*fz + 65000 )) 4 | put $OUT $((b+0x20))`},
+	{name: "uefi-fat32-esp-mirroring-off", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; le $((0x80)) 2 | put $OUT $((2048*512+0x28))`},
+	{name: "uefi-fat32-esp-version-1.0", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; le $((0x100)) 2 | put $OUT $((2048*512+0x2A))`},
 	// A broken primary GPT header: OVMF boots from the backup; with both
 	// broken it sees no partition.
 	{name: "uefi-gpt-primary-crc-broken", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; crcbreak $OUT 1`},

@@ -94,6 +94,7 @@ const (
 	IDUEFIESPMissing              ID = "uefi-esp-missing"
 	IDUEFIESPPastEnd              ID = "uefi-esp-past-end"
 	IDUEFIFATUnreadable           ID = "uefi-fat-unreadable"
+	IDUEFIFATFirmwareRefuses      ID = "uefi-fat-firmware-refuses"
 	IDUEFIFAT16                   ID = "uefi-fat16"
 	IDUEFIGPTUnreadable           ID = "uefi-gpt-unreadable"
 	IDUEFIGPTPrimaryBad           ID = "uefi-gpt-primary-bad"

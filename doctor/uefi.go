@@ -72,6 +72,13 @@ func (d *diag) checkUEFI() {
 			Fix:      "format it: mkfs.vfat -F 32 on the partition, then copy EFI/BOOT/BOOTX64.EFI"})
 		return
 	}
+	if why, fix := firmwareRefusesFAT(esfs); why != "" {
+		d.add(Finding{ID: IDUEFIFATFirmwareRefuses, Area: AreaUEFI, Severity: Error,
+			Title:    "UEFI firmware refuses the ESP's FAT",
+			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %s. Linux mounts it, but EDK2's FAT driver (OVMF and most PC firmware) does not, so the firmware finds no loader", start, end, why),
+			Fix:      fix})
+		return
+	}
 	if t := esfs.Type(); t != 32 {
 		// UEFI 2.10 §13.3.1.1: firmware must read FAT12, FAT16 and FAT32
 		// (FAT32 is the one meant for a hard disk's system partition).
@@ -92,6 +99,37 @@ func (d *diag) checkUEFI() {
 		return
 	}
 	d.checkEFIKernel(data)
+}
+
+// firmwareRefusesFAT says why EDK2's FAT driver refuses a FAT that
+// rootfs/fat (like Linux) reads, and how to fix it; why is "" when it
+// mounts it. The rules are FatOpenDevice's (FatPkg/EnhancedFatDxe/Init.c):
+// the type is FAT32 when BPB_FATSz16 is 0, and the count of clusters must
+// then be at least 65,525, for FAT12/16 below it (the FAT specification's
+// type determination, which Linux skips for FAT32); FAT32 must be version
+// 0.0 with its FATs mirrored (BPB_ExtFlags bit 7 clear); FAT12/16 needs a
+// root directory.
+func firmwareRefusesFAT(f *fat.FS) (why, fix string) {
+	b, n := f.BPB(), f.CountOfClusters()
+	reformat := "rebuild the image with `minidisk efi`, which picks the FAT type by cluster count, or reformat the ESP: "
+	switch {
+	case f.Type() == 32 && n < fat.MinFAT32Clusters:
+		return fmt.Sprintf("it is FAT32 (BPB_FATSz16 is 0) with %d clusters of %d bytes, fewer than the %d below which a FAT is FAT16 by definition", n, f.ClusterSize(), fat.MinFAT32Clusters),
+			reformat + "mkfs.vfat -F 16 (FAT32 needs an ESP of about 33 MiB or more with 512-byte clusters)"
+	case f.Type() != 32 && n >= fat.MinFAT32Clusters:
+		return fmt.Sprintf("it is FAT16 (BPB_FATSz16 is %d) with %d clusters, at least the %d from which a FAT is FAT32 by definition", b.FATSize16, n, fat.MinFAT32Clusters),
+			reformat + "mkfs.vfat -F 32"
+	case f.Type() == 32 && b.FSVersion != 0:
+		return fmt.Sprintf("its FAT32 version is %d.%d (BPB_FSVer); 0.0 is the only one defined", b.FSVersion>>8, b.FSVersion&0xFF),
+			reformat + "mkfs.vfat -F 32"
+	case f.Type() == 32 && b.ExtFlags&0x80 != 0:
+		return fmt.Sprintf("FAT mirroring is off (BPB_ExtFlags %#04x, bit 7 set: only FAT %d is active)", b.ExtFlags, b.ExtFlags&0x0F),
+			reformat + "mkfs.vfat -F 32 (it mirrors the FATs)"
+	case f.Type() != 32 && b.RootEntries == 0:
+		return fmt.Sprintf("it is FAT%d with no root directory entries (BPB_RootEntCnt 0)", f.Type()),
+			reformat + "mkfs.vfat"
+	}
+	return "", ""
 }
 
 // readGPT returns the GPT partitions the firmware sees: the primary GPT's,

@@ -19,6 +19,7 @@ import (
 	"github.com/minidisk/minidisk/kernel"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/cpio"
+	"github.com/minidisk/minidisk/rootfs/fat"
 )
 
 // initramfsSpec says what the test initramfs holds.
@@ -305,4 +306,80 @@ func TestUEFIBrokenGPT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUEFIFATFirmwareRefuses: FATs that Linux reads but EDK2's FAT driver
+// does not mount (FatOpenDevice's rules): each starts as a clean image made
+// by mkfs.vfat and mtools, with one BPB field changed, or is what mkfs.vfat
+// -F 32 makes on a small ESP. The corpus boots the FAT32 ones in OVMF,
+// which finds no loader on them. The cluster count is checked at both
+// sides of 65,525.
+func TestUEFIFATFirmwareRefuses(t *testing.T) {
+	good := fakeEFIKernel(t, makeInitramfs(t, initramfsSpec{}), 0x8664)
+	const bpb = 2048 * 512 // the ESP's boot sector
+	put16 := func(img []byte, off int, v uint16) { binary.LittleEndian.PutUint16(img[bpb+off:], v) }
+	// clusters sets a FAT32's total sectors so it has n data clusters
+	// (one sector each: makeEFIImage's mkfs.vfat -s 1).
+	clusters := func(n uint32) func([]byte) {
+		return func(img []byte) {
+			b := img[bpb:]
+			meta := uint32(binary.LittleEndian.Uint16(b[fat.OffsetReservedSectors:])) + uint32(b[fat.OffsetNumFATs])*binary.LittleEndian.Uint32(b[fat.OffsetFATSize32:])
+			binary.LittleEndian.PutUint32(b[fat.OffsetTotalSectors32:], meta+n)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		fat16   bool
+		patch   func([]byte)
+		refused bool
+		ev      []string
+	}{
+		{"FAT32 as made", false, func([]byte) {}, false, nil},
+		{"FAT32 of 65,525 clusters", false, clusters(fat.MinFAT32Clusters), false, nil},
+		{"FAT32 of 65,524 clusters", false, clusters(fat.MinFAT32Clusters - 1), true, []string{"65524 clusters of 512 bytes", "FAT16 by definition"}},
+		{"FAT32 mirroring off", false, func(img []byte) { put16(img, fat.OffsetExtFlags, 0x81) }, true, []string{"BPB_ExtFlags 0x0081", "only FAT 1 is active"}},
+		{"FAT32 version 1.0", false, func(img []byte) { put16(img, fat.OffsetFSVersion, 0x0100) }, true, []string{"version is 1.0"}},
+		{"FAT16 as made", true, func([]byte) {}, false, nil},
+		// One sector per cluster instead of mkfs.vfat's four: about
+		// 126,000 clusters, more than FAT16 can count.
+		{"FAT16 of 126,000 clusters", true, func(img []byte) { img[bpb+fat.OffsetSectorsPerCluster] = 1 }, true, []string{"it is FAT16", "FAT32 by definition"}},
+		{"FAT16 without root entries", true, func(img []byte) { put16(img, fat.OffsetRootEntries, 0) }, true, []string{"BPB_RootEntCnt 0"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			img := makeEFIImage(t, "U", good)
+			if c.fat16 {
+				img = makeSmallFATESP(t, 16, "EFI/BOOT/BOOTX64.EFI", good)
+			}
+			b, err := os.ReadFile(img)
+			must(t, err)
+			c.patch(b)
+			must(t, os.WriteFile(img, b, 0o644))
+			rep := diagnoseFile(t, img)
+			if !c.refused {
+				if f := rep.Has(IDUEFIFATFirmwareRefuses); f != nil || rep.ExitCode() != 0 {
+					t.Fatalf("a FAT firmware mounts is refused (exit %d):\n%s", rep.ExitCode(), dump(rep))
+				}
+				return
+			}
+			want(t, rep, IDUEFIFATFirmwareRefuses, Error, c.ev...)
+			if rep.ExitCode() != 1 {
+				t.Errorf("exit %d, want 1:\n%s", rep.ExitCode(), dump(rep))
+			}
+		})
+	}
+	// What users run: mkfs.vfat -F 32 on a 32 MiB ESP warns ("less than
+	// suggested minimum") and succeeds.
+	t.Run("mkfs.vfat -F 32 on 32 MiB", func(t *testing.T) {
+		t.Parallel()
+		testutil.RequireTool(t, "mkfs.vfat", "dosfstools")
+		testutil.RequireTool(t, "sfdisk", "fdisk")
+		img := filepath.Join(t.TempDir(), "small.img")
+		must(t, os.WriteFile(img, nil, 0o644))
+		must(t, os.Truncate(img, 34<<20))
+		sfdisk(t, img, "label: gpt\nstart=2048, size=65536, type=U")
+		run(t, "mkfs.vfat", "-F", "32", "-S", "512", "--offset=2048", img, "32768")
+		rep := diagnoseFile(t, img)
+		want(t, rep, IDUEFIFATFirmwareRefuses, Error, "it is FAT32", "clusters of 512 bytes")
+	})
 }
