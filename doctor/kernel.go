@@ -76,7 +76,7 @@ func (d *diag) checkKernel() {
 	info, err := kernel.InspectHeader(ra, fi.Size())
 	cfgFile := ""
 	if err == nil && info.Version != "" {
-		rel := strings.Fields(info.Version)[0]
+		rel := info.Release()
 		places := []fs.FS{kfs}
 		if d.fs != nil && d.fs.fs != nil {
 			places = append(places, d.fs.fs) // the root filesystem's /boot

@@ -62,7 +62,7 @@ func (d *diag) checkModules() {
 	if info == nil || d.cmdline == nil {
 		return
 	}
-	release := kmod.KernelRelease(info.Version)
+	release := info.Release()
 	target, drivers := diskDrivers(d.cmdline["root"])
 	if target == "" {
 		return

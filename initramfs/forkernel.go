@@ -91,7 +91,7 @@ func CheckKernel(kernelPath, modulesDir, target string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--kernel %w", err)
 	}
-	p := &Plan{Kernel: kernelPath, Release: kmod.KernelRelease(hdr.Version), Target: target, RootFSType: "ext2"}
+	p := &Plan{Kernel: kernelPath, Release: hdr.Release(), Target: target, RootFSType: "ext2"}
 	dir := modulesDir
 	if dir == "" && p.Release != "" {
 		dir, _ = kmod.FindTree(kernelPath, p.Release)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/minidisk/minidisk/kmod"
 )
 
 const (
@@ -238,6 +240,11 @@ var features = map[string]feature{
 // format is not one Inspect reads. Callers must not modify it. doctor looks
 // in it for an EFI kernel's built-in initramfs.
 func (i *Info) Vmlinux() []byte { return i.image }
+
+// Release is the kernel release, what uname -r prints: the first word of
+// Version, by kmod.KernelRelease's rule (it names /lib/modules/RELEASE and
+// /boot/config-RELEASE). "" without a version string.
+func (i *Info) Release() string { return kmod.KernelRelease(i.Version) }
 
 // Features lists the names Builtin understands.
 func Features() []string {

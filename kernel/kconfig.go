@@ -102,8 +102,8 @@ func configBeside(kernelPath string) (Config, string, *Info, error) {
 	}
 	dir := filepath.Dir(kernelPath)
 	var cands []string
-	if rel := strings.Fields(info.Version); len(rel) > 0 {
-		cands = append(cands, filepath.Join(dir, "config-"+rel[0]))
+	if rel := info.Release(); rel != "" {
+		cands = append(cands, filepath.Join(dir, "config-"+rel))
 	}
 	if filepath.Base(kernelPath) == "bzImage" {
 		cands = append(cands, filepath.Join(dir, "config"))

@@ -1,4 +1,4 @@
-package kmod
+package kmod_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/minidisk/minidisk/internal/testutil"
 	"github.com/minidisk/minidisk/kernel"
+	"github.com/minidisk/minidisk/kmod"
 )
 
 // debianTree fetches Debian's linux-image package of flavour through the
@@ -73,7 +74,7 @@ func showDepends(t *testing.T, modprobe, root, release, name string) (insmod []s
 				insmod = append(insmod, p)
 			}
 		case len(f) == 2 && f[0] == "builtin":
-			builtin = append(builtin, Normalize(f[1]))
+			builtin = append(builtin, kmod.Normalize(f[1]))
 		default:
 			t.Fatalf("modprobe --show-depends %s: unexpected line %q", name, sc.Text())
 		}
@@ -107,7 +108,7 @@ func sorted(s []string) []string {
 // oracleNames picks the names compared for a tree: every module of the
 // targets it serves, the refused targets' modules (which modprobe must
 // not find either), and an even sample across the sorted module names.
-func oracleNames(tree *Tree, sample int) []string {
+func oracleNames(tree *kmod.Tree, sample int) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(n string) {
@@ -116,8 +117,8 @@ func oracleNames(tree *Tree, sample int) []string {
 			out = append(out, n)
 		}
 	}
-	for _, tg := range Targets() {
-		for _, n := range TargetModules(tg) {
+	for _, tg := range kmod.Targets() {
+		for _, n := range kmod.TargetModules(tg) {
 			add(n)
 		}
 	}
@@ -143,7 +144,7 @@ func TestOracleModprobe(t *testing.T) {
 		t.Run(flavour, func(t *testing.T) {
 			k := debianTree(t, flavour)
 			root := depmodCopy(t, k)
-			tree, err := Open(k.ModulesDir, k.Release)
+			tree, err := kmod.Open(k.ModulesDir, k.Release)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +155,7 @@ func TestOracleModprobe(t *testing.T) {
 				wantLoad, wantBuiltin, merr := showDepends(t, modprobe, root, k.Release, name)
 				c, err := tree.Resolve(nil, []string{name})
 				if merr != nil {
-					var nf *NotFoundError
+					var nf *kmod.NotFoundError
 					if !errors.As(err, &nf) {
 						t.Errorf("%s: modprobe fails (%v) but Resolve gives %v", name, merr, err)
 					}
@@ -197,12 +198,12 @@ func TestOracleModprobe(t *testing.T) {
 			if compared < 20 {
 				t.Errorf("only %d names compared with modprobe, want at least 20", compared)
 			}
-			for _, tg := range Targets() {
+			for _, tg := range kmod.Targets() {
 				c, err := tree.Resolve([]string{tg}, nil)
-				var te *TargetError
+				var te *kmod.TargetError
 				switch {
 				case errors.As(err, &te):
-					for _, n := range TargetModules(tg) {
+					for _, n := range kmod.TargetModules(tg) {
 						if _, _, merr := showDepends(t, modprobe, root, k.Release, n); merr == nil && strings.Contains(err.Error(), n+" (") {
 							t.Errorf("target %s refused for %s, which modprobe finds", tg, n)
 						}
@@ -223,8 +224,8 @@ func TestOracleModprobe(t *testing.T) {
 	}
 	// Debian's cloud kernel lacks what the generic one has.
 	cloud, generic := debianTree(t, "cloud-amd64"), debianTree(t, "amd64")
-	ct, _ := Open(cloud.ModulesDir, cloud.Release)
-	gt, _ := Open(generic.ModulesDir, generic.Release)
+	ct, _ := kmod.Open(cloud.ModulesDir, cloud.Release)
+	gt, _ := kmod.Open(generic.ModulesDir, generic.Release)
 	for _, tg := range []string{"ahci", "usb"} {
 		if ok, _ := ct.Serves(tg); ok {
 			t.Errorf("cloud kernel serves %s", tg)
@@ -240,7 +241,7 @@ func TestOracleModprobe(t *testing.T) {
 func TestOracleModinfo(t *testing.T) {
 	modinfo := testutil.RequireTool(t, "modinfo", "kmod")
 	k := debianTree(t, "cloud-amd64")
-	tree, err := Open(k.ModulesDir, k.Release)
+	tree, err := kmod.Open(k.ModulesDir, k.Release)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestOracleModinfo(t *testing.T) {
 			}
 			want := strings.TrimSpace(string(out))
 			if field == "depends" {
-				want = Normalize(want)
+				want = kmod.Normalize(want)
 			}
 			if want != strings.TrimSpace(got) {
 				t.Errorf("%s %s: got %q, modinfo says %q", name, field, got, want)
@@ -279,7 +280,7 @@ func BenchmarkResolve(b *testing.B) {
 		b.Run(flavour, func(b *testing.B) {
 			k := debianTree(b, flavour)
 			for b.Loop() {
-				tree, err := Open(k.ModulesDir, k.Release)
+				tree, err := kmod.Open(k.ModulesDir, k.Release)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -295,7 +296,7 @@ func BenchmarkResolve(b *testing.B) {
 // cached (a second image from the same kernel in one process).
 func BenchmarkResolveWarm(b *testing.B) {
 	k := debianTree(b, "cloud-amd64")
-	tree, err := Open(k.ModulesDir, k.Release)
+	tree, err := kmod.Open(k.ModulesDir, k.Release)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestOracleCompressedModules(t *testing.T) {
 	xzTool := testutil.RequireTool(t, "xz", "xz-utils")
 	zstdTool := testutil.RequireTool(t, "zstd", "zstd")
 	k := debianTree(t, "cloud-amd64")
-	orig, err := Open(k.ModulesDir, k.Release)
+	orig, err := kmod.Open(k.ModulesDir, k.Release)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,13 +347,13 @@ func TestOracleCompressedModules(t *testing.T) {
 		}
 	}
 	testutil.Run(t, depmod, "-b", root, k.Release)
-	tree, err := Open(dir, k.Release)
+	tree, err := kmod.Open(dir, k.Release)
 	if err != nil {
 		t.Fatal(err)
 	}
 	compared := 0
 	for _, tg := range []string{"ide", "virtio", "vfat"} {
-		for _, name := range TargetModules(tg) {
+		for _, name := range kmod.TargetModules(tg) {
 			want, _, merr := showDepends(t, modprobe, root, k.Release, name)
 			if merr != nil {
 				t.Fatalf("modprobe %s: %v", name, merr)
@@ -364,7 +365,7 @@ func TestOracleCompressedModules(t *testing.T) {
 			var paths []string
 			for _, m := range got.Load() {
 				paths = append(paths, m.Path)
-				if Compression(m.Path) == "" {
+				if kmod.Compression(m.Path) == "" {
 					t.Errorf("%s: %s not the recompressed file", name, m.Path)
 				}
 			}

@@ -34,7 +34,7 @@ func modulesCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("--kernel %w", err)
 				}
-				release = kmod.KernelRelease(info.Version)
+				release = info.Release()
 				if dir == "" {
 					if dir, err = kmod.FindTree(k, release); err != nil {
 						return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/minidisk/minidisk/kernel"
+	"github.com/minidisk/minidisk/kmod"
 )
 
 // KernelInfo is what a UKI needs to know about its .linux.
@@ -38,7 +39,7 @@ func InspectKernel(r io.ReaderAt, size int64) (*KernelInfo, error) {
 	}
 	k := &KernelInfo{Protocol: sh.Protocol, CmdlineSize: int(sh.CmdlineSize)}
 	k.Version = sh.ReadVersion(r, size)
-	k.Release, _, _ = strings.Cut(k.Version, " ")
+	k.Release = kmod.KernelRelease(k.Version)
 	pe, err := Parse(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: a bzImage without a usable PE header (built without CONFIG_EFI_STUB?): %w", ErrKernel, err)
