@@ -269,3 +269,20 @@ func TestModuleDataAndOpenFS(t *testing.T) {
 		t.Error("OpenFS accepted another release")
 	}
 }
+
+// TestKernelRelease: the release is the version string's first word, as
+// uname -r prints it and /lib/modules names it; a bare release is kept.
+func TestKernelRelease(t *testing.T) {
+	for _, c := range [][2]string{
+		{"6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)", "6.1.0-57-cloud-amd64"},
+		{"6.1.158 (minidisk@minidisk) #1 Thu Jan  1 00:00:00 UTC 1970", "6.1.158"},
+		{"6.1.0-57-generic", "6.1.0-57-generic"},
+		{" \t6.8.0\tx", "6.8.0"},
+		{"", ""},
+		{"   ", ""},
+	} {
+		if got := KernelRelease(c[0]); got != c[1] {
+			t.Errorf("KernelRelease(%q) = %q, want %q", c[0], got, c[1])
+		}
+	}
+}
