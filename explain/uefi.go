@@ -176,9 +176,13 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	}
 	spc := uint64(bpb.SectorsPerCluster)
 	bps := uint64(bpb.BytesPerSector)
-	rootDirSectors := (uint64(bpb.RootEntries)*32 + bps - 1) / bps
+	rootDirSectors := (uint64(bpb.RootEntries)*fat.DirEntrySize + bps - 1) / bps
 	fatStart := esp.Start + uint64(bpb.ReservedSectors)*bps/disk.SectorSize
-	dataStart := esp.Start + (uint64(bpb.ReservedSectors)+uint64(bpb.NumFATs)*uint64(bpb.FATSize())+rootDirSectors)*bps/disk.SectorSize
+	// Where cluster 2 lies is rootfs/fat's arithmetic, the reader's; the
+	// note spells out the same sum. fat.Open refuses a FAT without data
+	// clusters, so cluster 2 exists.
+	data2, _ := fsys.ClusterOffset(2)
+	dataStart := esp.Start + uint64(data2)/disk.SectorSize
 	fb.Notes = append(fb.Notes, fmt.Sprintf("the FATs start at sector %d + %d = %d; the data region at %d + %d + %d × %d + %d = sector %d; cluster N lies at sector %d + (N − 2) × %d",
 		esp.Start, bpb.ReservedSectors, fatStart, esp.Start, bpb.ReservedSectors, bpb.NumFATs, bpb.FATSize(), rootDirSectors, dataStart, dataStart, spc*bps/disk.SectorSize))
 	step(Step{Stage: "firmware mounts the ESP", Reads: fmt.Sprintf("its boot sector (byte %d) and FAT (from sector %d)", base, fatStart), Offset: base, Size: disk.SectorSize,
@@ -194,7 +198,14 @@ func (d *Disk) explainUEFIBoot() (*View, error) {
 	if ffi, ok := fi.Sys().(*fat.FileInfo); ok {
 		cluster = ffi.Cluster
 	}
-	first := dataStart + (uint64(cluster)-2)*spc*bps/disk.SectorSize
+	off, err := fsys.ClusterOffset(cluster)
+	if err != nil {
+		// An empty file has cluster 0: nothing for the firmware to load.
+		v.Sections = append(v.Sections, Section{ID: "boot.stop", Title: "\\EFI\\BOOT\\BOOTX64.EFI has no data",
+			Notes: []string{fmt.Sprintf("%d bytes, first cluster %d (%v): the firmware finds no PE image to run", fi.Size(), cluster, err)}})
+		return v, nil
+	}
+	first := esp.Start + uint64(off)/disk.SectorSize
 	bx := Section{ID: "esp.bootx64", Title: "\\EFI\\BOOT\\BOOTX64.EFI", Offset: int64(first) * disk.SectorSize, Size: fi.Size()}
 	bx.Fields = append(bx.Fields,
 		Field{ID: "esp.bootx64.size", Name: "size", Offset: -2, Value: uint64(fi.Size()), Text: fmt.Sprint(fi.Size()), Meaning: "bytes, from its directory entry"},

@@ -132,3 +132,45 @@ func TestExplainUEFIImage(t *testing.T) {
 		t.Fatal("explain changed the image")
 	}
 }
+
+// An empty BOOTX64.EFI has no first cluster (0 in its directory entry):
+// the walk stops there, naming it, instead of pointing at a sector
+// computed from cluster 0 − 2.
+func TestExplainUEFIEmptyLoader(t *testing.T) {
+	for _, tool := range [][2]string{{"sfdisk", "fdisk"}, {"mkfs.vfat", "dosfstools"}, {"mcopy", "mtools"}} {
+		testutil.RequireTool(t, tool[0], tool[1])
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "empty-loader.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sfdisk", "-q", img)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=126976, type=U\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	empty := filepath.Join(dir, "BOOTX64.EFI")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mkfs.vfat", "-F", "32", "-s", "1", "-S", "512", "--offset=2048", img, "63488")
+	testutil.Run(t, "mmd", "-i", img+"@@1M", "::EFI", "::EFI/BOOT")
+	testutil.Run(t, "mcopy", "-i", img+"@@1M", empty, "::EFI/BOOT/BOOTX64.EFI")
+	v := view(t, openDisk(t, img), "boot", "")
+	var stop *Section
+	for i := range v.Sections {
+		switch v.Sections[i].ID {
+		case "boot.stop":
+			stop = &v.Sections[i]
+		case "esp.bootx64":
+			t.Errorf("a section for the empty loader's data: %+v", v.Sections[i])
+		}
+	}
+	if stop == nil || !strings.Contains(stop.Title, "has no data") || !strings.Contains(strings.Join(stop.Notes, " "), "first cluster 0") {
+		t.Fatalf("no stop at the empty BOOTX64.EFI: %+v", stop)
+	}
+}
