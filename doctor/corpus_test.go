@@ -35,7 +35,24 @@ import (
 // kernel), BB (static BusyBox), G/GE (GRUB 2's i386-pc / x86_64-efi
 // directories), MKIMAGE (grub-mkimage), SL (syslinux's MBR directory), W (a
 // scratch directory), OUT (the image).
+//
+// The images are reproducible, so a boot result cached by content is found
+// again: fixed times (SOURCE_DATE_EPOCH, E2FSPROGS_FAKE_TIME, and each
+// file's times before mke2fs -d copies them), a fixed MBR disk identifier,
+// ext2 UUID and hash seed. Only images extlinux installs on a mounted
+// filesystem are not: the kernel stamps them with the time of day.
 const corpusPrelude = `set -euo pipefail
+export SOURCE_DATE_EPOCH=946684800 E2FSPROGS_FAKE_TIME=946684800
+guid() { printf '6d646b31-0000-4000-8000-%012x' $1; } # N: a fixed GUID
+sfdisk() { # sfdisk -q IMG with its script on stdin, plus a fixed disk identifier (sfdisk picks a random one)
+	if [ $# = 2 ] && [ "$1" = -q ]; then { echo 'label-id: 0x6d646b31'; cat; } | command sfdisk "$@"; else command sfdisk "$@"; fi
+}
+sgdisk() { # sgdisk ... IMG, then fixed disk and partition GUIDs (sgdisk picks random ones)
+	command sgdisk "$@"; local img=${@: -1} n
+	for n in $(command sgdisk -p "$img" | awk '$1 ~ /^[0-9]+$/ {print $1}'); do command sgdisk -u $n:$(guid $n) "$img" >/dev/null; done
+	command sgdisk -U $(guid 0) "$img" >/dev/null
+}
+mkfs.vfat() { command mkfs.vfat --invariant "$@"; } # a fixed volume ID instead of one from the clock
 mkroot() { # DIR: static BusyBox, an init that prints the marker and powers off, /dev/console, the kernel
 	local r=$1; mkdir -p $r/bin $r/sbin $r/dev $r/proc $r/boot
 	cp $BB $r/bin/busybox; ln -sf busybox $r/bin/sh
@@ -44,10 +61,17 @@ mkroot() { # DIR: static BusyBox, an init that prints the marker and powers off,
 	cp $K $r/boot/vmlinuz
 	if [ -f "$KCONFIG" ]; then cp $KCONFIG $r/boot/config-$KREL; fi # as distributions install it
 }
-mkfs_at() { # IMG START_SECTOR SIZE_KIB TYPE ROOTDIR [mke2fs options]
+mkfs_at() { # IMG START_SECTOR SIZE_KIB TYPE ROOTDIR [mke2fs options]: reproducible (fixed UUID from the start sector, hash seed, times)
 	local img=$1 start=$2 kib=$3 t=$4 root=$5; shift 5
-	if [ -n "$root" ]; then set -- "$@" -d "$root"; fi
-	mke2fs -q -F -t $t "$@" -E offset=$((start*512)) "$img" ${kib}k
+	if [ -n "$root" ]; then
+		find "$root" -exec touch -h -d @$SOURCE_DATE_EPOCH {} +
+		set -- "$@" -d "$root"
+	fi
+	mke2fs -q -F -t $t "$@" -U $(guid $start) -E offset=$((start*512)),hash_seed=6d646b31-0000-4000-8000-000000000000 "$img" ${kib}k
+	if [ -n "$root" ]; then # mke2fs -d copies each file's ctime, which touch cannot set
+		(cd "$root" && find . -printf 'sif "/%P" ctime @'$SOURCE_DATE_EPOCH'\n') > $W/ctime.cmds
+		debugfs -w -f $W/ctime.cmds "$img?offset=$((start*512))" >/dev/null 2>&1
+	fi
 }
 le() { # VALUE NBYTES: little-endian bytes on stdout
 	local v=$1 n=$2 i s=""
@@ -70,8 +94,8 @@ grub2install() { # IMG SECTOR PREFIX MODULES...: boot.img in the MBR, core.img f
 }
 espgrub() { # IMG FAT_BITS WITH_LOADER(1|0): a reproducible GPT disk (fixed GUIDs, mkfs.vfat --invariant, fixed times) whose ESP, sector 2048 to the end, holds grub.cfg and (1) GRUB 2's EFI image as BOOTX64.EFI, which prints MINIDISK-GRUB-EFI
 	local img=$1 sectors=$(( $(stat -c %s $1)/512 )); export SOURCE_DATE_EPOCH=946684800
-	sgdisk -o -U 0F0E0D0C-0B0A-4908-8706-050403020100 -n 1:2048:0 -t 1:ef00 -u 1:10203040-5060-4708-90A0-B0C0D0E0F000 $img >/dev/null
-	mkfs.vfat --invariant -F $2 -S 512 --offset 2048 $img $(( (sectors-2048-34)/2 )) >/dev/null
+	command sgdisk -o -U 0F0E0D0C-0B0A-4908-8706-050403020100 -n 1:2048:0 -t 1:ef00 -u 1:10203040-5060-4708-90A0-B0C0D0E0F000 $img >/dev/null
+	mkfs.vfat -F $2 -S 512 --offset 2048 $img $(( (sectors-2048-34)/2 )) >/dev/null
 	printf 'serial --unit=0 --speed=115200\nterminal_output serial\necho MINIDISK-GRUB-EFI\nhalt\n' > $W/grub.cfg
 	$MKIMAGE -d $GE -O x86_64-efi -p /EFI/BOOT -o $W/BOOTX64.EFI part_gpt fat normal echo halt serial terminal
 	touch -d @$SOURCE_DATE_EPOCH $W/grub.cfg $W/BOOTX64.EFI
@@ -115,8 +139,11 @@ const corpusMarker = "MINIDISK-BOOTED"
 
 // corpusFail are console messages after which the boot cannot succeed.
 // OVMF reaches "Start PXE over IPv4" only after the disk's boot option
-// failed.
-var corpusFail = regexp.MustCompile(`Start PXE over IPv4|Kernel panic|grub rescue>|grub> |\nboot: |Boot error|Missing operating system|Missing OS|Multiple active|Error [0-9]+:|Could not find kernel|Failed to load|No bootable device|not a bootable disk|isolinux.bin missing`)
+// failed. SYSLINUX's "boot:" prompt (SeaBIOS echoes its text twice,
+// interleaved: "boot:boot: ") follows a failed load or a missing
+// configuration, as does GRUB 2's "Failed to boot both default and fallback
+// entries".
+var corpusFail = regexp.MustCompile(`Start PXE over IPv4|Failed to boot both default and fallback|boot:boot: |Kernel panic|grub rescue>|grub> |\nboot: |Boot error|Missing operating system|Missing OS|Multiple active|Error [0-9]+:|Could not find kernel|Failed to load|No bootable device|not a bootable disk|isolinux.bin missing`)
 
 var corpus = []corpusImage{
 	{name: "grub2-mbr-ext2", loader: LoaderGRUB2, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
@@ -189,6 +216,7 @@ dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 mkroot $W/r; mkfs_at $OUT 2048 23552 ext2 $W/r; extlinux_at $OUT 2048 23552 root=/dev/sda1
 dd if=$SL/mbr.bin of=$OUT bs=440 count=1 conv=notrunc status=none`},
 	{name: "parted-no-loader", loader: LoaderUnknown, script: `truncate -s 24M $OUT; parted -s $OUT mklabel msdos mkpart primary ext2 1MiB 100% >/dev/null 2>&1
+sfdisk --disk-id $OUT 0x6d646b31 >/dev/null # parted picks a random one
 mkroot $W/r; mkfs_at $OUT 2048 23552 ext2 $W/r`},
 	{name: "sfdisk-zeroed-mbr", loader: LoaderNothing, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
 mkroot $W/r; mkfs_at $OUT 2048 23552 ext2 $W/r`},
@@ -197,6 +225,7 @@ mkroot $W/r; mkfs_at $OUT 2048 23552 ext2 $W/r`},
 	// own text is echoed twice, interleaved, by SeaBIOS's serial console).
 	{name: "isohybrid-xorriso", loader: LoaderISOLINUX, marker: "Linux version", script: `mkdir -p $W/iso/isolinux; cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 $W/iso/isolinux/; cp $K $W/iso/vmlinuz
 printf 'SERIAL 0 115200\nDEFAULT linux\nLABEL linux\n  KERNEL /vmlinuz\n  APPEND console=ttyS0 noapic\n' > $W/iso/isolinux/isolinux.cfg
+find $W/iso -exec touch -h -d @$SOURCE_DATE_EPOCH {} +
 xorriso -as mkisofs -quiet -o $OUT -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin $W/iso 2>/dev/null`},
 	{name: "uefi-gpt-esp-grub2-efi", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT
 sgdisk -o -n 1:2048:0 -t 1:ef00 $OUT >/dev/null
@@ -224,7 +253,7 @@ le $(( rs + 2*fz + 65000 )) 4 | put $OUT $((b+0x20))`},
 	// broken it sees no partition.
 	{name: "uefi-gpt-primary-crc-broken", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; crcbreak $OUT 1`},
 	{name: "uefi-gpt-both-crc-broken", loader: LoaderUEFI, efi: true, marker: "MINIDISK-GRUB-EFI", script: `truncate -s 40M $OUT; espgrub $OUT 32 1; crcbreak $OUT 1; crcbreak $OUT $(( $(stat -c %s $OUT)/512 - 1 ))`},
-	{name: "grub-legacy-ext2", loader: LoaderGRUBLegacy, marker: corpusMarker, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
+	{name: "grub-legacy-ext2", loader: LoaderGRUBLegacy, script: `truncate -s 24M $OUT; echo 'start=2048,type=83,bootable' | sfdisk -q $OUT >/dev/null
 mkroot $W/r; mkdir -p $W/r/boot/grub; cp /usr/lib/grub/x86_64-pc/{stage1,stage2,e2fs_stage1_5} $W/r/boot/grub/
 printf 'serial --unit=0 --speed=115200\nterminal --timeout=0 serial\ntimeout 0\ndefault 0\ntitle corpus\nroot (hd0,0)\nkernel /boot/vmlinuz root=/dev/sda1 console=ttyS0 noapic\n' > $W/r/boot/grub/menu.lst
 mkfs_at $OUT 2048 23552 ext2 $W/r -I 128`, after: func(t *testing.T, img string) { grubSetup(t, img, "root (hd0,0)", "setup (hd0)") }},
@@ -242,17 +271,17 @@ mkfs_at $OUT 2048 23552 ext3 $W/r -I 256`, after: func(t *testing.T, img string)
 	}},
 }
 
-func TestCorpusBootsAsDoctorSays(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and boots images in QEMU")
-	}
+// corpusSetup checks for the tools the scripts use and returns their
+// environment, the cache directory, and why Debian's kernel is missing (nil
+// when it is there).
+func corpusSetup(t *testing.T) (env []string, cache string, dkErr error) {
 	testutil.RequireRoot(t) // extlinux installs on a mounted loop device
-	for _, tool := range [][2]string{{"sfdisk", "fdisk"}, {"mke2fs", "e2fsprogs"}, {"sgdisk", "gdisk"}, {"parted", "parted"}, {"extlinux", "extlinux"},
+	for _, tool := range [][2]string{{"sfdisk", "fdisk"}, {"mke2fs", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"sgdisk", "gdisk"}, {"parted", "parted"}, {"extlinux", "extlinux"},
 		{"syslinux", "syslinux"}, {"mcopy", "mtools"}, {"mkfs.vfat", "dosfstools"}, {"xorriso", "xorriso"}, {"install-mbr", "mbr"}, {"qemu-system-x86_64", "qemu-system-x86"}} {
 		testutil.RequireTool(t, tool[0], tool[1])
 	}
 	requireGRUB(t)
-	cache := os.Getenv("XDG_CACHE_HOME")
+	cache = os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
 		home, _ := os.UserHomeDir()
 		cache = filepath.Join(home, ".cache")
@@ -266,7 +295,7 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 	k := kerneltest.Legacy(t)
 	kinfo, err := kernel.InspectHeaderFile(k)
 	must(t, err)
-	env := []string{"K=" + k, "BB=" + bb, "KCONFIG=" + filepath.Join(filepath.Dir(k), "config"), "KREL=" + strings.Fields(kinfo.Version + " x")[0],
+	env = []string{"K=" + k, "BB=" + bb, "KCONFIG=" + filepath.Join(filepath.Dir(k), "config"), "KREL=" + kinfo.Release(),
 		"G=" + filepath.Join(g2, "usr/lib/grub/i386-pc"), "GE=" + filepath.Join(g2, "usr/lib/grub/x86_64-efi"),
 		"MKIMAGE=" + filepath.Join(g2, "usr/bin/grub-mkimage"), "SL=/usr/lib/syslinux/mbr", "PATH=" + os.Getenv("PATH") + ":/usr/sbin:/sbin"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -275,6 +304,35 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 	if dkErr == nil {
 		env = append(env, "DK="+dk.Kernel, "DKCONFIG="+dk.Config, "DKREL="+dk.Release)
 	}
+	return env, cache, dkErr
+}
+
+// buildCorpusImage runs c's script, then its after, in a new scratch
+// directory, and returns the image's path.
+func buildCorpusImage(t *testing.T, c corpusImage, env []string) string {
+	w := t.TempDir()
+	img := filepath.Join(w, c.name+".img")
+	cmd := exec.Command("bash", "-c", corpusPrelude+c.script)
+	cmd.Env = append(os.Environ(), append(env, "W="+w, "OUT="+img)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", c.name, err, out)
+	}
+	if c.after != nil {
+		c.after(t, img)
+	}
+	return img
+}
+
+// timeOfDay reports whether c's bytes depend on when it is built: extlinux
+// installs on a filesystem the kernel mounts, and the kernel stamps the
+// superblock and the inodes it writes with the time of day.
+func (c corpusImage) timeOfDay() bool { return strings.Contains(c.script, "extlinux_at") }
+
+func TestCorpusBootsAsDoctorSays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and boots images in QEMU")
+	}
+	env, cache, dkErr := corpusSetup(t)
 	results := filepath.Join(cache, "minidisk", "boot-results")
 	must(t, os.MkdirAll(results, 0o755))
 	for _, c := range corpus {
@@ -283,15 +341,11 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 			if c.debian && dkErr != nil {
 				testutil.Missing(t, "Debian's kernel: "+dkErr.Error())
 			}
-			w := t.TempDir()
-			img := filepath.Join(w, c.name+".img")
-			cmd := exec.Command("bash", "-c", corpusPrelude+c.script)
-			cmd.Env = append(os.Environ(), append(env, "W="+w, "OUT="+img)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("building %s: %v\n%s", c.name, err, out)
-			}
-			if c.after != nil {
-				c.after(t, img)
+			img := buildCorpusImage(t, c, env)
+			if !c.timeOfDay() {
+				// Reproducible, so the boot result cached by content is
+				// found on the next run instead of booting it again.
+				reproduced(t, img, buildCorpusImage(t, c, env))
 			}
 			before := fileSHA(t, img)
 			boots, console := corpusBoot(t, c, img, filepath.Join(results, before))
@@ -321,6 +375,24 @@ func TestCorpusBootsAsDoctorSays(t *testing.T) {
 }
 
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1bc`)
+
+// reproduced fails t unless files a and b (a corpus image built twice) are
+// byte-identical.
+func reproduced(t *testing.T, a, b string) {
+	t.Helper()
+	fa, err := os.Open(a)
+	must(t, err)
+	defer fa.Close()
+	fb, err := os.Open(b)
+	must(t, err)
+	defer fb.Close()
+	same, err := sameBytes(fa, fb)
+	must(t, err)
+	if !same {
+		out, _ := exec.Command("cmp", a, b).CombinedOutput()
+		t.Errorf("built twice, the images differ (%s): not reproducible, so its boot result is never found in the cache again", bytes.TrimSpace(out))
+	}
+}
 
 func fileSHA(t *testing.T, p string) string {
 	b, err := os.ReadFile(p)
@@ -364,8 +436,8 @@ func corpusBoot(t *testing.T, c corpusImage, img, cached string) (bool, []byte) 
 	if boots {
 		verdict = "boots\n"
 	}
-	if ctx.Err() == nil || !boots { // a timeout is a result too (a hang)
-		_ = os.WriteFile(cached, append([]byte(verdict), qemu.Tail(out, 20)...), 0o644)
-	}
+	// A timeout is a result too: a hang, or, with a loader's marker (which
+	// does not stop the machine), a boot that got there and went on.
+	_ = os.WriteFile(cached, append([]byte(verdict), qemu.Tail(out, 20)...), 0o644)
 	return boots, out
 }
