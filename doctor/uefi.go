@@ -75,7 +75,7 @@ func (d *diag) checkUEFI() {
 	if why, fix := firmwareRefusesFAT(esfs); why != "" {
 		d.add(Finding{ID: IDUEFIFATFirmwareRefuses, Area: AreaUEFI, Severity: Error,
 			Title:    "UEFI firmware refuses the ESP's FAT",
-			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %s. Linux mounts it, but EDK2's FAT driver (OVMF and most PC firmware) does not, so the firmware finds no loader", start, end, why),
+			Evidence: fmt.Sprintf("ESP at sectors %d..%d: %s. EDK2's FAT driver (OVMF and most PC firmware) does not mount such a FAT, so the firmware finds no loader on it", start, end, why),
 			Fix:      fix})
 		return
 	}
@@ -102,7 +102,8 @@ func (d *diag) checkUEFI() {
 }
 
 // firmwareRefusesFAT says why EDK2's FAT driver refuses a FAT that
-// rootfs/fat (like Linux) reads, and how to fix it; why is "" when it
+// rootfs/fat reads (and, for the FAT32 cases, Linux mounts), and how to
+// fix it; why is "" when it
 // mounts it. The rules are FatOpenDevice's (FatPkg/EnhancedFatDxe/Init.c):
 // the type is FAT32 when BPB_FATSz16 is 0, and the count of clusters must
 // then be at least 65,525, for FAT12/16 below it (the FAT specification's
