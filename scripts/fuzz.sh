@@ -19,8 +19,9 @@
 #
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime ends while a worker is busy (go.dev/issue/75804,
-# fixed in Go 1.27). That failure writes no crasher, so such a target is run
-# once more; any other failure, or the same one twice, fails the script.
+# fixed in Go 1.27; here about 1 target run in 100). That failure writes no
+# crasher, so such a target is run again, up to 3 runs in all; any other
+# failure, or that one 3 times, fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,7 +67,7 @@ for t in "${targets[@]}"; do
 	[ "$per" -lt "$min_per" ] && per=$min_per
 	left=$((left - 1))
 	echo "== $name ($pkg) ${per}s"
-	for attempt in 1 2; do
+	for attempt in 1 2 3; do
 		t0=$SECONDS
 		# timeout guards against a hang.
 		if timeout $((per + 120)) go test -run '^$' -fuzz "^${name}\$" \
@@ -75,8 +76,8 @@ for t in "${targets[@]}"; do
 			break
 		fi
 		tail -n 20 "$log"
-		if [ "$attempt" = 1 ] && coordinator_race "$log"; then
-			echo "fuzz.sh: $name: Go's coordinator stopped at the deadline with no crasher (go.dev/issue/75804); running it once more"
+		if [ "$attempt" -lt 3 ] && coordinator_race "$log"; then
+			echo "fuzz.sh: $name: Go's coordinator stopped at the deadline with no crasher (go.dev/issue/75804); running it again"
 			continue
 		fi
 		failed+=("$name ($pkg)")
