@@ -19,7 +19,7 @@
 #
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" when -fuzztime ends while a worker is busy (go.dev/issue/75804,
-# fixed in Go 1.27; here about 1 target run in 100). That failure writes no
+# fixed in Go 1.27; here about 2 target runs in 100). That failure writes no
 # crasher, so such a target is run again, up to 3 runs in all; any other
 # failure, or that one 3 times, fails the script.
 set -euo pipefail
