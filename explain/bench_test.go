@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // BenchmarkExplain4GiB explains every view of a sparse 4 GiB image (ext2
@@ -21,7 +22,7 @@ func BenchmarkExplain4GiB(b *testing.B) {
 	must(b, os.MkdirAll(filepath.Join(st, "bin"), 0o755))
 	testutil.Run(b, "cp", "/bin/busybox", filepath.Join(st, "bin/busybox"))
 	must(b, os.Symlink("busybox", filepath.Join(st, "bin/sh")))
-	testutil.Run(b, "cp", testutil.FakeBzImage(b), filepath.Join(st, "boot/vmlinuz"))
+	testutil.Run(b, "cp", kerneltest.FakeBzImage(b), filepath.Join(st, "boot/vmlinuz"))
 	for _, s := range []string{"stage1", "stage2", "e2fs_stage1_5"} {
 		testutil.Run(b, "cp", filepath.Join(grubStageDir, s), filepath.Join(st, "boot/grub", s))
 	}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // TestDocsScreenshot regenerates docs/img/explain-layout.png, the top of the
@@ -19,7 +19,7 @@ func TestDocsScreenshot(t *testing.T) {
 	if dir == "" {
 		t.Skip("set MINIDISK_WRITE_DOCS=DIR (make docs) to write the screenshots")
 	}
-	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
+	img, _, _ := hostImage(t, 12, kerneltest.FakeBzImage(t))
 	f, err := os.Open(img)
 	must(t, err)
 	defer f.Close()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // chromiumDOM loads url in headless Chromium and returns the DOM after its
@@ -66,7 +67,7 @@ func chromiumDOM(t *testing.T, url string) (dom string, pageRequests []string) {
 }
 
 func TestHTMLPage(t *testing.T) {
-	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
+	img, _, _ := hostImage(t, 12, kerneltest.FakeBzImage(t))
 	before := sha(t, img)
 	d := openDisk(t, img)
 	page := filepath.Join(t.TempDir(), "disk.html")

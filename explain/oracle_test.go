@@ -15,6 +15,7 @@ import (
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 	"github.com/minidisk/minidisk/legacy"
 )
 
@@ -454,7 +455,7 @@ func checkAll(t *testing.T, img, grubImg, grubOut string) {
 	checkMBR(t, d, img)
 	checkGRUB(t, d, grubImg, grubOut)
 	checkFS(t, d, img)
-	k, err := os.ReadFile(testutil.FakeBzImage(t))
+	k, err := os.ReadFile(kerneltest.FakeBzImage(t))
 	must(t, err)
 	checkPath(t, d, img, "/boot/vmlinuz", string(k))
 	bb, err := os.ReadFile("/bin/busybox")
@@ -472,7 +473,7 @@ func checkAll(t *testing.T, img, grubImg, grubOut string) {
 }
 
 func TestExplainHostPipelineImage(t *testing.T) {
-	img, ref, out := hostImage(t, 12, testutil.FakeBzImage(t))
+	img, ref, out := hostImage(t, 12, kerneltest.FakeBzImage(t))
 	checkAll(t, img, ref, out)
 }
 
@@ -481,7 +482,7 @@ func TestExplainCreatedImage(t *testing.T) {
 	for _, lo := range []disk.LayoutOptions{{}, {Align1MiB: true}} {
 		t.Run(fmt.Sprintf("align1MiB=%v", lo.Align1MiB), func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "disk.img")
-			if _, err := legacy.Create(img, legacy.Options{Payload: legacy.Payload{Kernel: testutil.FakeBzImage(t), BusyBox: "/bin/busybox"}, Layout: lo}); err != nil {
+			if _, err := legacy.Create(img, legacy.Options{Payload: legacy.Payload{Kernel: kerneltest.FakeBzImage(t), BusyBox: "/bin/busybox"}, Layout: lo}); err != nil {
 				t.Fatal(err)
 			}
 			// The referee for GRUB's fields: the GRUB shell's own setup on a copy.
@@ -497,7 +498,7 @@ func TestExplainCreatedImage(t *testing.T) {
 // code as its manual says, dd bs=440 count=1) is named, not decoded.
 func TestExplainOtherLoader(t *testing.T) {
 	mbrBin := testutil.RequireFile(t, "/usr/lib/syslinux/mbr/mbr.bin", "apt-get install syslinux-common")
-	img, _, _ := hostImage(t, 12, testutil.FakeBzImage(t))
+	img, _, _ := hostImage(t, 12, kerneltest.FakeBzImage(t))
 	testutil.Run(t, "dd", "if="+mbrBin, "of="+img, "bs=440", "count=1", "conv=notrunc", "status=none")
 	v := view(t, openDisk(t, img), "mbr", "")
 	if s := v.Section("mbr.boot_code"); s == nil || !strings.Contains(s.Title, "syslinux-mbr.bin") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
@@ -38,7 +39,7 @@ func TestCreateCheckedByHostTools(t *testing.T) {
 	bb := hostBusyBox(t)
 	e2fsck := testutil.RequireTool(t, "e2fsck", "e2fsprogs")
 	sfdisk := testutil.RequireTool(t, "sfdisk", "fdisk")
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	for _, lo := range []disk.LayoutOptions{{}, {Align1MiB: true}, {CylinderAlign: true, DiskBytes: 16 << 20}} {
 		t.Run(fmt.Sprintf("align1MiB=%v-cyl=%v", lo.Align1MiB, lo.CylinderAlign), func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "disk.img")
@@ -75,7 +76,7 @@ func extractPartition(t *testing.T, img string, l *disk.Layout) string {
 
 func TestCreateDeterministic(t *testing.T) {
 	bb := hostBusyBox(t)
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	t.Setenv("SOURCE_DATE_EPOCH", "1190000000") // 2007-09-17
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
@@ -131,7 +132,7 @@ func treeListing(t *testing.T, img string) map[string]string {
 func TestSameTreeAsHostToolBaseline(t *testing.T) {
 	bb := hostBusyBox(t)
 	script := testutil.ReferencePipeline(t)
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "baseline.img")
 	testutil.Run(t, "env", "BUSYBOX="+bb, "bash", script, k, base)
@@ -170,7 +171,7 @@ func TestSameTreeAsHostToolBaseline(t *testing.T) {
 func TestCreateNoSpaceIsErrNoSpace(t *testing.T) {
 	bb := hostBusyBox(t)
 	out := filepath.Join(t.TempDir(), "small.img")
-	_, err := Create(out, Options{Payload: Payload{Kernel: testutil.FakeBzImage(t), BusyBox: bb}, Layout: disk.LayoutOptions{DiskBytes: 1 << 20}})
+	_, err := Create(out, Options{Payload: Payload{Kernel: kerneltest.FakeBzImage(t), BusyBox: bb}, Layout: disk.LayoutOptions{DiskBytes: 1 << 20}})
 	if !errors.Is(err, ext2.ErrNoSpace) {
 		t.Fatalf("1 MiB image: %v, want an error wrapping ext2.ErrNoSpace", err)
 	}

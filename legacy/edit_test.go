@@ -12,6 +12,7 @@ import (
 	"github.com/minidisk/minidisk/disk"
 	"github.com/minidisk/minidisk/grub"
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 	"github.com/minidisk/minidisk/rootfs"
 	"github.com/minidisk/minidisk/rootfs/ext2"
 )
@@ -21,7 +22,7 @@ import (
 func TestStepByStepEqualsCreate(t *testing.T) {
 	bb := hostBusyBox(t)
 	e2fsck := testutil.RequireTool(t, "e2fsck", "e2fsprogs")
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	t.Setenv("SOURCE_DATE_EPOCH", "1190000000")
 	dir := t.TempDir()
 	steps := filepath.Join(dir, "steps.img")
@@ -91,7 +92,7 @@ func TestAddToImageRefusesNonImage(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "blank.img")
 	disk.CreateImage(img, 8<<20, false)
-	_, _, err := AddToImage(img, Payload{Kernel: testutil.FakeBzImage(t), BusyBox: bb})
+	_, _, err := AddToImage(img, Payload{Kernel: kerneltest.FakeBzImage(t), BusyBox: bb})
 	if err == nil || !strings.Contains(err.Error(), "minidisk part") {
 		t.Fatalf("err = %v", err)
 	}

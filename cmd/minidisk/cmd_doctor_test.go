@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 func fileState(t *testing.T, p string) ([32]byte, time.Time) {
@@ -33,7 +34,7 @@ func TestDoctorExitCodesAndReadOnly(t *testing.T) {
 	testutil.RequireFile(t, "/usr/lib/grub/x86_64-pc/stage2", "apt-get install grub-legacy")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
-	if _, stderr, code := run(t, "create", img, "--kernel", testutil.FakeBzImage(t), "-q"); code != 0 {
+	if _, stderr, code := run(t, "create", img, "--kernel", kerneltest.FakeBzImage(t), "-q"); code != 0 {
 		t.Fatalf("create: %s", stderr)
 	}
 	// An old mtime, so a write (even of the same bytes) would show.

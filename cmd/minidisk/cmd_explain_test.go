@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // explain through the CLI: every view of a created image, text (fits
@@ -19,7 +20,7 @@ func TestExplainCommand(t *testing.T) {
 	testutil.RequireFile(t, "/usr/lib/grub/x86_64-pc/stage2", "apt-get install grub-legacy")
 	testutil.RequireTool(t, "busybox", "busybox")
 	img := filepath.Join(t.TempDir(), "disk.img")
-	if _, stderr, code := run(t, "create", img, "--kernel", testutil.FakeBzImage(t)); code != 0 {
+	if _, stderr, code := run(t, "create", img, "--kernel", kerneltest.FakeBzImage(t)); code != 0 {
 		t.Fatalf("create: %s", stderr)
 	}
 	hash := func() [32]byte {

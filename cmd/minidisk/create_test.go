@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // brokenBusyBox copies the host BusyBox with one DT_NEEDED name changed, so
@@ -35,7 +36,7 @@ func TestCreateBadInput(t *testing.T) {
 	testutil.RequireTool(t, "busybox", "busybox")
 	testutil.RequireFile(t, "/usr/lib/grub/x86_64-pc/stage2", "apt-get install grub-legacy")
 	in := t.TempDir()
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	notKernel := filepath.Join(in, "vmlinux.txt")
 	os.WriteFile(notKernel, bytes.Repeat([]byte("not a kernel "), 100), 0o644)
 	notELF := filepath.Join(in, "busybox.sh")
@@ -71,7 +72,7 @@ func TestCreateBadInput(t *testing.T) {
 func TestCreateInterrupted(t *testing.T) {
 	testutil.RequireTool(t, "busybox", "busybox")
 	testutil.RequireFile(t, "/usr/lib/grub/x86_64-pc/stage2", "apt-get install grub-legacy")
-	k := testutil.FakeBzImage(t)
+	k := kerneltest.FakeBzImage(t)
 	in := t.TempDir()
 	big := filepath.Join(in, "big")
 	f, _ := os.Create(big)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // guideStep is one command of docs/guide.md with the output lines the
@@ -68,7 +69,7 @@ func TestGuideRuns(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tools, "minidisk"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "PATH="+tools+":"+os.Getenv("PATH"), "GUIDE_KERNEL="+testutil.FakeBzImage(t), "GUIDE_MINIDISK="+bin, "COLUMNS=400")
+	env := append(os.Environ(), "PATH="+tools+":"+os.Getenv("PATH"), "GUIDE_KERNEL="+kerneltest.FakeBzImage(t), "GUIDE_MINIDISK="+bin, "COLUMNS=400")
 	ran := 0
 	var planOut string
 	for _, st := range steps {

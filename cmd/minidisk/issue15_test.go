@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // legacyInputs returns a kernel and BusyBox for create and rootfs add.
@@ -24,7 +25,7 @@ func legacyInputs(t *testing.T) (kernel, busybox string) {
 	t.Helper()
 	bb := testutil.RequireTool(t, "busybox", "busybox")
 	testutil.RequireFile(t, "/usr/lib/grub/x86_64-pc/stage2", "apt-get install grub-legacy")
-	return testutil.FakeBzImage(t), bb
+	return kerneltest.FakeBzImage(t), bb
 }
 
 // snapshot is a directory's names with their contents, to prove a failed

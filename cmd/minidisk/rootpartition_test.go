@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // twoPartitionImage is the image every command used to disagree on: an
@@ -70,7 +71,7 @@ func TestEveryCommandPicksTheSameRootPartition(t *testing.T) {
 		// The menu follows the partition the files go to: GRUB's
 		// (hd0,1) and the kernel's /dev/sda2, so doctor's boot check
 		// (run before the rename) passes.
-		out, errs, code := run(t, "rootfs", "add", img, "--kernel", testutil.FakeBzImage(t), "--busybox", bb)
+		out, errs, code := run(t, "rootfs", "add", img, "--kernel", kerneltest.FakeBzImage(t), "--busybox", bb)
 		if code != 0 {
 			t.Fatalf("rootfs add: exit %d\n%s%s", code, out, errs)
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/minidisk/minidisk/internal/testutil"
+	"github.com/minidisk/minidisk/kernel/kerneltest"
 )
 
 // testInputs are a stub, a kernel and an initrd for oracle tests.
@@ -264,7 +265,7 @@ func TestBadInput(t *testing.T) {
 	driver := writeTemp(t, "driver.efi", makeStub(t, stubSpec{machine: MachineAMD64, subsystem: 11, sdmagic: true}))
 	tight := writeTemp(t, "tight.efi", makeStub(t, stubSpec{machine: MachineAMD64, subsystem: 10, sdmagic: true, sizeOfHeaders: 0x200}))
 	text := writeTemp(t, "text.efi", []byte("this is not an EFI program, just text that is long enough to parse\n"))
-	notEFI := testutil.FakeBzImage(t)
+	notEFI := kerneltest.FakeBzImage(t)
 	for _, c := range []struct {
 		name string
 		o    Options
